@@ -1,0 +1,1 @@
+"""Datasets and benchmarks that prove the indexes at scale."""

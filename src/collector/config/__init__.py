@@ -1,0 +1,1 @@
+"""Configuration: paths and environment, and the database connection manager."""

@@ -1,0 +1,288 @@
+"""DatabaseConfig: connections, transactions and schema set-up for the SQLite store.
+
+Each thread gets its own connection (never shared), opened lazily and configured
+once: WAL journal, a busy timeout so a locked database waits instead of failing,
+foreign keys on, and autocommit mode so that transactions are explicit and short
+(``BEGIN IMMEDIATE`` for writes, SAVEPOINTs when nested).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .settings import Config
+
+if TYPE_CHECKING:
+    from collector.models.base import BaseModel
+    from collector.schema.reconcile import ReconcileReport
+
+logger = logging.getLogger(__name__)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+Params = Sequence[Any]
+
+
+class DatabaseError(Exception):
+    """The database cannot be used."""
+
+
+class NotADatabaseError(DatabaseError):
+    """The path exists but is not an SQLite database."""
+
+
+class DatabaseBusyError(DatabaseError):
+    """Another writer held the lock longer than the busy timeout."""
+
+
+class Statement(NamedTuple):
+    """One statement as the application ran it: SQL text and bound values."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+class DatabaseConfig:
+    """Database configuration and connection management."""
+
+    def __init__(self, db_path: str | Path | None = None, busy_timeout_ms: int | None = None):
+        self.db_path = Path(db_path) if db_path is not None else Config.DB_PATH
+        timeout = Config.busy_timeout_ms() if busy_timeout_ms is None else busy_timeout_ms
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+            raise ValueError(f"busy_timeout_ms must be a non-negative integer, not {timeout!r}")
+        self.busy_timeout_ms = timeout
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"DatabaseConfig({str(self.db_path)!r})"
+
+    # -- connections ---------------------------------------------------------------
+
+    def check_path(self) -> None:
+        """Raise NotADatabaseError if the path holds something other than SQLite."""
+        path = self.db_path
+        if path.is_dir():
+            raise NotADatabaseError(f"{path} is a directory, not an SQLite database")
+        if path.exists() and path.stat().st_size > 0:
+            with path.open("rb") as fh:
+                if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                    raise NotADatabaseError(f"{path} is not an SQLite database")
+
+    def connect(self) -> sqlite3.Connection:
+        """Open and configure a new connection (callers own it; prefer connection())."""
+        self.check_path()
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.db_path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            # PRAGMA values cannot be bound; this one is a validated int.
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise self._translate(exc) from exc
+        return conn
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def get_connection(self) -> Iterator[sqlite3.Connection]:
+        """The plan's accessor: this thread's connection, rows as sqlite3.Row."""
+        yield self.connection()
+
+    def close(self) -> None:
+        """Close this thread's connection, if open."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
+
+    def _translate(self, exc: sqlite3.Error) -> Exception:
+        message = str(exc)
+        if "locked" in message or "busy" in message:
+            return DatabaseBusyError(
+                f"{self.db_path} is locked by another writer "
+                f"(waited {self.busy_timeout_ms} ms): {message}"
+            )
+        if "not a database" in message or "malformed" in message:
+            return NotADatabaseError(f"{self.db_path} is not a usable SQLite database: {message}")
+        return exc
+
+    # -- transactions ----------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: BEGIN IMMEDIATE, or a SAVEPOINT when already in one.
+
+        Commits on success, rolls back on any exception. Short by design: never hold
+        one across network or disk I/O of a download.
+        """
+        conn = self.connection()
+        depth = getattr(self._local, "depth", 0)
+        savepoint = f"sp_{depth}"
+        try:
+            if depth == 0:
+                conn.execute("BEGIN IMMEDIATE")
+            else:
+                conn.execute(f"SAVEPOINT {savepoint}")
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from exc
+        self._local.depth = depth + 1
+        try:
+            yield conn
+        except BaseException:
+            self._local.depth = depth
+            if depth == 0:
+                conn.execute("ROLLBACK")
+            else:
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                conn.execute(f"RELEASE {savepoint}")
+            raise
+        self._local.depth = depth
+        try:
+            conn.execute("COMMIT" if depth == 0 else f"RELEASE {savepoint}")
+        except sqlite3.OperationalError as exc:
+            if depth == 0 and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise self._translate(exc) from exc
+
+    # -- statements --------------------------------------------------------------------
+
+    @contextmanager
+    def capture(self, execute: bool = True) -> Iterator[list[Statement]]:
+        """Record every statement run through this object in this thread.
+
+        With ``execute=False`` statements are recorded but not run (queries return
+        no rows): ``collector db explain`` uses that to read the plan of each
+        repository query without running it.
+        """
+        captures = self._local.__dict__.setdefault("captures", [])
+        record: list[Statement] = []
+        captures.append((record, execute))
+        try:
+            yield record
+        finally:
+            captures.remove((record, execute))
+
+    def _record(self, sql: str, params: Params) -> bool:
+        """Record a statement with any active capture; False means do not run it."""
+        run = True
+        for record, execute in getattr(self._local, "captures", ()):
+            record.append(Statement(sql, tuple(params)))
+            run = run and execute
+        return run
+
+    def execute_query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Run a read and return all rows."""
+        if not self._record(sql, params):
+            return []
+        try:
+            return self.connection().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from exc
+
+    def execute_update(self, sql: str, params: Params = ()) -> int:
+        """Run one write in a transaction; return the number of rows changed."""
+        if not self._record(sql, params):
+            return 0
+        with self.transaction() as conn:
+            return conn.execute(sql, params).rowcount
+
+    def execute_returning(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Run one write with a RETURNING clause in a transaction; return its rows."""
+        if not self._record(sql, params):
+            return []
+        with self.transaction() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def execute_updates(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
+        """Run several writes in one transaction; return each one's row count."""
+        run = [self._record(sql, params) for sql, params in statements]
+        if not all(run):
+            return [0] * len(statements)
+        with self.transaction() as conn:
+            return [conn.execute(sql, params).rowcount for sql, params in statements]
+
+    def execute_many(self, sql: str, seq_of_params: Iterable[Params]) -> int:
+        """Run one statement for many parameter sets in a single transaction."""
+        rows = [tuple(p) for p in seq_of_params]
+        if not self._record(sql, rows[0] if rows else ()):
+            return 0
+        with self.transaction() as conn:
+            return conn.executemany(sql, rows).rowcount
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def create_indexes(self, model_classes: Iterable[type[BaseModel]]) -> list[str]:
+        """Create the declared indexes that are missing; return their names."""
+        from collector.schema.reconcile import create_missing_indexes
+
+        return create_missing_indexes(self, list(model_classes))
+
+    def ensure_indexes(self, model_classes: Iterable[type[BaseModel]]) -> ReconcileReport:
+        """Create missing indexes and rebuild managed ones whose definition changed."""
+        from collector.schema.reconcile import reconcile
+
+        return reconcile(self, list(model_classes), tables=False)
+
+    def initialize_schema(
+        self, model_classes: Iterable[type[BaseModel]] | None = None
+    ) -> ReconcileReport:
+        """Reconcile the database with the models: tables, columns, then indexes."""
+        from collector.models import ALL_MODELS
+        from collector.schema.reconcile import reconcile
+
+        models = list(ALL_MODELS if model_classes is None else model_classes)
+        return reconcile(self, models)
+
+    def get_index_info(self, table_name: str) -> list[dict[str, Any]]:
+        """Name and SQL of every index on a table, ``idx_`` ones and others alike."""
+        rows = self.execute_query(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "ORDER BY name",
+            (table_name,),
+        )
+        return [{"name": row["name"], "sql": row["sql"]} for row in rows]
+
+
+# -- the process-wide and per-app accessors (flaskr's get_db / close_db) ------------------
+
+_default_configs: dict[Path, DatabaseConfig] = {}
+_default_lock = threading.Lock()
+APP_EXTENSION = "collector.db"
+
+
+def get_db_config() -> DatabaseConfig:
+    """The DatabaseConfig of the current Flask app, or of COLLECTOR_DB_PATH outside one."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return current_app.extensions[APP_EXTENSION]
+    path = Config.DB_PATH.resolve()
+    with _default_lock:
+        if path not in _default_configs:
+            _default_configs[path] = DatabaseConfig(path)
+        return _default_configs[path]
+
+
+def get_db() -> sqlite3.Connection:
+    """The connection for this thread (in a request, closed again at its end)."""
+    return get_db_config().connection()
+
+
+def close_db(exc: BaseException | None = None) -> None:
+    """Close this thread's connection; registered as a Flask teardown."""
+    get_db_config().close()

@@ -1,0 +1,45 @@
+"""Config: where collector keeps things, read from the environment when asked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class _EnvPath:
+    """A class attribute that reads an environment variable each time it is read."""
+
+    def __init__(self, env: str, default: Path) -> None:
+        self.env = env
+        self.default = default
+
+    def __get__(self, instance: object, owner: type) -> Path:
+        value = os.environ.get(self.env)
+        return Path(value) if value else self.default
+
+
+class Config:
+    """Paths collector uses. Environment variables win over the defaults.
+
+    - ``COLLECTOR_DB_PATH``: the SQLite database (default ``./data/collector.db``).
+    - ``COLLECTOR_DOWNLOAD_DIR``: where downloads land (default ``./data/downloads``).
+    """
+
+    DB_PATH = _EnvPath("COLLECTOR_DB_PATH", DEFAULT_DATA_DIR / "collector.db")
+    # The plan's name for the same path.
+    SCRAPER_DB_PATH = _EnvPath("COLLECTOR_DB_PATH", DEFAULT_DATA_DIR / "collector.db")
+    DOWNLOAD_DIR = _EnvPath("COLLECTOR_DOWNLOAD_DIR", DEFAULT_DATA_DIR / "downloads")
+
+    @staticmethod
+    def busy_timeout_ms() -> int:
+        """``COLLECTOR_BUSY_TIMEOUT_MS`` (default 5000): how long a writer waits for a lock."""
+        raw = os.environ.get("COLLECTOR_BUSY_TIMEOUT_MS", "5000")
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"COLLECTOR_BUSY_TIMEOUT_MS must be an integer, not {raw!r}") from None
+        if not 0 <= value <= 600_000:
+            raise ValueError("COLLECTOR_BUSY_TIMEOUT_MS must be between 0 and 600000")
+        return value

@@ -1,0 +1,177 @@
+"""BaseModel: a table declared once, from which its SQL and (de)serialisation come."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+from collector.schema.sql import IDENTIFIER, quote_identifier
+
+from .fields import (
+    COLUMN_TYPES,
+    Column,
+    IndexSpec,
+    ModelDefinitionError,
+    generate_index_name,
+    parse_index,
+)
+from .values import from_db_timestamp, new_id, to_db_timestamp, utcnow
+
+T = TypeVar("T", bound="BaseModel")
+
+
+class BaseModel:
+    """Common fields (id, created_at, updated_at) and the table/index declarations.
+
+    Subclasses set ``table_name``, ``columns`` (name -> :class:`Column`) and ``indexes``
+    (the plan's dict format). Everything else is derived, and checked when the class
+    is defined, so a bad declaration never reaches a database.
+    """
+
+    table_name: ClassVar[str] = ""
+    primary_key: ClassVar[str] = "id"
+    columns: ClassVar[dict[str, Column]] = {}
+    indexes: ClassVar[list[dict[str, Any]]] = []
+
+    _fields: ClassVar[dict[str, Column]] = {}
+    _index_specs: ClassVar[tuple[IndexSpec, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls.get_table_name()
+        if not IDENTIFIER.match(table):
+            raise ModelDefinitionError(f"{cls.__name__}: bad table name {table!r}")
+        cls._fields = cls._collect_fields()
+        specs: list[IndexSpec] = []
+        for decl in cls.indexes:
+            spec = parse_index(cls.__name__, table, cls._fields, decl)
+            if any(s.name == spec.name for s in specs):
+                raise ModelDefinitionError(f"{cls.__name__}: duplicate index name {spec.name!r}")
+            specs.append(spec)
+        cls._index_specs = tuple(specs)
+
+    @classmethod
+    def _collect_fields(cls) -> dict[str, Column]:
+        fields: dict[str, Column] = {}
+        declared = dict(cls.columns)
+        if cls.primary_key == "id":
+            fields["id"] = Column("TEXT", primary_key=True)
+        elif cls.primary_key in declared:
+            fields[cls.primary_key] = declared.pop(cls.primary_key)
+        fields["created_at"] = Column("TIMESTAMP", nullable=False)
+        fields["updated_at"] = Column("TIMESTAMP", nullable=False)
+        for name, column in declared.items():
+            if not IDENTIFIER.match(name):
+                raise ModelDefinitionError(f"{cls.__name__}: bad column name {name!r}")
+            if name in fields:
+                raise ModelDefinitionError(f"{cls.__name__}: column {name!r} declared twice")
+            if not isinstance(column, Column) or column.type not in COLUMN_TYPES:
+                raise ModelDefinitionError(
+                    f"{cls.__name__}: column {name!r} needs a Column with a type in {COLUMN_TYPES}"
+                )
+            fields[name] = column
+        if cls.primary_key not in fields or not fields[cls.primary_key].primary_key:
+            raise ModelDefinitionError(
+                f"{cls.__name__}: primary key {cls.primary_key!r} is not a declared PRIMARY KEY"
+            )
+        return fields
+
+    # -- instances ---------------------------------------------------------------
+
+    def __init__(self, **kwargs: Any) -> None:
+        unknown = set(kwargs) - set(self._fields)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}: unknown fields {sorted(unknown)}; "
+                f"valid: {', '.join(self._fields)}"
+            )
+        now = utcnow()
+        for name, column in self._fields.items():
+            if name in kwargs:
+                value = kwargs[name]
+            elif name == "id" and self.primary_key == "id":
+                value = new_id()
+            elif name in ("created_at", "updated_at"):
+                value = now
+            else:
+                value = column.default
+            if column.type == "TIMESTAMP":
+                value = from_db_timestamp(value)
+            setattr(self, name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field values, datetimes as ISO 8601 text: ready for JSON."""
+        result = {}
+        for name in self._fields:
+            value = getattr(self, name)
+            result[name] = value.isoformat() if isinstance(value, datetime) else value
+        return result
+
+    @classmethod
+    def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+        """Build an instance from a row or dict; keys that are not fields are ignored."""
+        keys = data.keys() if hasattr(data, "keys") else data
+        return cls(**{k: data[k] for k in keys if k in cls._fields})
+
+    def to_row(self) -> tuple[Any, ...]:
+        """Values in column order, as stored (timestamps as text)."""
+        return tuple(
+            to_db_timestamp(v) if isinstance(v, datetime) else v
+            for v in (getattr(self, name) for name in self._fields)
+        )
+
+    def update_timestamp(self) -> None:
+        self.updated_at = utcnow()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.primary_key}={getattr(self, self.primary_key)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BaseModel) or type(other) is not type(self):
+            return NotImplemented
+        return getattr(self, self.primary_key) == getattr(other, other.primary_key)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, getattr(self, self.primary_key)))
+
+    # -- declarations and SQL ----------------------------------------------------
+
+    @classmethod
+    def get_table_name(cls) -> str:
+        return cls.table_name or cls.__name__.lower() + "s"
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(cls._fields)
+
+    @classmethod
+    def field(cls, name: str) -> Column:
+        return cls._fields[name]
+
+    @classmethod
+    def index_specs(cls) -> tuple[IndexSpec, ...]:
+        return cls._index_specs
+
+    @classmethod
+    def index(cls, name: str) -> IndexSpec:
+        for spec in cls._index_specs:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{cls.__name__} declares no index {name!r}")
+
+    @classmethod
+    def get_create_table_sql(cls) -> str:
+        body = ",\n    ".join(col.ddl(name) for name, col in cls._fields.items())
+        return (
+            f"CREATE TABLE IF NOT EXISTS {quote_identifier(cls.get_table_name())} (\n    {body}\n)"
+        )
+
+    @classmethod
+    def get_indexes_sql(cls) -> list[str]:
+        """CREATE INDEX IF NOT EXISTS statements for every declared index."""
+        return [spec.create_sql() for spec in cls._index_specs]
+
+    @classmethod
+    def _generate_index_name(cls, columns: list[Any]) -> str:
+        return generate_index_name(cls.get_table_name(), columns)

@@ -1,0 +1,71 @@
+"""Job: one URL to collect, and where its download stands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from .base import BaseModel
+from .fields import Column
+
+STATUSES = ("pending", "running", "cancelling", "completed", "failed", "cancelled")
+ACTIVE_STATUSES = ("pending", "running", "cancelling")
+FINISHED_STATUSES = ("completed", "failed", "cancelled")
+PLATFORMS = ("youtube", "instagram", "tiktok", "other")
+
+
+class Job(BaseModel):
+    """A download job: its URL, platform, status and progress."""
+
+    table_name = "jobs"
+
+    columns: ClassVar[dict[str, Column]] = {
+        "url": Column("TEXT", nullable=False),
+        "platform": Column("TEXT", nullable=False),
+        "status": Column("TEXT", nullable=False, default="pending"),
+        "title": Column("TEXT"),
+        "progress": Column("INTEGER", nullable=False, default=0),
+        "current_operation": Column("TEXT"),
+        "error_message": Column("TEXT"),
+        "retry_count": Column("INTEGER", nullable=False, default=0),
+        "bytes_downloaded": Column("INTEGER", nullable=False, default=0),
+        "completed_at": Column("TIMESTAMP"),
+    }
+
+    # The plan's four indexes under the plan's names, plus one partial index.
+    # idx_jobs_platform carries created_at so "jobs of a platform, newest first"
+    # needs no sort; idx_jobs_active_created exists because the planner walks
+    # idx_jobs_created_at for "active jobs newest first" (see docs/indexes.md).
+    indexes: ClassVar[list[dict[str, Any]]] = [
+        {"columns": ["status"], "unique": False, "name": "idx_jobs_status"},
+        {"columns": ["platform", ("created_at", "DESC")], "name": "idx_jobs_platform"},
+        {"columns": [("created_at", "DESC")], "unique": False, "name": "idx_jobs_created_at"},
+        {
+            "columns": ["status", ("created_at", "DESC")],
+            "unique": False,
+            "name": "idx_jobs_status_created",
+        },
+        {
+            "columns": [("created_at", "DESC")],
+            "where": {"status": list(ACTIVE_STATUSES)},
+            "name": "idx_jobs_active_created",
+        },
+    ]
+
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    url: str
+    platform: str
+    status: str
+    title: str | None
+    progress: int
+    current_operation: str | None
+    error_message: str | None
+    retry_count: int
+    bytes_downloaded: int
+    completed_at: datetime | None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES

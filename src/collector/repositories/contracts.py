@@ -1,0 +1,178 @@
+"""Plan contracts: each repository query and the index it must use.
+
+Tests run every contract on a database large enough for the planner to care
+(with statistics); ``collector db explain`` prints them for a real database. The
+SQL checked is what the repository method actually ran, captured as it ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from collector.config.database import DatabaseConfig, Statement
+from collector.schema.plans import PlanStep, explain, plan_problems
+
+from .file_repository import FileRepository
+from .job_repository import JobRepository
+
+PK_JOBS = "sqlite_autoindex_jobs_1"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Values to call the queries with: an existing job id, a job with files."""
+
+    job_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class QueryContract:
+    name: str
+    call: Callable[[JobRepository, FileRepository, Sample], Any]
+    indexes: tuple[str | None, ...]  # one per statement the method runs
+    temp_sort_ok: bool = False
+    note: str = ""
+
+
+CONTRACTS: tuple[QueryContract, ...] = (
+    QueryContract(
+        "JobRepository.get_active_jobs",
+        lambda j, f, s: j.get_active_jobs(),
+        ("idx_jobs_active_created",),
+    ),
+    QueryContract(
+        "JobRepository.get_recent_jobs",
+        lambda j, f, s: j.get_recent_jobs(10),
+        ("idx_jobs_created_at",),
+    ),
+    QueryContract(
+        "JobRepository.get_job_statistics",
+        lambda j, f, s: j.get_job_statistics(),
+        ("idx_jobs_status_created",),
+        note="a covering scan of the index: O(jobs)",
+    ),
+    QueryContract(
+        "JobRepository.find_by(status)",
+        lambda j, f, s: j.find_by(status="completed", limit=50),
+        ("idx_jobs_status_created",),
+    ),
+    QueryContract(
+        "JobRepository.find_by(platform)",
+        lambda j, f, s: j.find_by(platform="youtube", limit=50),
+        ("idx_jobs_platform",),
+    ),
+    QueryContract("JobRepository.get_job", lambda j, f, s: j.get_job(s.job_id), (PK_JOBS,)),
+    QueryContract(
+        "JobRepository.update_job_status",
+        lambda j, f, s: j.update_job_status(s.job_id, "running"),
+        (PK_JOBS,),
+    ),
+    QueryContract(
+        "JobRepository.complete_job", lambda j, f, s: j.complete_job(s.job_id), (PK_JOBS,)
+    ),
+    QueryContract("JobRepository.fail_job", lambda j, f, s: j.fail_job(s.job_id, "x"), (PK_JOBS,)),
+    QueryContract(
+        "JobRepository.delete_job",
+        lambda j, f, s: j.delete_job(s.job_id),
+        ("idx_files_job_id", PK_JOBS),
+    ),
+    QueryContract(
+        "JobRepository.count",
+        lambda j, f, s: j.count(),
+        (None,),
+        note="a covering scan of the smallest index: O(jobs)",
+    ),
+    QueryContract(
+        "FileRepository.create_file",
+        lambda j, f, s: f.create_file(s.job_id, "/x.mp4", "video", 1),
+        (PK_JOBS,),
+    ),
+    QueryContract(
+        "FileRepository.get_job_files",
+        lambda j, f, s: f.get_job_files(s.job_id),
+        ("idx_files_job_id",),
+        note="the index is in created_at order: no sort",
+    ),
+    QueryContract(
+        "FileRepository.get_files_by_type",
+        lambda j, f, s: f.get_files_by_type("video"),
+        ("idx_files_file_type",),
+    ),
+    QueryContract(
+        "FileRepository.get_job_files_by_type",
+        lambda j, f, s: f.get_job_files_by_type(s.job_id, "video"),
+        ("idx_files_job_id_type",),
+        note="the index is in created_at order: no sort",
+    ),
+    QueryContract(
+        "FileRepository.get_orphaned_files",
+        lambda j, f, s: f.get_orphaned_files(),
+        ("idx_files_job_id",),
+        note="covering scan of idx_files_job_id, not a scan of files",
+    ),
+    QueryContract(
+        "FileRepository.count",
+        lambda j, f, s: f.count(),
+        (None,),
+        note="a covering scan of the smallest index: O(files)",
+    ),
+)
+
+
+@dataclass
+class CheckedStatement:
+    statement: Statement
+    steps: list[PlanStep]
+    expected_index: str | None
+    problems: list[str]
+
+
+def capture_statements(
+    db: DatabaseConfig, contract: QueryContract, sample: Sample, execute: bool
+) -> list[Statement]:
+    """Run (or, with ``execute=False``, only record) one contract's repository call."""
+    jobs, files = JobRepository(db), FileRepository(db)
+    with db.capture(execute=execute) as statements:
+        try:
+            contract.call(jobs, files, sample)
+        except ValueError:
+            if execute:
+                raise
+            # A write that found nothing to change (nothing ran): the statement is recorded.
+    return statements
+
+
+def check_contract(
+    db: DatabaseConfig, contract: QueryContract, sample: Sample, execute: bool = False
+) -> list[CheckedStatement]:
+    """The plan of every statement a repository method runs, checked against its contract."""
+    statements = capture_statements(db, contract, sample, execute)
+    conn = db.connection()
+    checked = []
+    for position, statement in enumerate(statements):
+        wanted = contract.indexes[position] if position < len(contract.indexes) else None
+        steps = explain(conn, statement.sql, statement.params)
+        problems = plan_problems(steps, wanted, temp_sort_ok=contract.temp_sort_ok)
+        if position >= len(contract.indexes):
+            problems.append("statement not covered by the contract")
+        checked.append(CheckedStatement(statement, steps, wanted, problems))
+    if len(statements) < len(contract.indexes):
+        checked.append(
+            CheckedStatement(
+                Statement("", ()),
+                [],
+                None,
+                [f"expected {len(contract.indexes)} statements, ran {len(statements)}"],
+            )
+        )
+    return checked
+
+
+def sample_from(db: DatabaseConfig) -> Sample:
+    """A sample whose job exists and has files, when the database has one."""
+    rows = db.execute_query("SELECT job_id FROM files ORDER BY rowid DESC LIMIT 1")
+    if not rows:
+        rows = db.execute_query("SELECT id AS job_id FROM jobs ORDER BY rowid DESC LIMIT 1")
+    return Sample(job_id=rows[0]["job_id"]) if rows else Sample()

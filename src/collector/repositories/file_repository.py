@@ -1,0 +1,90 @@
+"""FileRepository: the files jobs left, by job, by type, and the orphans."""
+
+from __future__ import annotations
+
+from collector.models.file import FILE_TYPES, File
+from collector.models.values import to_db_timestamp, utcnow
+
+from .base import Repository, check_choice
+
+SQL_CREATE = (
+    "INSERT INTO files (id, created_at, updated_at, job_id, file_path, file_type, file_size) "
+    "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?)"
+)
+SQL_JOB_FILES = "SELECT * FROM files WHERE job_id = ? ORDER BY created_at ASC"
+SQL_BY_TYPE = "SELECT * FROM files WHERE file_type = ?"
+SQL_JOB_FILES_BY_TYPE = (
+    "SELECT * FROM files WHERE job_id = ? AND file_type = ? ORDER BY created_at ASC"
+)
+# The plan's LEFT JOIN makes SQLite scan the whole files table. Finding the orphan
+# job ids first walks only idx_files_job_id (a covering scan), then fetches their
+# files by the same index: measured 4x faster at 2.5M files (docs/indexes.md).
+ORPHAN_JOB_IDS = (
+    "SELECT job_id FROM files AS orphan "
+    "WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = orphan.job_id)"
+)
+SQL_ORPHANS = f"SELECT * FROM files WHERE job_id IN ({ORPHAN_JOB_IDS}) ORDER BY job_id"
+SQL_DELETE_ORPHANS = f"DELETE FROM files WHERE job_id IN ({ORPHAN_JOB_IDS})"
+
+
+class FileRepository(Repository[File]):
+    """Files: record them, list them for a job or a media type, find orphans."""
+
+    model = File
+
+    def create_file(self, job_id: str, file_path: str, file_type: str, file_size: int) -> File:
+        """Record a file of an existing job (ValueError if the job does not exist)."""
+        check_choice("file type", file_type, FILE_TYPES)
+        if isinstance(file_size, bool) or not isinstance(file_size, int) or file_size < 0:
+            raise ValueError(f"file_size must be a non-negative integer, not {file_size!r}")
+        if not isinstance(file_path, str) or not file_path:
+            raise ValueError("file_path must be a non-empty string")
+        now = utcnow()
+        record = File(
+            job_id=job_id,
+            file_path=file_path,
+            file_type=file_type,
+            file_size=file_size,
+            created_at=now,
+            updated_at=now,
+        )
+        stamp = to_db_timestamp(now)
+        params = (record.id, stamp, stamp, job_id, file_path, file_type, file_size, job_id)
+        if not self.db.execute_update(SQL_CREATE, params):
+            raise ValueError(f"no job with id {job_id!r}")
+        return record
+
+    def get_job_files(self, job_id: str) -> list[File]:
+        """A job's files, oldest first."""
+        return self._rows_to_models(self.db.execute_query(SQL_JOB_FILES, (job_id,)))
+
+    def get_files_by_type(self, file_type: str) -> list[File]:
+        """Every file of one type (video, audio, image, metadata)."""
+        check_choice("file type", file_type, FILE_TYPES)
+        return self._rows_to_models(self.db.execute_query(SQL_BY_TYPE, (file_type,)))
+
+    def get_video_files(self) -> list[File]:
+        return self.get_files_by_type("video")
+
+    def get_audio_files(self) -> list[File]:
+        return self.get_files_by_type("audio")
+
+    def get_image_files(self) -> list[File]:
+        return self.get_files_by_type("image")
+
+    def get_metadata_files(self) -> list[File]:
+        return self.get_files_by_type("metadata")
+
+    def get_job_files_by_type(self, job_id: str, file_type: str) -> list[File]:
+        """A job's files of one type, oldest first."""
+        check_choice("file type", file_type, FILE_TYPES)
+        rows = self.db.execute_query(SQL_JOB_FILES_BY_TYPE, (job_id, file_type))
+        return self._rows_to_models(rows)
+
+    def get_orphaned_files(self) -> list[File]:
+        """File rows whose job no longer exists (left by older versions)."""
+        return self._rows_to_models(self.db.execute_query(SQL_ORPHANS))
+
+    def delete_orphaned_files(self) -> int:
+        """Remove the orphaned file rows (not the files on disk); return how many."""
+        return self.db.execute_update(SQL_DELETE_ORPHANS)

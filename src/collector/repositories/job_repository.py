@@ -1,0 +1,133 @@
+"""JobRepository: the queries over jobs that the dashboard, worker and CLI run."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from collector.models.job import FINISHED_STATUSES, PLATFORMS, STATUSES, Job
+from collector.models.values import to_db_timestamp, utcnow
+from collector.schema.sql import quote_identifier
+
+from .base import Repository, check_choice, check_limit
+
+logger = logging.getLogger(__name__)
+
+# A partial index serves a query only when the query repeats the index's WHERE terms
+# as literals; bound parameters do not match (measured, docs/indexes.md). So the
+# active-jobs query embeds the very condition the index declares.
+ACTIVE_CONDITION = Job.index("idx_jobs_active_created").where_sql()
+
+SQL_ACTIVE = f"SELECT * FROM jobs WHERE {ACTIVE_CONDITION} ORDER BY created_at DESC"
+SQL_RECENT = "SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?"
+SQL_STATISTICS = "SELECT status, COUNT(*) AS count FROM jobs GROUP BY status"
+SQL_GET = "SELECT * FROM jobs WHERE id = ?"
+SQL_SET_STATUS = (
+    "UPDATE jobs SET status = ?, completed_at = ?, updated_at = ? WHERE id = ? RETURNING *"
+)
+SQL_COMPLETE = (
+    "UPDATE jobs SET status = 'completed', progress = 100, error_message = NULL, "
+    "completed_at = ?, updated_at = ? WHERE id = ? RETURNING *"
+)
+SQL_FAIL = (
+    "UPDATE jobs SET status = 'failed', error_message = ?, completed_at = ?, updated_at = ? "
+    "WHERE id = ? RETURNING *"
+)
+SQL_DELETE_FILES = "DELETE FROM files WHERE job_id = ?"
+SQL_DELETE = "DELETE FROM jobs WHERE id = ?"
+
+
+class JobRepository(Repository[Job]):
+    """Jobs: create, move through statuses, list for the dashboard."""
+
+    model = Job
+
+    def create_job(self, url: str, platform: str, title: str | None = None) -> Job:
+        """Queue a new pending job."""
+        if not isinstance(url, str) or not url.strip():
+            raise ValueError("url must be a non-empty string")
+        check_choice("platform", platform, PLATFORMS)
+        job = Job(url=url, platform=platform, title=title)
+        self.db.execute_update(self.insert_sql(), job.to_row())
+        return job
+
+    def get_job(self, job_id: str) -> Job | None:
+        """One job by id, or None."""
+        return self._one(self.db.execute_query(SQL_GET, (job_id,)))
+
+    def update_job_status(self, job_id: str, status: str) -> Job | None:
+        """Set a job's status (one of the six); None if there is no such job."""
+        check_choice("status", status, STATUSES)
+        now = to_db_timestamp(utcnow())
+        completed_at = now if status in FINISHED_STATUSES else None
+        rows = self.db.execute_returning(SQL_SET_STATUS, (status, completed_at, now, job_id))
+        return self._one(rows)
+
+    def complete_job(self, job_id: str) -> Job | None:
+        """Mark a job completed at 100%."""
+        now = to_db_timestamp(utcnow())
+        return self._one(self.db.execute_returning(SQL_COMPLETE, (now, now, job_id)))
+
+    def fail_job(self, job_id: str, error_message: str) -> Job | None:
+        """Mark a job failed with a short readable reason."""
+        now = to_db_timestamp(utcnow())
+        rows = self.db.execute_returning(SQL_FAIL, (str(error_message), now, now, job_id))
+        return self._one(rows)
+
+    def delete_job(self, job_id: str) -> int | None:
+        """Delete a job and its file rows together; return how many file rows went.
+
+        Done explicitly rather than left to ON DELETE CASCADE, because databases
+        written by the pre-index code have no foreign key on files.job_id.
+        Returns None if there was no such job.
+        """
+        files, deleted = self.db.execute_updates(
+            [(SQL_DELETE_FILES, (job_id,)), (SQL_DELETE, (job_id,))]
+        )
+        if not deleted:
+            return None
+        logger.info("deleted job %s and its %d file rows", job_id, files)
+        return files
+
+    def get_active_jobs(self) -> list[Job]:
+        """Pending, running and cancelling jobs, newest first."""
+        return self._rows_to_models(self.db.execute_query(SQL_ACTIVE))
+
+    def get_recent_jobs(self, limit: int = 10) -> list[Job]:
+        """The newest ``limit`` jobs."""
+        check_limit(limit, allow_none=False)
+        return self._rows_to_models(self.db.execute_query(SQL_RECENT, (limit,)))
+
+    def get_job_statistics(self) -> dict[str, int]:
+        """Jobs per status; every known status present, zero if none."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for row in self.db.execute_query(SQL_STATISTICS):
+            counts[row["status"]] = int(row["count"])
+        return counts
+
+    def find_by(self, limit: int | None = None, **filters: Any) -> list[Job]:
+        """Jobs whose columns equal the given values, newest first.
+
+        Only declared columns may be filtered on; ``None`` matches NULL.
+        """
+        check_limit(limit)
+        valid = Job.field_names()
+        terms, params = [], []
+        for column, value in filters.items():
+            if column not in valid:
+                raise ValueError(f"unknown column {column!r}; valid: {', '.join(valid)}")
+            if column == "status":
+                check_choice("status", value, STATUSES)
+            if value is None:
+                terms.append(f"{quote_identifier(column)} IS NULL")
+            else:
+                terms.append(f"{quote_identifier(column)} = ?")
+                params.append(value)
+        sql = "SELECT * FROM jobs"
+        if terms:
+            sql += " WHERE " + " AND ".join(terms)
+        sql += " ORDER BY created_at DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._rows_to_models(self.db.execute_query(sql, params))

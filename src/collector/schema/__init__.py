@@ -1,0 +1,1 @@
+"""The data layer beyond the models: SQL text, schema reconcile, query plans."""

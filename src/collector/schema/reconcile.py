@@ -1,0 +1,203 @@
+"""Bring a database in line with the models, in place, without touching data.
+
+One step, run at every start (app, worker, CLI) and safe to repeat:
+
+1. create missing tables; add missing columns (``ALTER TABLE ADD COLUMN``);
+2. create missing declared indexes; rebuild a managed index whose definition in
+   the database differs from its declaration (compared through PRAGMAs, not by
+   name alone as the plan did);
+3. report indexes nobody declared (never drop them) and columns whose declared
+   type differs (never alter them);
+4. ``ANALYZE`` the tables whose indexes were built, so the planner has statistics.
+
+Everything happens in one IMMEDIATE transaction, logged one line per change.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
+
+from collector.models.fields import INDEX_PREFIX, IndexSpec, ModelDefinitionError
+
+from . import introspect
+from .sql import quote_identifier
+
+if TYPE_CHECKING:
+    from collector.config.database import DatabaseConfig
+    from collector.models.base import BaseModel
+
+logger = logging.getLogger(__name__)
+
+INDEX_STATES = ("ok", "missing", "drifted", "unmanaged")
+
+
+class SchemaError(Exception):
+    """The database cannot be reconciled with the models without losing data."""
+
+
+class Change(NamedTuple):
+    action: str  # "create table", "add column", "create index", "rebuild index", "analyze"
+    table: str
+    name: str
+    detail: str = ""
+
+
+class IndexState(NamedTuple):
+    table: str
+    name: str
+    state: str  # one of INDEX_STATES
+    detail: str = ""
+
+
+@dataclass
+class ReconcileReport:
+    changes: list[Change] = field(default_factory=list)
+    indexes: list[IndexState] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    def names(self, action: str) -> list[str]:
+        return [c.name for c in self.changes if c.action == action]
+
+
+def check_models(models: Sequence[type[BaseModel]]) -> None:
+    """Index names are global in SQLite: two models may not declare the same one."""
+    owners: dict[str, str] = {}
+    for model in models:
+        for spec in model.index_specs():
+            if spec.name in owners:
+                raise ModelDefinitionError(
+                    f"index name {spec.name!r} is declared by both {owners[spec.name]} "
+                    f"and {model.__name__}"
+                )
+            owners[spec.name] = model.__name__
+
+
+def index_differences(spec: IndexSpec, info: introspect.IndexInfo) -> list[str]:
+    """What differs between a declaration and the index in the database ([] if same)."""
+    found = []
+    if info.table != spec.table:
+        found.append(f"on table {info.table}, declared on {spec.table}")
+    wanted = tuple((col, direction == "DESC") for col, direction in spec.columns)
+    if info.columns != wanted:
+        found.append(f"columns {_keys(info.columns)}, declared {_keys(wanted)}")
+    if any(coll.upper() != "BINARY" for coll in info.collations):
+        found.append(f"collations {info.collations}, declared BINARY")
+    if info.unique != spec.unique:
+        found.append(f"unique={info.unique}, declared unique={spec.unique}")
+    declared_where = introspect.where_tokens(spec.create_sql(if_not_exists=False))
+    if info.partial != bool(spec.where) or introspect.where_tokens(info.sql) != declared_where:
+        actual = " ".join(introspect.where_tokens(info.sql)) or "none"
+        found.append(f"where {actual}, declared {spec.where_sql() or 'none'}")
+    return found
+
+
+def _keys(columns: Sequence[tuple[str | None, bool]]) -> str:
+    return "(" + ", ".join(f"{c or '<expr>'}{' DESC' if d else ''}" for c, d in columns) + ")"
+
+
+def inspect(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
+    """The state of every declared index and every other index on the models' tables."""
+    states = []
+    declared = {spec.name for model in models for spec in model.index_specs()}
+    for model in models:
+        table = model.get_table_name()
+        for spec in model.index_specs():
+            info = introspect.index_info(conn, spec.name)
+            if info is None:
+                states.append(IndexState(table, spec.name, "missing"))
+                continue
+            diffs = index_differences(spec, info)
+            state = "drifted" if diffs else "ok"
+            states.append(IndexState(table, spec.name, state, "; ".join(diffs)))
+        for info in introspect.table_indexes(conn, table):
+            if info.origin == "c" and info.name not in declared:
+                why = (
+                    "stale idx_ index, no longer declared"
+                    if info.name.startswith(INDEX_PREFIX)
+                    else "not declared by any model"
+                )
+                states.append(IndexState(table, info.name, "unmanaged", why))
+    return states
+
+
+def reconcile(
+    db: DatabaseConfig,
+    models: Sequence[type[BaseModel]],
+    *,
+    tables: bool = True,
+    rebuild: bool = True,
+) -> ReconcileReport:
+    """Reconcile ``db`` with ``models``; see the module docstring."""
+    check_models(models)
+    report = ReconcileReport()
+    with db.transaction() as conn:
+        if tables:
+            for model in models:
+                _reconcile_table(conn, model, report)
+        built_tables: set[str] = set()
+        for state in inspect(conn, models):
+            if state.state == "unmanaged":
+                logger.debug("leaving unmanaged index %s on %s", state.name, state.table)
+                report.indexes.append(state)
+                continue
+            model = next(m for m in models if m.get_table_name() == state.table)
+            spec = model.index(state.name)
+            if state.state == "missing":
+                conn.execute(spec.create_sql(if_not_exists=False))
+                logger.info("created index %s on %s", spec.name, spec.table)
+                report.changes.append(Change("create index", spec.table, spec.name))
+                built_tables.add(spec.table)
+            elif state.state == "drifted" and rebuild:
+                conn.execute(f"DROP INDEX {quote_identifier(spec.name)}")
+                conn.execute(spec.create_sql(if_not_exists=False))
+                logger.info("rebuilt index %s on %s: %s", spec.name, spec.table, state.detail)
+                report.changes.append(Change("rebuild index", spec.table, spec.name, state.detail))
+                built_tables.add(spec.table)
+            else:
+                report.indexes.append(state)
+                continue
+            report.indexes.append(IndexState(state.table, state.name, "ok"))
+        for table in sorted(built_tables):
+            conn.execute(f"ANALYZE {quote_identifier(table)}")
+            logger.info("analyzed %s", table)
+            report.changes.append(Change("analyze", table, table))
+    db.connection().execute("PRAGMA optimize")
+    return report
+
+
+def create_missing_indexes(db: DatabaseConfig, models: Sequence[type[BaseModel]]) -> list[str]:
+    """The plan's create_indexes(): only what is missing, nothing rebuilt."""
+    return reconcile(db, models, tables=False, rebuild=False).names("create index")
+
+
+def _reconcile_table(conn: sqlite3.Connection, model: type[BaseModel], report: ReconcileReport):
+    table = model.get_table_name()
+    existing = {c.name: c for c in introspect.table_columns(conn, table)}
+    if not existing:
+        conn.execute(model.get_create_table_sql())
+        logger.info("created table %s", table)
+        report.changes.append(Change("create table", table, table))
+        return
+    for name in model.field_names():
+        column = model.field(name)
+        if name not in existing:
+            if column.primary_key or (not column.nullable and column.default is None):
+                raise SchemaError(
+                    f"table {table} lacks column {name!r}, which cannot be added in place "
+                    "(primary key, or NOT NULL without a default)"
+                )
+            conn.execute(f"ALTER TABLE {quote_identifier(table)} ADD COLUMN {column.ddl(name)}")
+            logger.info("added column %s.%s", table, name)
+            report.changes.append(Change("add column", table, name, column.ddl(name)))
+        elif existing[name].type.upper() != column.type:
+            report.warnings.append(
+                f"{table}.{name} is {existing[name].type or 'untyped'}, declared {column.type}"
+            )

@@ -1,0 +1,88 @@
+"""Shared fixtures: each test its own database; one large database per session."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collector.app import create_app
+from collector.bench.dataset import write_dataset
+from collector.config.database import DatabaseConfig
+from collector.repositories import FileRepository, JobRepository, SettingsRepository
+
+from .legacy import create_legacy_database
+
+LARGE_JOBS = 20_000
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "collector.db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[DatabaseConfig]:
+    """A fresh database with the schema in place."""
+    config = DatabaseConfig(db_path)
+    config.initialize_schema()
+    yield config
+    config.close()
+
+
+@pytest.fixture
+def jobs(db: DatabaseConfig) -> JobRepository:
+    return JobRepository(db)
+
+
+@pytest.fixture
+def files(db: DatabaseConfig) -> FileRepository:
+    return FileRepository(db)
+
+
+@pytest.fixture
+def settings(db: DatabaseConfig) -> SettingsRepository:
+    return SettingsRepository(db)
+
+
+@pytest.fixture
+def app(db_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The Flask app on its own database (the plan's tests take ``app``)."""
+    monkeypatch.setenv("COLLECTOR_DB_PATH", str(db_path))
+    application = create_app({"TESTING": True, "DB_PATH": str(db_path)})
+    with application.app_context():
+        yield application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def large_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseConfig]:
+    """20,000 jobs (realistic mix) and their files, with statistics. Read-only."""
+    path = tmp_path_factory.mktemp("large") / "large.db"
+    config = DatabaseConfig(path)
+    config.initialize_schema()
+    write_dataset(config, LARGE_JOBS, files_per_job=3, mix="realistic", seed=1)
+    config.connection().execute("ANALYZE")
+    yield config
+    config.close()
+
+
+@pytest.fixture
+def legacy_db_path(tmp_path: Path) -> Path:
+    """A database as the plan's pre-index code left it (see tests/legacy.py)."""
+    path = tmp_path / "legacy.db"
+    create_legacy_database(path)
+    return path
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection, for looking behind the application's back."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    return conn
