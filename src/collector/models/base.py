@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -113,6 +113,35 @@ class BaseModel:
         """Build an instance from a row or dict; keys that are not fields are ignored."""
         keys = data.keys() if hasattr(data, "keys") else data
         return cls(**{k: data[k] for k in keys if k in cls._fields})
+
+    @classmethod
+    def from_rows(cls: type[T], rows: Sequence[Sequence[Any]], names: Sequence[str]) -> list[T]:
+        """Instances from stored rows whose columns are ``names`` (the fast path).
+
+        Lists of thousands of rows are built here, so the per-row work is one dict
+        and the timestamp parsing; unknown columns (a newer or older schema) are
+        skipped, missing ones take their declared default.
+        """
+        fields = cls._fields
+        timestamps = [
+            i for i, n in enumerate(names) if n in fields and fields[n].type == "TIMESTAMP"
+        ]
+        wanted = [(i, n) for i, n in enumerate(names) if n in fields]
+        missing = {n: c.default for n, c in fields.items() if n not in names}
+        result = []
+        new = object.__new__
+        for row in rows:
+            values = list(row)
+            for i in timestamps:
+                values[i] = from_db_timestamp(values[i])
+            instance = new(cls)
+            state = instance.__dict__
+            if missing:
+                state.update(missing)
+            for i, name in wanted:
+                state[name] = values[i]
+            result.append(instance)
+        return result
 
     def to_row(self) -> tuple[Any, ...]:
         """Values in column order, as stored (timestamps as text)."""

@@ -50,8 +50,10 @@ class Repository(Generic[M]):
         )
 
     def _rows_to_models(self, rows: Sequence[Any]) -> list[M]:
+        if not rows:
+            return []
         model = cast(type[M], self.model)
-        return [model.from_dict(row) for row in rows]
+        return model.from_rows(rows, rows[0].keys())
 
     def _one(self, rows: Sequence[Any]) -> M | None:
         return self._rows_to_models(rows[:1])[0] if rows else None

@@ -31,7 +31,9 @@ class Sample:
 class QueryContract:
     name: str
     call: Callable[[JobRepository, FileRepository, Sample], Any]
-    indexes: tuple[str | None, ...]  # one per statement the method runs
+    # One entry per statement the method runs: the index it must use, a tuple of
+    # indexes that serve it equally (the planner may pick either), or None.
+    indexes: tuple[str | tuple[str, ...] | None, ...]
     temp_sort_ok: bool = False
     note: str = ""
 
@@ -76,7 +78,8 @@ CONTRACTS: tuple[QueryContract, ...] = (
     QueryContract(
         "JobRepository.delete_job",
         lambda j, f, s: j.delete_job(s.job_id),
-        ("idx_files_job_id", PK_JOBS),
+        (("idx_files_job_id", "idx_files_job_id_type"), PK_JOBS),
+        note="both files indexes lead with job_id; the planner picks either",
     ),
     QueryContract(
         "JobRepository.count",
@@ -125,7 +128,7 @@ CONTRACTS: tuple[QueryContract, ...] = (
 class CheckedStatement:
     statement: Statement
     steps: list[PlanStep]
-    expected_index: str | None
+    expected_index: str | tuple[str, ...] | None
     problems: list[str]
 
 

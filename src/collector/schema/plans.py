@@ -58,18 +58,24 @@ def explain(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> l
 
 
 def plan_problems(
-    steps: Sequence[PlanStep], index: str | None, *, temp_sort_ok: bool = False
+    steps: Sequence[PlanStep],
+    index: str | tuple[str, ...] | None,
+    *,
+    temp_sort_ok: bool = False,
 ) -> list[str]:
     """What is wrong with a plan under its contract ([] when it keeps it).
 
-    The contract: ``index`` is used by name (None: no index expected), no table is
+    The contract: ``index`` is used by name (a tuple: any one of those names, for
+    indexes that serve the query equally; None: no particular index), no table is
     read by a full scan, and no temporary B-tree sorts the result unless the
     contract allows it (a handful of rows, no LIMIT).
     """
     problems = []
     used = {s.index for s in steps if s.index}
-    if index is not None and index not in used:
-        problems.append(f"expected index {index}, plan uses {sorted(used) or 'none'}")
+    wanted = (index,) if isinstance(index, str) else index
+    if wanted is not None and not used.intersection(wanted):
+        expected = " or ".join(wanted)
+        problems.append(f"expected index {expected}, plan uses {sorted(used) or 'none'}")
     for step in steps:
         if step.full_scan and step.table not in SMALL_TABLES:
             problems.append(f"full table scan: {step.detail}")
