@@ -53,8 +53,20 @@ class BaseModel:
 
     @classmethod
     def _collect_fields(cls) -> dict[str, Column]:
-        fields: dict[str, Column] = {}
         declared = dict(cls.columns)
+        for name, column in declared.items():
+            if not isinstance(name, str) or not IDENTIFIER.match(name):
+                raise ModelDefinitionError(f"{cls.__name__}: bad column name {name!r}")
+            if not isinstance(column, Column):
+                raise ModelDefinitionError(
+                    f"{cls.__name__}: column {name!r} needs a Column with a type in {COLUMN_TYPES}"
+                )
+            problems = column.problems()
+            if problems:
+                raise ModelDefinitionError(
+                    f"{cls.__name__}: column {name!r}: {'; '.join(problems)}"
+                )
+        fields: dict[str, Column] = {}
         if cls.primary_key == "id":
             fields["id"] = Column("TEXT", primary_key=True)
         elif cls.primary_key in declared:
@@ -62,14 +74,8 @@ class BaseModel:
         fields["created_at"] = Column("TIMESTAMP", nullable=False)
         fields["updated_at"] = Column("TIMESTAMP", nullable=False)
         for name, column in declared.items():
-            if not IDENTIFIER.match(name):
-                raise ModelDefinitionError(f"{cls.__name__}: bad column name {name!r}")
             if name in fields:
                 raise ModelDefinitionError(f"{cls.__name__}: column {name!r} declared twice")
-            if not isinstance(column, Column) or column.type not in COLUMN_TYPES:
-                raise ModelDefinitionError(
-                    f"{cls.__name__}: column {name!r} needs a Column with a type in {COLUMN_TYPES}"
-                )
             fields[name] = column
         if cls.primary_key not in fields or not fields[cls.primary_key].primary_key:
             raise ModelDefinitionError(

@@ -18,6 +18,7 @@ COLUMN_TYPES = ("TEXT", "INTEGER", "REAL", "BLOB", "TIMESTAMP")
 DIRECTIONS = ("ASC", "DESC")
 INDEX_PREFIX = "idx_"
 MAX_NAME_LENGTH = 64
+ON_DELETE_ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 INDEX_KEYS = frozenset({"columns", "name", "unique", "where"})
 
 
@@ -35,6 +36,23 @@ class Column:
     primary_key: bool = False
     references: str | None = None  # "table.column"
     on_delete: str | None = None  # "CASCADE", "SET NULL", ...
+
+    def problems(self) -> list[str]:
+        """What is wrong with this declaration ([] if nothing)."""
+        found = []
+        if self.type not in COLUMN_TYPES:
+            found.append(f"type {self.type!r} is not one of {', '.join(COLUMN_TYPES)}")
+        if self.default is not None and (
+            isinstance(self.default, bool) or not isinstance(self.default, (str, int))
+        ):
+            found.append(f"default {self.default!r} must be a str or int constant")
+        if self.references is not None:
+            parts = self.references.split(".") if isinstance(self.references, str) else []
+            if len(parts) != 2 or not all(IDENTIFIER.match(p) for p in parts):
+                found.append(f"references {self.references!r} must be 'table.column'")
+        if self.on_delete is not None and self.on_delete not in ON_DELETE_ACTIONS:
+            found.append(f"on_delete {self.on_delete!r}; valid: {', '.join(ON_DELETE_ACTIONS)}")
+        return found
 
     def ddl(self, name: str) -> str:
         """The column definition inside CREATE TABLE / ALTER TABLE ADD COLUMN."""
@@ -143,7 +161,7 @@ def _parse_key(fault: Any, columns: Mapping[str, Column], col: Any) -> tuple[str
         col, direction = col[0], col[1].upper()
         if direction not in DIRECTIONS:
             raise fault(f"bad direction {col!r} {direction!r}; valid: ASC, DESC")
-    if col not in columns:
+    if not isinstance(col, str) or col not in columns:
         raise fault(f"unknown column {col!r}; valid: {', '.join(columns)}")
     return col, direction
 
@@ -157,7 +175,7 @@ def _parse_where(
         raise fault("'where' must be a dict {column: value or list of values}")
     terms = []
     for col, values in where.items():
-        if col not in columns:
+        if not isinstance(col, str) or col not in columns:
             raise fault(f"unknown column {col!r} in 'where'; valid: {', '.join(columns)}")
         values = tuple(values) if isinstance(values, (list, tuple)) else (values,)
         if not values or any(isinstance(v, bool) or not isinstance(v, (str, int)) for v in values):

@@ -99,19 +99,17 @@ def where_tokens(sql: str | None) -> tuple[str, ...]:
     if not sql:
         return ()
     tokens: list[str] = []
+    keyword_at: list[int] = []  # positions of a bare WHERE outside parentheses
+    depth = 0
     for token in _TOKEN.findall(sql):
         if token[0] == "'":
             tokens.append(token)
         elif token[0] in '"`[':
             tokens.append(token[1:-1].replace('""', '"').lower())
         else:
-            tokens.append(token.lower())
-    depth = 0
-    for position, token in enumerate(tokens):
-        if token == "(":
-            depth += 1
-        elif token == ")":
-            depth -= 1
-        elif token == "where" and depth == 0:
-            return tuple(tokens[position + 1 :])
-    return ()
+            word = token.lower()
+            depth += {"(": 1, ")": -1}.get(word, 0)
+            if word == "where" and depth == 0:
+                keyword_at.append(len(tokens))
+            tokens.append(word)
+    return tuple(tokens[keyword_at[0] + 1 :]) if keyword_at else ()

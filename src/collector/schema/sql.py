@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def validate_identifier(name: object, what: str = "identifier") -> str:
