@@ -53,8 +53,15 @@ class DatabaseConfig:
     def __init__(self, db_path: str | Path | None = None, busy_timeout_ms: int | None = None):
         self.db_path = Path(db_path) if db_path is not None else Config.DB_PATH
         timeout = Config.busy_timeout_ms() if busy_timeout_ms is None else busy_timeout_ms
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
-            raise ValueError(f"busy_timeout_ms must be a non-negative integer, not {timeout!r}")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int)
+            or not 0 <= timeout <= Config.MAX_BUSY_TIMEOUT_MS
+        ):
+            raise ValueError(
+                f"busy_timeout_ms must be an integer from 0 to {Config.MAX_BUSY_TIMEOUT_MS}, "
+                f"not {timeout!r}"
+            )
         self.busy_timeout_ms = timeout
         self._local = threading.local()
 

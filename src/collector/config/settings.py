@@ -32,6 +32,8 @@ class Config:
     SCRAPER_DB_PATH = _EnvPath("COLLECTOR_DB_PATH", DEFAULT_DATA_DIR / "collector.db")
     DOWNLOAD_DIR = _EnvPath("COLLECTOR_DOWNLOAD_DIR", DEFAULT_DATA_DIR / "downloads")
 
+    MAX_BUSY_TIMEOUT_MS = 600_000
+
     @staticmethod
     def busy_timeout_ms() -> int:
         """``COLLECTOR_BUSY_TIMEOUT_MS`` (default 5000): how long a writer waits for a lock."""

@@ -46,7 +46,7 @@ class BaseModel:
         specs: list[IndexSpec] = []
         for decl in cls.indexes:
             spec = parse_index(cls.__name__, table, cls._fields, decl)
-            if any(s.name == spec.name for s in specs):
+            if any(s.name.lower() == spec.name.lower() for s in specs):
                 raise ModelDefinitionError(f"{cls.__name__}: duplicate index name {spec.name!r}")
             specs.append(spec)
         cls._index_specs = tuple(specs)

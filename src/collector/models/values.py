@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from datetime import UTC, datetime
 
 DB_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -27,7 +26,7 @@ def to_db_timestamp(value: datetime) -> str:
     """A datetime as stored: naive UTC text with microseconds."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime(DB_TIMESTAMP_FORMAT)
+    return value.isoformat(" ", "microseconds")
 
 
 def from_db_timestamp(value: str | datetime | None) -> datetime | None:
@@ -42,11 +41,17 @@ def from_db_timestamp(value: str | datetime | None) -> datetime | None:
 
 def new_id() -> str:
     """A time-ordered UUID (UUIDv7 layout) as text."""
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76  # version
-    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
-    value |= 0b10 << 62  # variant
-    value |= rand & ((1 << 62) - 1)  # rand_b, 62 bits
-    return str(uuid.UUID(int=value))
+    return time_ordered_id(time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10), "big"))
+
+
+def time_ordered_id(millis: int, rand: int) -> str:
+    """The UUIDv7 text for a millisecond timestamp and 74 (or more) random bits."""
+    rand_a = (rand >> 62) & 0xFFF
+    rand_b = rand & ((1 << 62) - 1)
+    high = (millis & 0xFFFF_FFFF_FFFF) >> 16
+    low16 = millis & 0xFFFF
+    variant_b = (0b10 << 62) | rand_b
+    return (
+        f"{high:08x}-{low16:04x}-7{rand_a:03x}-"
+        f"{variant_b >> 48:04x}-{variant_b & 0xFFFF_FFFF_FFFF:012x}"
+    )

@@ -33,7 +33,7 @@ SQL_FAIL = (
     "UPDATE jobs SET status = 'failed', error_message = ?, completed_at = ?, updated_at = ? "
     "WHERE id = ? RETURNING *"
 )
-SQL_DELETE_FILES = "DELETE FROM files WHERE job_id = ?"
+SQL_DELETE_FILES = "DELETE FROM files WHERE job_id = ? AND EXISTS (SELECT 1 FROM jobs WHERE id = ?)"
 SQL_DELETE = "DELETE FROM jobs WHERE id = ?"
 
 
@@ -79,10 +79,11 @@ class JobRepository(Repository[Job]):
 
         Done explicitly rather than left to ON DELETE CASCADE, because databases
         written by the pre-index code have no foreign key on files.job_id.
-        Returns None if there was no such job.
+        Returns None, having changed nothing, if there is no such job (orphaned
+        file rows are the maintenance page's business, not this method's).
         """
         files, deleted = self.db.execute_updates(
-            [(SQL_DELETE_FILES, (job_id,)), (SQL_DELETE, (job_id,))]
+            [(SQL_DELETE_FILES, (job_id, job_id)), (SQL_DELETE, (job_id,))]
         )
         if not deleted:
             return None

@@ -46,14 +46,15 @@ def table_columns(conn: sqlite3.Connection, table: str) -> list[ColumnInfo]:
 
 
 def index_info(conn: sqlite3.Connection, name: str) -> IndexInfo | None:
-    """One index by name, on whatever table it is."""
+    """One index by name (SQLite's names ignore case), on whatever table it is."""
     row = conn.execute(
-        "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+        "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' AND name = ? COLLATE NOCASE",
+        (name,),
     ).fetchone()
     if row is None:
         return None
     for info in table_indexes(conn, row[0]):
-        if info.name == name:
+        if info.name == row[1]:
             return info
     return None
 

@@ -53,8 +53,16 @@ def parse_step(row: Sequence[Any]) -> PlanStep:
 
 
 def explain(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[PlanStep]:
-    """The plan SQLite would use for ``sql`` with these bound values."""
-    return [parse_step(row) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    """The plan SQLite would use for ``sql`` with these bound values, on today's schema.
+
+    Python's sqlite3 caches prepared statements by their text, and SQLite does not
+    re-prepare a cached EXPLAIN after the schema changes (an EXPLAIN program never
+    checks the schema cookie). The schema version in a comment makes the text, and
+    so the cache entry, new whenever the schema is.
+    """
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    statement = f"EXPLAIN QUERY PLAN /* schema {int(version)} */ {sql}"
+    return [parse_step(row) for row in conn.execute(statement, params)]
 
 
 def plan_problems(

@@ -72,12 +72,13 @@ def check_models(models: Sequence[type[BaseModel]]) -> None:
     owners: dict[str, str] = {}
     for model in models:
         for spec in model.index_specs():
-            if spec.name in owners:
+            key = spec.name.lower()  # SQLite's names ignore case
+            if key in owners:
                 raise ModelDefinitionError(
-                    f"index name {spec.name!r} is declared by both {owners[spec.name]} "
+                    f"index name {spec.name!r} is declared by both {owners[key]} "
                     f"and {model.__name__}"
                 )
-            owners[spec.name] = model.__name__
+            owners[key] = model.__name__
 
 
 def index_differences(spec: IndexSpec, info: introspect.IndexInfo) -> list[str]:
@@ -106,7 +107,7 @@ def _keys(columns: Sequence[tuple[str | None, bool]]) -> str:
 def inspect(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
     """The state of every declared index and every other index on the models' tables."""
     states = []
-    declared = {spec.name for model in models for spec in model.index_specs()}
+    declared = {spec.name.lower() for model in models for spec in model.index_specs()}
     for model in models:
         table = model.get_table_name()
         for spec in model.index_specs():
@@ -118,7 +119,7 @@ def inspect(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) -> list
             state = "drifted" if diffs else "ok"
             states.append(IndexState(table, spec.name, state, "; ".join(diffs)))
         for info in introspect.table_indexes(conn, table):
-            if info.origin == "c" and info.name not in declared:
+            if info.origin == "c" and info.name.lower() not in declared:
                 why = (
                     "stale idx_ index, no longer declared"
                     if info.name.startswith(INDEX_PREFIX)
@@ -133,9 +134,14 @@ def reconcile(
     models: Sequence[type[BaseModel]],
     *,
     tables: bool = True,
+    indexes: bool = True,
     rebuild: bool = True,
 ) -> ReconcileReport:
-    """Reconcile ``db`` with ``models``; see the module docstring."""
+    """Reconcile ``db`` with ``models``; see the module docstring.
+
+    ``tables=False`` leaves tables and columns alone, ``indexes=False`` indexes
+    (a bulk load creates the tables, loads, then builds the indexes once).
+    """
     check_models(models)
     report = ReconcileReport()
     with db.transaction() as conn:
@@ -143,7 +149,7 @@ def reconcile(
             for model in models:
                 _reconcile_table(conn, model, report)
         built_tables: set[str] = set()
-        for state in inspect(conn, models):
+        for state in inspect(conn, models) if indexes else ():
             if state.state == "unmanaged":
                 logger.debug("leaving unmanaged index %s on %s", state.name, state.table)
                 report.indexes.append(state)

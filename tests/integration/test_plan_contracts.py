@@ -1,0 +1,446 @@
+"""Plan contracts: every repository query uses its index on a realistic database.
+
+``large_db`` (20,000 jobs, realistic mix, ANALYZEd) is only read here. The negative
+tests, which drop indexes, work on copies of a database this module builds once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.bench.dataset import write_dataset
+from collector.config.database import DatabaseConfig, Statement
+from collector.models.job import Job
+from collector.repositories import FileRepository, JobRepository
+from collector.repositories import file_repository as file_sql
+from collector.repositories import job_repository as job_sql
+from collector.repositories.contracts import (
+    CONTRACTS,
+    PK_JOBS,
+    QueryContract,
+    Sample,
+    check_contract,
+    sample_from,
+)
+from collector.schema.plans import PlanStep, explain, plan_problems
+from tests.conftest import raw
+
+ACTIVE = ("pending", "running", "cancelling")
+ALL_STATUSES = ("pending", "running", "cancelling", "completed", "failed", "cancelled")
+ACTIVE_WHERE = "\"status\" IN ('pending', 'running', 'cancelling')"
+LEFT_JOIN_ORPHANS = "SELECT f.* FROM files f LEFT JOIN jobs j ON f.job_id = j.id WHERE j.id IS NULL"
+BOUND_ACTIVE = "SELECT * FROM jobs WHERE status IN (?, ?, ?) ORDER BY created_at DESC"
+MEDIUM_JOBS = 20_000
+
+CONTRACTS_BY_NAME = {contract.name: contract for contract in CONTRACTS}
+
+
+def wanted_names(expected: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """A contract entry as the tuple of index names any one of which must be used."""
+    if expected is None:
+        return ()
+    return (expected,) if isinstance(expected, str) else tuple(expected)
+
+
+def used_indexes(steps: list[PlanStep]) -> set[str]:
+    return {step.index for step in steps if step.index}
+
+
+def run_contract(
+    db: DatabaseConfig, contract: QueryContract, sample: Sample, execute: bool
+) -> tuple[Any, list[Statement]]:
+    """Call the contract's repository method under capture; its result and statements."""
+    jobs, files = JobRepository(db), FileRepository(db)
+    result: Any = None
+    with db.capture(execute=execute) as statements:
+        try:
+            result = contract.call(jobs, files, sample)
+        except ValueError:
+            if execute:
+                raise
+    return result, list(statements)
+
+
+@pytest.fixture(scope="module")
+def sample(large_db: DatabaseConfig) -> Sample:
+    chosen = sample_from(large_db)
+    with closing(raw(large_db.db_path)) as conn:
+        files = conn.execute("SELECT COUNT(*) FROM files WHERE job_id = ?", (chosen.job_id,))
+        assert files.fetchone()[0] >= 1
+    return chosen
+
+
+# -- the SQL each contract checks is the repository's ----------------------------------------
+
+EXPECTED_SQL: dict[str, tuple[str, ...]] = {
+    "JobRepository.get_active_jobs": (job_sql.SQL_ACTIVE,),
+    "JobRepository.get_recent_jobs": (job_sql.SQL_RECENT,),
+    "JobRepository.get_job_statistics": (job_sql.SQL_STATISTICS,),
+    "JobRepository.find_by(status)": (
+        'SELECT * FROM jobs WHERE "status" = ? ORDER BY created_at DESC LIMIT ?',
+    ),
+    "JobRepository.find_by(platform)": (
+        'SELECT * FROM jobs WHERE "platform" = ? ORDER BY created_at DESC LIMIT ?',
+    ),
+    "JobRepository.get_job": (job_sql.SQL_GET,),
+    "JobRepository.update_job_status": (job_sql.SQL_SET_STATUS,),
+    "JobRepository.complete_job": (job_sql.SQL_COMPLETE,),
+    "JobRepository.fail_job": (job_sql.SQL_FAIL,),
+    "JobRepository.delete_job": (job_sql.SQL_DELETE_FILES, job_sql.SQL_DELETE),
+    "JobRepository.count": ('SELECT COUNT(*) FROM "jobs"',),
+    "FileRepository.create_file": (file_sql.SQL_CREATE,),
+    "FileRepository.get_job_files": (file_sql.SQL_JOB_FILES,),
+    "FileRepository.get_files_by_type": (file_sql.SQL_BY_TYPE,),
+    "FileRepository.get_job_files_by_type": (file_sql.SQL_JOB_FILES_BY_TYPE,),
+    "FileRepository.get_orphaned_files": (file_sql.SQL_ORPHANS,),
+    "FileRepository.count": ('SELECT COUNT(*) FROM "files"',),
+}
+
+
+def test_every_contract_is_listed_here() -> None:
+    assert set(CONTRACTS_BY_NAME) == set(EXPECTED_SQL)
+    assert len(CONTRACTS_BY_NAME) == len(CONTRACTS)
+
+
+@pytest.mark.parametrize("contract", CONTRACTS, ids=lambda c: c.name)
+def test_contract_holds_on_large_db(
+    large_db: DatabaseConfig, sample: Sample, contract: QueryContract
+) -> None:
+    checked = check_contract(large_db, contract, sample, execute=False)
+
+    assert [c.problems for c in checked] == [[]] * len(contract.indexes)
+    assert len(checked) == len(contract.indexes)
+    for entry, expected in zip(checked, contract.indexes, strict=True):
+        assert entry.expected_index == expected
+        assert entry.steps, f"no plan for {entry.statement.sql}"
+        names = wanted_names(expected)
+        if names:
+            assert used_indexes(entry.steps) & set(names), (names, entry.steps)
+        assert not [s for s in entry.steps if s.full_scan], entry.steps
+        if not contract.temp_sort_ok:
+            assert not [s for s in entry.steps if s.temp_sort], entry.steps
+
+
+@pytest.mark.parametrize("contract", CONTRACTS, ids=lambda c: c.name)
+def test_checked_statements_are_what_the_repository_ran(
+    large_db: DatabaseConfig, sample: Sample, contract: QueryContract
+) -> None:
+    checked = check_contract(large_db, contract, sample, execute=False)
+    _, ran = run_contract(large_db, contract, sample, execute=False)
+
+    assert [c.statement.sql for c in checked] == [s.sql for s in ran]
+    assert [len(c.statement.params) for c in checked] == [len(s.params) for s in ran]
+    assert tuple(s.sql for s in ran) == EXPECTED_SQL[contract.name]
+    for statement in ran:
+        assert statement.sql.count("?") == len(statement.params)
+
+
+def test_active_jobs_statement_repeats_the_partial_index_condition(
+    large_db: DatabaseConfig,
+) -> None:
+    condition = Job.index("idx_jobs_active_created").where_sql()
+    assert condition == ACTIVE_WHERE
+    with large_db.capture(execute=False) as statements:
+        JobRepository(large_db).get_active_jobs()
+    assert len(statements) == 1
+    assert condition in statements[0].sql
+    assert statements[0].params == ()
+    with closing(raw(large_db.db_path)) as conn:
+        index_sql = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
+            ("idx_jobs_active_created",),
+        ).fetchone()[0]
+    assert index_sql.endswith("WHERE " + condition)
+
+
+def test_contract_parameters_are_the_sample(large_db: DatabaseConfig, sample: Sample) -> None:
+    params = {
+        name: [s.params for s in run_contract(large_db, c, sample, execute=False)[1]]
+        for name, c in CONTRACTS_BY_NAME.items()
+    }
+    assert params["JobRepository.get_active_jobs"] == [()]
+    assert params["JobRepository.get_recent_jobs"] == [(10,)]
+    assert params["JobRepository.find_by(status)"] == [("completed", 50)]
+    assert params["JobRepository.find_by(platform)"] == [("youtube", 50)]
+    assert params["JobRepository.get_job"] == [(sample.job_id,)]
+    assert params["JobRepository.delete_job"] == [(sample.job_id, sample.job_id), (sample.job_id,)]
+    assert params["FileRepository.get_job_files"] == [(sample.job_id,)]
+    assert params["FileRepository.get_job_files_by_type"] == [(sample.job_id, "video")]
+    assert params["JobRepository.update_job_status"][0][0] == "running"
+    assert params["JobRepository.update_job_status"][0][-1] == sample.job_id
+
+
+# -- the read queries, run for real on large_db ------------------------------------------------
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _newest(conn: sqlite3.Connection, where: str, params: tuple, limit: int) -> list[str]:
+    """Ids newest first, sorted in Python rather than by SQLite."""
+    rows = _rows(conn, "SELECT id, created_at FROM jobs WHERE " + where, params)
+    ordered = sorted(rows, key=lambda r: r["created_at"], reverse=True)
+    return [r["id"] for r in ordered[:limit]]
+
+
+def check_active(result: list, conn: sqlite3.Connection, sample: Sample) -> None:
+    count = _rows(conn, "SELECT COUNT(*) FROM jobs WHERE status IN (?, ?, ?)", ACTIVE)[0][0]
+    assert count > 0
+    assert len(result) == count
+    assert [j.id for j in result] == _newest(conn, "status IN (?, ?, ?)", ACTIVE, count)
+    assert {j.status for j in result} <= set(ACTIVE)
+
+
+def check_recent(result: list, conn: sqlite3.Connection, sample: Sample) -> None:
+    assert [j.id for j in result] == _newest(conn, "1", (), 10)
+
+
+def check_statistics(result: dict, conn: sqlite3.Connection, sample: Sample) -> None:
+    counted = Counter(r[0] for r in _rows(conn, "SELECT status FROM jobs"))
+    assert result == {status: counted.get(status, 0) for status in ALL_STATUSES}
+    assert sum(result.values()) == 20_000
+
+
+def check_by_status(result: list, conn: sqlite3.Connection, sample: Sample) -> None:
+    assert [j.id for j in result] == _newest(conn, "status = ?", ("completed",), 50)
+    assert len(result) == 50
+
+
+def check_by_platform(result: list, conn: sqlite3.Connection, sample: Sample) -> None:
+    assert [j.id for j in result] == _newest(conn, "platform = ?", ("youtube",), 50)
+    assert {j.platform for j in result} == {"youtube"}
+
+
+def check_get_job(result: Any, conn: sqlite3.Connection, sample: Sample) -> None:
+    row = _rows(conn, "SELECT * FROM jobs WHERE id = ?", (sample.job_id,))[0]
+    assert result is not None
+    assert result.id == sample.job_id
+    assert (result.url, result.status) == (row["url"], row["status"])
+
+
+def check_job_count(result: int, conn: sqlite3.Connection, sample: Sample) -> None:
+    assert result == _rows(conn, "SELECT COUNT(*) FROM jobs")[0][0] == 20_000
+
+
+def check_job_files(result: list, conn: sqlite3.Connection, sample: Sample) -> None:
+    rows = _rows(conn, "SELECT id, created_at FROM files WHERE job_id = ?", (sample.job_id,))
+    assert rows
+    expected = [r["id"] for r in sorted(rows, key=lambda r: r["created_at"])]
+    assert [f.id for f in result] == expected
+
+
+def check_files_by_type(result: list, conn: sqlite3.Connection, sample: Sample) -> None:
+    ids = {r[0] for r in _rows(conn, "SELECT id FROM files WHERE file_type = ?", ("video",))}
+    assert ids
+    assert {f.id for f in result} == ids
+    assert len(result) == len(ids)
+
+
+def check_job_files_by_type(result: list, conn: sqlite3.Connection, sample: Sample) -> None:
+    rows = _rows(
+        conn,
+        "SELECT id, created_at FROM files WHERE job_id = ? AND file_type = ?",
+        (sample.job_id, "video"),
+    )
+    assert [f.id for f in result] == [r["id"] for r in sorted(rows, key=lambda r: r["created_at"])]
+    assert {f.file_type for f in result} <= {"video"}
+
+
+def check_orphans(result: list, conn: sqlite3.Connection, sample: Sample) -> None:
+    assert result == []
+    assert _rows(conn, "SELECT COUNT(*) FROM (" + LEFT_JOIN_ORPHANS + ")")[0][0] == 0
+
+
+def check_file_count(result: int, conn: sqlite3.Connection, sample: Sample) -> None:
+    assert result == _rows(conn, "SELECT COUNT(*) FROM files")[0][0]
+    assert result > 20_000
+
+
+READ_CHECKS: dict[str, Callable[[Any, sqlite3.Connection, Sample], None]] = {
+    "JobRepository.get_active_jobs": check_active,
+    "JobRepository.get_recent_jobs": check_recent,
+    "JobRepository.get_job_statistics": check_statistics,
+    "JobRepository.find_by(status)": check_by_status,
+    "JobRepository.find_by(platform)": check_by_platform,
+    "JobRepository.get_job": check_get_job,
+    "JobRepository.count": check_job_count,
+    "FileRepository.get_job_files": check_job_files,
+    "FileRepository.get_files_by_type": check_files_by_type,
+    "FileRepository.get_job_files_by_type": check_job_files_by_type,
+    "FileRepository.get_orphaned_files": check_orphans,
+    "FileRepository.count": check_file_count,
+}
+
+
+@pytest.mark.parametrize("name", sorted(READ_CHECKS))
+def test_read_contract_runs_and_returns_right_rows(
+    large_db: DatabaseConfig, sample: Sample, name: str
+) -> None:
+    contract = CONTRACTS_BY_NAME[name]
+    _, recorded = run_contract(large_db, contract, sample, execute=False)
+
+    result, ran = run_contract(large_db, contract, sample, execute=True)
+
+    assert ran == recorded  # the statements checked are exactly the ones run
+    checked = check_contract(large_db, contract, sample, execute=False)
+    assert [c.statement for c in checked] == ran
+    assert all(not c.problems for c in checked)
+    with closing(raw(large_db.db_path)) as conn:
+        READ_CHECKS[name](result, conn, sample)
+
+
+# -- the checker can fail ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def medium_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database of our own (20,000 jobs, ANALYZEd), copied before any change."""
+    path = tmp_path_factory.mktemp("contracts") / "medium.db"
+    config = DatabaseConfig(path)
+    config.initialize_schema()
+    write_dataset(config, MEDIUM_JOBS, files_per_job=3, mix="realistic", seed=7)
+    config.connection().execute("ANALYZE")
+    config.close()
+    return path
+
+
+@pytest.fixture
+def medium_copy(medium_db_path: Path, tmp_path: Path) -> Iterator[DatabaseConfig]:
+    target = tmp_path / "copy.db"
+    with (
+        closing(sqlite3.connect(medium_db_path)) as source,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        source.backup(dst)
+    config = DatabaseConfig(target)
+    yield config
+    config.close()
+
+
+def index_names(path: Path) -> set[str]:
+    with closing(raw(path)) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        return {row[0] for row in rows}
+
+
+def drop_index(path: Path, name: str) -> None:
+    """Drop an index through a connection of its own (names come from this module)."""
+    with closing(raw(path)) as conn:
+        conn.execute("DROP INDEX " + '"' + name + '"')
+        conn.commit()
+
+
+def test_dropping_the_partial_index_breaks_the_active_jobs_contract(
+    medium_copy: DatabaseConfig, medium_db_path: Path
+) -> None:
+    contract = CONTRACTS_BY_NAME["JobRepository.get_active_jobs"]
+    control = DatabaseConfig(medium_copy.db_path)
+    try:
+        before = check_contract(control, contract, sample_from(control))
+    finally:
+        control.close()
+    assert [c.problems for c in before] == [[]]
+    assert used_indexes(before[0].steps) == {"idx_jobs_active_created"}
+
+    drop_index(medium_copy.db_path, "idx_jobs_active_created")
+    after = check_contract(medium_copy, contract, sample_from(medium_copy))
+
+    assert len(after) == 1
+    problems, steps = after[0].problems, after[0].steps
+    assert problems
+    assert problems[0].startswith("expected index idx_jobs_active_created")
+    assert "idx_jobs_active_created" not in used_indexes(steps)
+    assert "idx_jobs_created_at" in used_indexes(steps) or any(s.temp_sort for s in steps)
+    # The copy changed, the database it was copied from did not.
+    assert "idx_jobs_active_created" in index_names(medium_db_path)
+    assert "idx_jobs_active_created" not in index_names(medium_copy.db_path)
+
+
+def test_explain_sees_an_index_dropped_on_the_same_connection(
+    medium_copy: DatabaseConfig,
+) -> None:
+    """A plan read after a schema change must reflect the change.
+
+    explain() runs "EXPLAIN QUERY PLAN ..." through the connection's statement cache;
+    SQLite does not re-prepare a cached EXPLAIN statement after DROP INDEX, so the
+    second check reports the plan of an index that no longer exists.
+    """
+    contract = CONTRACTS_BY_NAME["JobRepository.get_active_jobs"]
+    sample = sample_from(medium_copy)
+    before = check_contract(medium_copy, contract, sample)
+    assert [c.problems for c in before] == [[]]
+
+    medium_copy.connection().execute("DROP INDEX idx_jobs_active_created")
+    assert "idx_jobs_active_created" not in index_names(medium_copy.db_path)
+    after = check_contract(medium_copy, contract, sample)
+
+    assert "idx_jobs_active_created" not in used_indexes(after[0].steps)
+    assert after[0].problems
+
+
+def test_dropping_every_managed_index_breaks_every_contract_that_names_one(
+    medium_copy: DatabaseConfig,
+) -> None:
+    managed = sorted(n for n in index_names(medium_copy.db_path) if n.startswith("idx_"))
+    assert len(managed) == 9
+    for name in managed:
+        drop_index(medium_copy.db_path, name)
+    sample = sample_from(medium_copy)
+
+    for contract in CONTRACTS:
+        checked = check_contract(medium_copy, contract, sample)
+        for entry in checked:
+            names = wanted_names(entry.expected_index)
+            if any(n.startswith("idx_") for n in names):
+                assert any(p.startswith("expected index") for p in entry.problems), contract.name
+            elif names == (PK_JOBS,) and contract.name != "JobRepository.delete_job":
+                assert entry.problems == [], contract.name
+
+
+def test_left_join_orphan_query_is_a_full_table_scan(large_db: DatabaseConfig) -> None:
+    steps = explain(large_db.connection(), LEFT_JOIN_ORPHANS)
+
+    problems = plan_problems(steps, None)
+
+    scans = [s for s in steps if s.full_scan]
+    assert [s.table for s in scans] == ["f"]
+    assert problems == [f"full table scan: {scans[0].detail}"]
+    # The repository's own orphan query keeps its contract on the same database.
+    repository = check_contract(
+        large_db, CONTRACTS_BY_NAME["FileRepository.get_orphaned_files"], sample_from(large_db)
+    )
+    assert [c.problems for c in repository] == [[]]
+
+
+def test_bound_parameters_do_not_match_the_partial_index(large_db: DatabaseConfig) -> None:
+    conn = large_db.connection()
+    bound = explain(conn, BOUND_ACTIVE, ACTIVE)
+    literal = explain(conn, job_sql.SQL_ACTIVE)
+
+    assert "idx_jobs_active_created" not in used_indexes(bound)
+    assert plan_problems(bound, "idx_jobs_active_created")
+    assert used_indexes(literal) == {"idx_jobs_active_created"}
+    assert plan_problems(literal, "idx_jobs_active_created") == []
+    # Same rows either way: only the plan differs.
+    assert (
+        conn.execute(BOUND_ACTIVE, ACTIVE).fetchall() == conn.execute(job_sql.SQL_ACTIVE).fetchall()
+    )
+
+
+def test_plan_problems_flags_a_temporary_sort(large_db: DatabaseConfig) -> None:
+    steps = explain(large_db.connection(), "SELECT * FROM jobs ORDER BY title LIMIT ?", (5,))
+    problems = plan_problems(steps, "idx_jobs_created_at")
+    assert "expected index idx_jobs_created_at, plan uses none" in problems
+    assert any(p.startswith("full table scan: SCAN jobs") for p in problems)
+    assert any(p.startswith("temporary sort: USE TEMP B-TREE FOR ORDER BY") for p in problems)
+    assert plan_problems(steps, None, temp_sort_ok=True) == [
+        p for p in problems if p.startswith("full table scan")
+    ]
