@@ -156,7 +156,7 @@ def test_status_lists_row_counts_and_every_index_ok(upgraded: Path) -> None:
     assert "table jobs: 3 rows" in lines
     assert "table files: 2 rows" in lines
     assert [line for line in lines if line.startswith("table settings: ")] == [
-        "table settings: 1 rows"
+        "table settings: 1 row"
     ]
     assert index_states(result.output) == dict.fromkeys(ALL_INDEXES, "ok")
 

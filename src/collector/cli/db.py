@@ -1,56 +1,21 @@
-"""The ``collector`` command."""
+"""``collector db``: inspect, upgrade and explain the database schema."""
 
 from __future__ import annotations
 
 import json
-import logging
-from pathlib import Path
 from typing import Any
 
 import click
 
-from collector.config.database import DatabaseConfig, DatabaseError
-from collector.config.settings import Config
-from collector.models import ALL_MODELS, ModelDefinitionError
-from collector.schema.reconcile import SchemaError, inspect
+from collector.config.database import DatabaseConfig
+from collector.models import ALL_MODELS
+from collector.schema.reconcile import inspect
 from collector.schema.sql import quote_identifier
 
-ERRORS = (DatabaseError, SchemaError, ModelDefinitionError)
-
-
-def _db(ctx: click.Context, must_exist: bool = False) -> DatabaseConfig:
-    path: Path = ctx.obj["db_path"]
-    if must_exist and not path.exists():
-        raise click.ClickException(f"no database at {path}")
-    try:
-        db = DatabaseConfig(path)
-        db.check_path()
-    except ERRORS as exc:
-        raise click.ClickException(str(exc)) from exc
-    return db
+from . import ERRORS, open_db
 
 
 @click.group()
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="COLLECTOR_DB_PATH",
-    default=None,
-    help="SQLite database (env COLLECTOR_DB_PATH; default ./data/collector.db).",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Log every change at INFO.")
-@click.pass_context
-def main(ctx: click.Context, db_path: Path | None, verbose: bool) -> None:
-    """collector: queue URLs, download them, watch them on a dashboard."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    ctx.obj = {"db_path": db_path or Config.DB_PATH}
-
-
-@main.group()
 def db() -> None:
     """Inspect and upgrade the database schema."""
 
@@ -60,7 +25,7 @@ def db() -> None:
 @click.pass_context
 def db_status(ctx: click.Context, as_json: bool) -> None:
     """Rows per table; each index ok, missing, drifted or unmanaged."""
-    database = _db(ctx, must_exist=True)
+    database = open_db(ctx, must_exist=True)
     try:
         result = _status(database)
     except ERRORS as exc:
@@ -70,7 +35,7 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo(f"database {database.db_path}")
     for table in result["tables"]:
-        rows = "missing" if table["rows"] is None else f"{table['rows']:,} rows"
+        rows = "missing" if table["rows"] is None else _rows(table["rows"])
         click.echo(f"table {table['name']}: {rows}")
         for column in table["missing_columns"]:
             click.echo(f"  column {column}: missing")
@@ -106,7 +71,7 @@ def _status(database: DatabaseConfig) -> dict[str, Any]:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Reconcile the database with the models now (what every start does)."""
-    database = _db(ctx)
+    database = open_db(ctx)
     try:
         report = database.initialize_schema(ALL_MODELS)
     except ERRORS as exc:
@@ -134,7 +99,7 @@ def db_explain(ctx: click.Context, as_json: bool) -> None:
     from collector.repositories.contracts import CONTRACTS, check_contract, sample_from
     from collector.schema.plans import format_plan
 
-    database = _db(ctx, must_exist=True)
+    database = open_db(ctx, must_exist=True)
     results = []
     try:
         sample = sample_from(database)
@@ -171,26 +136,5 @@ def db_explain(ctx: click.Context, as_json: bool) -> None:
         ctx.exit(1)
 
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Run the web app under waitress (loopback only until sign-in exists)."""
-    from waitress import serve as waitress_serve
-
-    from collector.app import create_app
-
-    if host not in LOOPBACK_HOSTS:
-        raise click.ClickException(
-            f"refusing to bind {host}: collector has no sign-in yet, so it only serves loopback"
-        )
-    try:
-        app = create_app({"DB_PATH": str(ctx.obj["db_path"])})
-    except ERRORS as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"collector serving http://{host}:{port}/ (database {ctx.obj['db_path']})")
-    waitress_serve(app, host=host, port=port, threads=8)
+def _rows(count: int) -> str:
+    return f"{count:,} row" + ("" if count == 1 else "s")
