@@ -33,6 +33,8 @@ class BaseModel:
     primary_key: ClassVar[str] = "id"
     columns: ClassVar[dict[str, Column]] = {}
     indexes: ClassVar[list[dict[str, Any]]] = []
+    # Columns whose per-value row counts are kept exact by triggers (schema/derived.py).
+    counted_by: ClassVar[tuple[str, ...]] = ()
 
     _fields: ClassVar[dict[str, Column]] = {}
     _index_specs: ClassVar[tuple[IndexSpec, ...]] = ()
@@ -50,6 +52,12 @@ class BaseModel:
                 raise ModelDefinitionError(f"{cls.__name__}: duplicate index name {spec.name!r}")
             specs.append(spec)
         cls._index_specs = tuple(specs)
+        for column in cls.counted_by:
+            if column not in cls._fields:
+                raise ModelDefinitionError(
+                    f"{cls.__name__}: counted_by names unknown column {column!r}; "
+                    f"valid: {', '.join(cls._fields)}"
+                )
 
     @classmethod
     def _collect_fields(cls) -> dict[str, Column]:

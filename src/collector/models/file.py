@@ -23,10 +23,21 @@ class File(BaseModel):
         "file_size": Column("INTEGER", nullable=False, default=0),
     }
 
+    # Files per type, exact at all times without a scan (the library's tabs, count).
+    counted_by: ClassVar[tuple[str, ...]] = ("file_type",)
+
     indexes: ClassVar[list[dict[str, Any]]] = [
         {"columns": ["job_id", "created_at"], "unique": False, "name": "idx_files_job_id"},
-        {"columns": ["file_type"], "unique": False, "name": "idx_files_file_type"},
-        {"columns": [("created_at", "DESC")], "unique": False, "name": "idx_files_created_at"},
+        {
+            "columns": ["file_type", ("created_at", "DESC"), ("id", "DESC")],
+            "unique": False,
+            "name": "idx_files_file_type",
+        },
+        {
+            "columns": [("created_at", "DESC"), ("id", "DESC")],
+            "unique": False,
+            "name": "idx_files_created_at",
+        },
         {
             "columns": ["job_id", "file_type", "created_at"],
             "unique": False,

@@ -32,21 +32,32 @@ class Job(BaseModel):
         "completed_at": Column("TIMESTAMP"),
     }
 
+    # Jobs per status, exact at all times without a scan (get_job_statistics, count).
+    counted_by: ClassVar[tuple[str, ...]] = ("status",)
+
     # The plan's four indexes under the plan's names, plus one partial index.
-    # idx_jobs_platform carries created_at so "jobs of a platform, newest first"
-    # needs no sort; idx_jobs_active_created exists because the planner walks
+    # Every list is newest first and paged by keyset on (created_at, id), so the
+    # indexes that serve lists end with (created_at DESC, id DESC): no sort, any
+    # page depth. idx_jobs_active_created exists because the planner walks
     # idx_jobs_created_at for "active jobs newest first" (see docs/indexes.md).
     indexes: ClassVar[list[dict[str, Any]]] = [
         {"columns": ["status"], "unique": False, "name": "idx_jobs_status"},
-        {"columns": ["platform", ("created_at", "DESC")], "name": "idx_jobs_platform"},
-        {"columns": [("created_at", "DESC")], "unique": False, "name": "idx_jobs_created_at"},
         {
-            "columns": ["status", ("created_at", "DESC")],
+            "columns": ["platform", ("created_at", "DESC"), ("id", "DESC")],
+            "name": "idx_jobs_platform",
+        },
+        {
+            "columns": [("created_at", "DESC"), ("id", "DESC")],
+            "unique": False,
+            "name": "idx_jobs_created_at",
+        },
+        {
+            "columns": ["status", ("created_at", "DESC"), ("id", "DESC")],
             "unique": False,
             "name": "idx_jobs_status_created",
         },
         {
-            "columns": [("created_at", "DESC")],
+            "columns": [("created_at", "DESC"), ("id", "DESC")],
             "where": {"status": list(ACTIVE_STATUSES)},
             "name": "idx_jobs_active_created",
         },

@@ -7,7 +7,10 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from collector.config.database import DatabaseConfig, get_db_config
 from collector.models.base import BaseModel
+from collector.schema.derived import counts_table
 from collector.schema.sql import column_list, placeholders, quote_identifier
+
+from .paging import DEFAULT_PAGE, Page, encode_cursor, keyset_query
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,7 +61,35 @@ class Repository(Generic[M]):
     def _one(self, rows: Sequence[Any]) -> M | None:
         return self._rows_to_models(rows[:1])[0] if rows else None
 
+    @classmethod
+    def count_sql(cls) -> str:
+        """COUNT(*) walks a whole index; a counted model sums its counts table instead."""
+        model = cls.model
+        if model.counted_by:
+            counts = counts_table(model.get_table_name(), model.counted_by[0])
+            return f'SELECT COALESCE(SUM("count"), 0) FROM {quote_identifier(counts)}'
+        return "SELECT COUNT(*) FROM " + cls.table()
+
     def count(self) -> int:
         """Number of rows in the table."""
-        rows = self.db.execute_query("SELECT COUNT(*) FROM " + self.table())
+        rows = self.db.execute_query(self.count_sql())
         return int(rows[0][0]) if rows else 0
+
+    def _page(
+        self,
+        terms: list[str],
+        params: list[Any],
+        cursor: str | None,
+        limit: int = DEFAULT_PAGE,
+    ) -> Page[M]:
+        """A keyset page of rows matching ``terms``, newest first."""
+        check_limit(limit, allow_none=False)
+        sql, values = keyset_query("SELECT * FROM " + self.table(), terms, params, cursor, limit)
+        rows = self.db.execute_query(sql, values)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        # The cursor carries the stored text, not a re-rendered datetime: legacy rows
+        # without a fraction must compare exactly as stored.
+        last = rows[-1] if more else None
+        next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
+        return Page(self._rows_to_models(rows), next_cursor)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collector.models.file import FILE_TYPES, File
 from collector.models.values import to_db_timestamp, utcnow
+from collector.schema.derived import counts_table, orphans_table
 
 from .base import Repository, check_choice
+from .paging import DEFAULT_PAGE, Page
 
 SQL_CREATE = (
     "INSERT INTO files (id, created_at, updated_at, job_id, file_path, file_type, file_size) "
@@ -16,15 +18,16 @@ SQL_BY_TYPE = "SELECT * FROM files WHERE file_type = ?"
 SQL_JOB_FILES_BY_TYPE = (
     "SELECT * FROM files WHERE job_id = ? AND file_type = ? ORDER BY created_at ASC"
 )
-# The plan's LEFT JOIN makes SQLite scan the whole files table and probe jobs once
-# per file. Grouping a covering scan of idx_files_job_id by job_id probes jobs once
-# per distinct job instead, then fetches only the orphans' rows (docs/indexes.md).
-ORPHAN_JOB_IDS = (
-    "SELECT job_id FROM files AS orphan GROUP BY job_id "
-    "HAVING NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = orphan.job_id)"
+# The plan's LEFT JOIN scans every file and probes jobs for each: O(files). The
+# orphaned job ids are kept exact by triggers (schema/derived.py), so this reads
+# only the orphans' rows, through idx_files_job_id.
+ORPHANS = orphans_table("files", "job_id")
+SQL_ORPHANS = (
+    f"SELECT * FROM files WHERE job_id IN (SELECT job_id FROM {ORPHANS}) "
+    "ORDER BY job_id, created_at"
 )
-SQL_ORPHANS = f"SELECT * FROM files WHERE job_id IN ({ORPHAN_JOB_IDS}) ORDER BY job_id"
-SQL_DELETE_ORPHANS = f"DELETE FROM files WHERE job_id IN ({ORPHAN_JOB_IDS})"
+SQL_DELETE_ORPHANS = f"DELETE FROM files WHERE job_id IN (SELECT job_id FROM {ORPHANS})"
+SQL_TYPE_COUNTS = f'SELECT file_type, "count" FROM {counts_table("files", "file_type")}'
 
 
 class FileRepository(Repository[File]):
@@ -54,6 +57,17 @@ class FileRepository(Repository[File]):
             raise ValueError(f"no job with id {job_id!r}")
         return record
 
+    def page(
+        self, limit: int = DEFAULT_PAGE, cursor: str | None = None, file_type: str | None = None
+    ) -> Page[File]:
+        """A page of files, newest first, optionally of one type."""
+        terms: list[str] = []
+        params: list[str] = []
+        if file_type is not None:
+            terms.append("file_type = ?")
+            params.append(check_choice("file type", file_type, FILE_TYPES))
+        return self._page(terms, list(params), cursor, limit)
+
     def get_job_files(self, job_id: str) -> list[File]:
         """A job's files, oldest first."""
         return self._rows_to_models(self.db.execute_query(SQL_JOB_FILES, (job_id,)))
@@ -80,6 +94,13 @@ class FileRepository(Repository[File]):
         check_choice("file type", file_type, FILE_TYPES)
         rows = self.db.execute_query(SQL_JOB_FILES_BY_TYPE, (job_id, file_type))
         return self._rows_to_models(rows)
+
+    def get_type_counts(self) -> dict[str, int]:
+        """Files per type; every type present, zero if none."""
+        counts = dict.fromkeys(FILE_TYPES, 0)
+        for row in self.db.execute_query(SQL_TYPE_COUNTS):
+            counts[row["file_type"]] = int(row["count"])
+        return counts
 
     def get_orphaned_files(self) -> list[File]:
         """File rows whose job no longer exists (left by older versions)."""

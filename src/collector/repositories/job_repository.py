@@ -7,9 +7,11 @@ from typing import Any
 
 from collector.models.job import FINISHED_STATUSES, PLATFORMS, STATUSES, Job
 from collector.models.values import to_db_timestamp, utcnow
+from collector.schema.derived import counts_table
 from collector.schema.sql import quote_identifier
 
 from .base import Repository, check_choice, check_limit
+from .paging import DEFAULT_PAGE, KEYSET_ORDER, Page
 
 logger = logging.getLogger(__name__)
 
@@ -18,9 +20,10 @@ logger = logging.getLogger(__name__)
 # active-jobs query embeds the very condition the index declares.
 ACTIVE_CONDITION = Job.index("idx_jobs_active_created").where_sql()
 
-SQL_ACTIVE = f"SELECT * FROM jobs WHERE {ACTIVE_CONDITION} ORDER BY created_at DESC"
-SQL_RECENT = "SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?"
-SQL_STATISTICS = "SELECT status, COUNT(*) AS count FROM jobs GROUP BY status"
+SQL_ACTIVE = f"SELECT * FROM jobs WHERE {ACTIVE_CONDITION}{KEYSET_ORDER}"
+SQL_RECENT = f"SELECT * FROM jobs{KEYSET_ORDER} LIMIT ?"
+# Kept exact by triggers (schema/derived.py): no scan of jobs, whatever its size.
+SQL_STATISTICS = f'SELECT status, "count" FROM {counts_table("jobs", "status")}'
 SQL_GET = "SELECT * FROM jobs WHERE id = ?"
 SQL_SET_STATUS = (
     "UPDATE jobs SET status = ?, completed_at = ?, updated_at = ? WHERE id = ? RETURNING *"
@@ -127,8 +130,34 @@ class JobRepository(Repository[Job]):
         sql = "SELECT * FROM jobs"
         if terms:
             sql += " WHERE " + " AND ".join(terms)
-        sql += " ORDER BY created_at DESC"
+        sql += KEYSET_ORDER
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         return self._rows_to_models(self.db.execute_query(sql, params))
+
+    def page(
+        self,
+        limit: int = DEFAULT_PAGE,
+        cursor: str | None = None,
+        status: str | None = None,
+        platform: str | None = None,
+        active: bool = False,
+    ) -> Page[Job]:
+        """A page of jobs, newest first, optionally of one status or platform, or active.
+
+        Pass the previous page's ``next_cursor`` to get the next one.
+        """
+        terms: list[str] = []
+        params: list[Any] = []
+        if active:
+            if status is not None:
+                raise ValueError("give either status or active, not both")
+            terms.append(ACTIVE_CONDITION)
+        if status is not None:
+            terms.append("status = ?")
+            params.append(check_choice("status", status, STATUSES))
+        if platform is not None:
+            terms.append("platform = ?")
+            params.append(check_choice("platform", platform, PLATFORMS))
+        return self._page(terms, params, cursor, limit)

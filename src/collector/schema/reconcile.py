@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from collector.models.fields import INDEX_PREFIX, IndexSpec, ModelDefinitionError
 
-from . import introspect
+from . import derived, introspect
 from .sql import quote_identifier
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class IndexState(NamedTuple):
 class ReconcileReport:
     changes: list[Change] = field(default_factory=list)
     indexes: list[IndexState] = field(default_factory=list)
+    derived: list[IndexState] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -139,8 +140,8 @@ def reconcile(
 ) -> ReconcileReport:
     """Reconcile ``db`` with ``models``; see the module docstring.
 
-    ``tables=False`` leaves tables and columns alone, ``indexes=False`` indexes
-    (a bulk load creates the tables, loads, then builds the indexes once).
+    ``tables=False`` leaves tables and columns alone, ``indexes=False`` indexes and
+    derived tables (a bulk load creates the tables, loads, then builds the rest once).
     """
     check_models(models)
     report = ReconcileReport()
@@ -171,6 +172,8 @@ def reconcile(
                 report.indexes.append(state)
                 continue
             report.indexes.append(IndexState(state.table, state.name, "ok"))
+        if indexes:
+            _reconcile_derived(conn, models, report)
         for table in sorted(built_tables):
             conn.execute(f"ANALYZE {quote_identifier(table)}")
             logger.info("analyzed %s", table)
@@ -207,3 +210,28 @@ def _reconcile_table(conn: sqlite3.Connection, model: type[BaseModel], report: R
             report.warnings.append(
                 f"{table}.{name} is {existing[name].type or 'untyped'}, declared {column.type}"
             )
+
+
+def derived_states(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
+    """The state of every derived table (counts, orphans) the models declare."""
+    present = introspect.table_names(conn)
+    states = []
+    for item in derived.declared(models):
+        if item.source not in present:
+            states.append(IndexState(item.source, item.table, "missing", "source table missing"))
+            continue
+        state, detail = derived.state(conn, item)
+        states.append(IndexState(item.source, item.table, state, detail))
+    return states
+
+
+def _reconcile_derived(
+    conn: sqlite3.Connection, models: Sequence[type[BaseModel]], report: ReconcileReport
+) -> None:
+    for item in derived.declared(models):
+        state, detail = derived.state(conn, item)
+        if state != "ok":
+            derived.repair(conn, item, state)
+            action = "build derived" if state == "missing" else "rebuild derived"
+            report.changes.append(Change(action, item.source, item.table, detail))
+        report.derived.append(IndexState(item.source, item.table, "ok"))
