@@ -20,21 +20,18 @@ from tests.conftest import raw
 ACTIVE_WHERE = "WHERE \"status\" IN ('pending', 'running', 'cancelling')"
 
 # name -> (unique, partial, key columns as (name, desc, collation))
+NEWEST = [("created_at", 1, "BINARY"), ("id", 1, "BINARY")]  # keyset order, newest first
 JOBS_INDEXES = {
     "idx_jobs_status": (False, False, [("status", 0, "BINARY")]),
-    "idx_jobs_platform": (False, False, [("platform", 0, "BINARY"), ("created_at", 1, "BINARY")]),
-    "idx_jobs_created_at": (False, False, [("created_at", 1, "BINARY")]),
-    "idx_jobs_status_created": (
-        False,
-        False,
-        [("status", 0, "BINARY"), ("created_at", 1, "BINARY")],
-    ),
-    "idx_jobs_active_created": (False, True, [("created_at", 1, "BINARY")]),
+    "idx_jobs_platform": (False, False, [("platform", 0, "BINARY"), *NEWEST]),
+    "idx_jobs_created_at": (False, False, NEWEST),
+    "idx_jobs_status_created": (False, False, [("status", 0, "BINARY"), *NEWEST]),
+    "idx_jobs_active_created": (False, True, NEWEST),
 }
 FILES_INDEXES = {
     "idx_files_job_id": (False, False, [("job_id", 0, "BINARY"), ("created_at", 0, "BINARY")]),
-    "idx_files_file_type": (False, False, [("file_type", 0, "BINARY")]),
-    "idx_files_created_at": (False, False, [("created_at", 1, "BINARY")]),
+    "idx_files_file_type": (False, False, [("file_type", 0, "BINARY"), *NEWEST]),
+    "idx_files_created_at": (False, False, NEWEST),
     "idx_files_job_id_type": (
         False,
         False,

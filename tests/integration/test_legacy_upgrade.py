@@ -38,6 +38,7 @@ PLAN_INDEXES = {
     "idx_files_job_id_type",
 }
 TABLES = ("jobs", "files", "settings")
+QUEUE_COLUMNS = ("worker_id", "lease_expires_at", "next_attempt_at")
 LEGACY_FILES = 2 * len(LEGACY_JOBS) + 2
 
 
@@ -108,8 +109,13 @@ def test_upgrade_keeps_every_row_unchanged(legacy_db_path: Path) -> None:
     config.close()
 
     assert report.names("create table") == []
-    assert report.names("add column") == []
-    assert dump(legacy_db_path) == before
+    # The queue's columns are new; legacy rows get them as NULL and keep every value.
+    assert report.names("add column") == list(QUEUE_COLUMNS)
+    after = dump(legacy_db_path)
+    assert after["files"] == before["files"]
+    assert after["settings"] == before["settings"]
+    assert [row[: -len(QUEUE_COLUMNS)] for row in after["jobs"]] == before["jobs"]
+    assert {row[-len(QUEUE_COLUMNS) :] for row in after["jobs"]} == {(None,) * len(QUEUE_COLUMNS)}
 
 
 def test_upgrade_creates_the_plan_indexes_and_statistics(legacy_db_path: Path) -> None:

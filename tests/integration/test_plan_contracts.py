@@ -21,6 +21,7 @@ from collector.models.job import Job
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories import file_repository as file_sql
 from collector.repositories import job_repository as job_sql
+from collector.repositories import queue as queue_sql
 from collector.repositories.contracts import (
     CONTRACTS,
     PK_JOBS,
@@ -29,10 +30,12 @@ from collector.repositories.contracts import (
     check_contract,
     sample_from,
 )
+from collector.repositories.paging import decode_cursor
 from collector.schema.plans import PlanStep, explain, plan_problems
 from tests.conftest import raw
 
 ACTIVE = ("pending", "running", "cancelling")
+FILE_KINDS = ("video", "audio", "image", "metadata")
 ALL_STATUSES = ("pending", "running", "cancelling", "completed", "failed", "cancelled")
 ACTIVE_WHERE = "\"status\" IN ('pending', 'running', 'cancelling')"
 LEFT_JOIN_ORPHANS = "SELECT f.* FROM files f LEFT JOIN jobs j ON f.job_id = j.id WHERE j.id IS NULL"
@@ -79,34 +82,89 @@ def sample(large_db: DatabaseConfig) -> Sample:
 
 # -- the SQL each contract checks is the repository's ----------------------------------------
 
+NEWEST = " ORDER BY created_at DESC, id DESC"
+AFTER = "(created_at, id) < (?, ?)"
+ACTIVE_IN = "\"status\" IN ('pending', 'running', 'cancelling')"
+
 EXPECTED_SQL: dict[str, tuple[str, ...]] = {
-    "JobRepository.get_active_jobs": (job_sql.SQL_ACTIVE,),
-    "JobRepository.get_recent_jobs": (job_sql.SQL_RECENT,),
-    "JobRepository.get_job_statistics": (job_sql.SQL_STATISTICS,),
-    "JobRepository.find_by(status)": (
-        'SELECT * FROM jobs WHERE "status" = ? ORDER BY created_at DESC LIMIT ?',
-    ),
+    "JobRepository.get_active_jobs": (f"SELECT * FROM jobs WHERE {ACTIVE_IN}{NEWEST}",),
+    "JobRepository.get_recent_jobs": (f"SELECT * FROM jobs{NEWEST} LIMIT ?",),
+    "JobRepository.get_job_statistics": ('SELECT status, "count" FROM jobs_status_counts',),
+    "JobRepository.find_by(status)": (f'SELECT * FROM jobs WHERE "status" = ?{NEWEST} LIMIT ?',),
     "JobRepository.find_by(platform)": (
-        'SELECT * FROM jobs WHERE "platform" = ? ORDER BY created_at DESC LIMIT ?',
+        f'SELECT * FROM jobs WHERE "platform" = ?{NEWEST} LIMIT ?',
     ),
     "JobRepository.get_job": (job_sql.SQL_GET,),
     "JobRepository.update_job_status": (job_sql.SQL_SET_STATUS,),
     "JobRepository.complete_job": (job_sql.SQL_COMPLETE,),
     "JobRepository.fail_job": (job_sql.SQL_FAIL,),
     "JobRepository.delete_job": (job_sql.SQL_DELETE_FILES, job_sql.SQL_DELETE),
-    "JobRepository.count": ('SELECT COUNT(*) FROM "jobs"',),
+    "JobRepository.count": ('SELECT COALESCE(SUM("count"), 0) FROM "jobs_status_counts"',),
     "FileRepository.create_file": (file_sql.SQL_CREATE,),
     "FileRepository.get_job_files": (file_sql.SQL_JOB_FILES,),
     "FileRepository.get_files_by_type": (file_sql.SQL_BY_TYPE,),
     "FileRepository.get_job_files_by_type": (file_sql.SQL_JOB_FILES_BY_TYPE,),
-    "FileRepository.get_orphaned_files": (file_sql.SQL_ORPHANS,),
-    "FileRepository.count": ('SELECT COUNT(*) FROM "files"',),
+    "FileRepository.get_orphaned_files": (
+        "SELECT * FROM files WHERE job_id IN (SELECT job_id FROM files_orphan_job_id) "
+        "ORDER BY job_id, created_at",
+    ),
+    "FileRepository.count": ('SELECT COALESCE(SUM("count"), 0) FROM "files_file_type_counts"',),
+    "FileRepository.get_type_counts": ('SELECT file_type, "count" FROM files_file_type_counts',),
+    "JobRepository.page()": (f'SELECT * FROM "jobs"{NEWEST} LIMIT ?',),
+    "JobRepository.page(cursor)": (f'SELECT * FROM "jobs" WHERE {AFTER}{NEWEST} LIMIT ?',),
+    "JobRepository.page(status, cursor)": (
+        f'SELECT * FROM "jobs" WHERE status = ? AND {AFTER}{NEWEST} LIMIT ?',
+    ),
+    "JobRepository.page(platform, cursor)": (
+        f'SELECT * FROM "jobs" WHERE platform = ? AND {AFTER}{NEWEST} LIMIT ?',
+    ),
+    "JobRepository.page(active, cursor)": (
+        f'SELECT * FROM "jobs" WHERE {ACTIVE_IN} AND {AFTER}{NEWEST} LIMIT ?',
+    ),
+    "FileRepository.page(cursor)": (f'SELECT * FROM "files" WHERE {AFTER}{NEWEST} LIMIT ?',),
+    "FileRepository.page(file_type, cursor)": (
+        f'SELECT * FROM "files" WHERE file_type = ? AND {AFTER}{NEWEST} LIMIT ?',
+    ),
+    "JobQueue.find_queued": (queue_sql.SQL_FIND_QUEUED,),
+    "JobQueue.claim": (queue_sql.SQL_CLAIM,),
+    "JobQueue.pending_wait": (queue_sql.SQL_PENDING_SUMMARY,),
+    "JobQueue.renew": (queue_sql.SQL_RENEW,),
+    "JobQueue.report_progress": (queue_sql.SQL_PROGRESS,),
+    "JobQueue.complete": (queue_sql.SQL_COMPLETE,),
+    "JobQueue.recover_expired": (
+        queue_sql.SQL_RECOVER_CANCELLING,
+        queue_sql.SQL_RECOVER_EXHAUSTED,
+        queue_sql.SQL_RECOVER_RUNNING,
+    ),
+    "JobQueue.cancel": (queue_sql.SQL_CANCEL, "SELECT * FROM jobs WHERE id = ?"),
+}
+
+# The contracts that read a trigger-kept counts table (whole: a row per value) and
+# nothing else: their exact plan. Every other contract scans no table at all.
+COUNTS_PLANS: dict[str, list[tuple[str, str, None]]] = {
+    "JobRepository.get_job_statistics": [("SCAN", "jobs_status_counts", None)],
+    "JobRepository.count": [("SCAN", "jobs_status_counts", None)],
+    "FileRepository.count": [("SCAN", "files_file_type_counts", None)],
+    "FileRepository.get_type_counts": [("SCAN", "files_file_type_counts", None)],
 }
 
 
 def test_every_contract_is_listed_here() -> None:
     assert set(CONTRACTS_BY_NAME) == set(EXPECTED_SQL)
     assert len(CONTRACTS_BY_NAME) == len(CONTRACTS)
+
+
+def test_only_derived_tables_may_be_read_whole() -> None:
+    allowed = {c.name: c.scans_ok for c in CONTRACTS if c.scans_ok}
+    assert allowed == {
+        "JobRepository.get_job_statistics": {"jobs_status_counts"},
+        "JobRepository.count": {"jobs_status_counts"},
+        "FileRepository.count": {"files_file_type_counts"},
+        "FileRepository.get_type_counts": {"files_file_type_counts"},
+        "FileRepository.get_orphaned_files": {"files_orphan_job_id"},
+    }
+    for name in COUNTS_PLANS:
+        assert CONTRACTS_BY_NAME[name].indexes == (None,), name
 
 
 @pytest.mark.parametrize("contract", CONTRACTS, ids=lambda c: c.name)
@@ -123,7 +181,13 @@ def test_contract_holds_on_large_db(
         names = wanted_names(expected)
         if names:
             assert used_indexes(entry.steps) & set(names), (names, entry.steps)
-        assert not [s for s in entry.steps if s.full_scan], entry.steps
+        scanned = [s.table for s in entry.steps if s.full_scan]
+        if contract.name in COUNTS_PLANS:
+            assert expected is None
+            assert [(s.op, s.table, s.index) for s in entry.steps] == COUNTS_PLANS[contract.name]
+            assert scanned and set(scanned) == contract.scans_ok
+        else:
+            assert scanned == [], entry.steps
         if not contract.temp_sort_ok:
             assert not [s for s in entry.steps if s.temp_sort], entry.steps
 
@@ -175,6 +239,28 @@ def test_contract_parameters_are_the_sample(large_db: DatabaseConfig, sample: Sa
     assert params["FileRepository.get_job_files_by_type"] == [(sample.job_id, "video")]
     assert params["JobRepository.update_job_status"][0][0] == "running"
     assert params["JobRepository.update_job_status"][0][-1] == sample.job_id
+    created_at, row_id = decode_cursor(sample.cursor)
+    assert params["JobRepository.page()"] == [(51,)]
+    assert params["JobRepository.page(cursor)"] == [(created_at, row_id, 51)]
+    assert params["JobRepository.page(status, cursor)"] == [("failed", created_at, row_id, 51)]
+    assert params["JobRepository.page(platform, cursor)"] == [("tiktok", created_at, row_id, 51)]
+    assert params["JobRepository.page(active, cursor)"] == [(created_at, row_id, 51)]
+    assert params["FileRepository.page(cursor)"] == [(created_at, row_id, 51)]
+    assert params["FileRepository.page(file_type, cursor)"] == [("video", created_at, row_id, 51)]
+    for name in COUNTS_PLANS:
+        assert params[name] == [()], name
+
+
+def test_sample_cursor_is_a_job_halfway_down_the_list(
+    large_db: DatabaseConfig, sample: Sample
+) -> None:
+    created_at, row_id = decode_cursor(sample.cursor)
+    with closing(raw(large_db.db_path)) as conn:
+        row = conn.execute("SELECT rowid, created_at FROM jobs WHERE id = ?", (row_id,)).fetchone()
+        total = conn.execute("SELECT MAX(rowid) FROM jobs").fetchone()[0]
+    assert row is not None
+    assert row["created_at"] == created_at
+    assert row["rowid"] == total // 2 + 1
 
 
 # -- the read queries, run for real on large_db ------------------------------------------------
@@ -264,7 +350,48 @@ def check_file_count(result: int, conn: sqlite3.Connection, sample: Sample) -> N
     assert result > 20_000
 
 
+def check_type_counts(result: dict, conn: sqlite3.Connection, sample: Sample) -> None:
+    counted = Counter(r[0] for r in _rows(conn, "SELECT file_type FROM files"))
+    assert result == {
+        kind: counted.get(kind, 0) for kind in ("video", "audio", "image", "metadata")
+    }
+    assert sum(result.values()) == _rows(conn, "SELECT COUNT(*) FROM files")[0][0]
+
+
+def _page_check(table: str, where: str, params: tuple, after_sample: bool) -> Callable:
+    """A check that a page holds the 50 newest matching rows (after the sample's cursor)."""
+
+    def check(result: Any, conn: sqlite3.Connection, sample: Sample) -> None:
+        rows = _rows(conn, f"SELECT id, created_at FROM {table} WHERE {where}", params)
+        keys = sorted(((r["created_at"], r["id"]) for r in rows), reverse=True)
+        if after_sample:
+            cursor = decode_cursor(sample.cursor)
+            keys = [key for key in keys if key < cursor]
+        assert len(keys) > 50
+        assert [item.id for item in result.items] == [row_id for _, row_id in keys[:50]]
+        assert result.next_cursor is not None
+        assert decode_cursor(result.next_cursor) == keys[49]
+
+    return check
+
+
 READ_CHECKS: dict[str, Callable[[Any, sqlite3.Connection, Sample], None]] = {
+    "FileRepository.get_type_counts": check_type_counts,
+    "JobRepository.page()": _page_check("jobs", "1", (), after_sample=False),
+    "JobRepository.page(cursor)": _page_check("jobs", "1", (), after_sample=True),
+    "JobRepository.page(status, cursor)": _page_check(
+        "jobs", "status = ?", ("failed",), after_sample=True
+    ),
+    "JobRepository.page(platform, cursor)": _page_check(
+        "jobs", "platform = ?", ("tiktok",), after_sample=True
+    ),
+    "JobRepository.page(active, cursor)": _page_check(
+        "jobs", "status IN (?, ?, ?)", ACTIVE, after_sample=True
+    ),
+    "FileRepository.page(cursor)": _page_check("files", "1", (), after_sample=True),
+    "FileRepository.page(file_type, cursor)": _page_check(
+        "files", "file_type = ?", ("video",), after_sample=True
+    ),
     "JobRepository.get_active_jobs": check_active,
     "JobRepository.get_recent_jobs": check_recent,
     "JobRepository.get_job_statistics": check_statistics,

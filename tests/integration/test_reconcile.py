@@ -45,6 +45,17 @@ PLAN_INDEXES = {
 }
 DECLARED = {spec.name: spec for model in ALL_MODELS for spec in model.index_specs()}
 TABLES = {"jobs", "files", "settings"}
+# Trigger-kept tables (schema/derived.py), in the order the models declare them.
+DERIVED_TABLES = ["jobs_status_counts", "files_file_type_counts", "files_orphan_job_id"]
+DERIVED_TRIGGERS = {
+    *(f"trg_jobs_status_counts_{event}" for event in ("insert", "delete", "update")),
+    *(f"trg_files_file_type_counts_{event}" for event in ("insert", "delete", "update")),
+    *(
+        f"trg_files_orphan_job_id_{side}_{event}"
+        for side in ("child", "parent")
+        for event in ("insert", "delete", "update")
+    ),
+}
 
 
 # -- throwaway models (unique table names, never part of ALL_MODELS) --------------------
@@ -92,6 +103,12 @@ def table_names(path: Path) -> set[str]:
         rows = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         ).fetchall()
+    return {row[0] for row in rows}
+
+
+def trigger_names(path: Path) -> set[str]:
+    with reading(path) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
     return {row[0] for row in rows}
 
 
@@ -176,8 +193,17 @@ def test_fresh_database_gets_every_table_and_declared_index(db_path: Path) -> No
     report = config.initialize_schema()
     config.close()
 
-    assert table_names(db_path) == TABLES
+    assert table_names(db_path) == TABLES | set(DERIVED_TABLES)
     assert sorted(report.names("create table")) == sorted(TABLES)
+    assert report.names("build derived") == DERIVED_TABLES
+    assert report.names("rebuild derived") == []
+    assert [(s.table, s.name, s.state) for s in report.derived] == [
+        ("jobs", "jobs_status_counts", "ok"),
+        ("files", "files_file_type_counts", "ok"),
+        ("files", "files_orphan_job_id", "ok"),
+    ]
+    assert trigger_names(db_path) == DERIVED_TRIGGERS
+    assert len(DERIVED_TRIGGERS) == 12
     assert set(report.names("create index")) == set(DECLARED)
     assert set(DECLARED) == PLAN_INDEXES | {"idx_jobs_active_created"}
     idx_names = {name for name in index_names(db_path) if name.startswith("idx_")}
@@ -193,14 +219,16 @@ def test_fresh_database_gets_every_table_and_declared_index(db_path: Path) -> No
 
 def test_declared_key_columns_and_directions(db: DatabaseConfig, db_path: Path) -> None:
     # Written out from the plan (and the one partial index), not derived from the models.
+    # Every list index ends with (created_at DESC, id DESC): the keyset order.
+    newest = [("created_at", 1), ("id", 1)]
     assert key_columns(db_path, "idx_jobs_status") == [("status", 0)]
-    assert key_columns(db_path, "idx_jobs_platform") == [("platform", 0), ("created_at", 1)]
-    assert key_columns(db_path, "idx_jobs_created_at") == [("created_at", 1)]
-    assert key_columns(db_path, "idx_jobs_status_created") == [("status", 0), ("created_at", 1)]
-    assert key_columns(db_path, "idx_jobs_active_created") == [("created_at", 1)]
+    assert key_columns(db_path, "idx_jobs_platform") == [("platform", 0), *newest]
+    assert key_columns(db_path, "idx_jobs_created_at") == newest
+    assert key_columns(db_path, "idx_jobs_status_created") == [("status", 0), *newest]
+    assert key_columns(db_path, "idx_jobs_active_created") == newest
     assert key_columns(db_path, "idx_files_job_id") == [("job_id", 0), ("created_at", 0)]
-    assert key_columns(db_path, "idx_files_file_type") == [("file_type", 0)]
-    assert key_columns(db_path, "idx_files_created_at") == [("created_at", 1)]
+    assert key_columns(db_path, "idx_files_file_type") == [("file_type", 0), *newest]
+    assert key_columns(db_path, "idx_files_created_at") == newest
     assert key_columns(db_path, "idx_files_job_id_type") == [
         ("job_id", 0),
         ("file_type", 0),
@@ -318,41 +346,65 @@ def test_inspect_reports_every_declared_index_ok(db: DatabaseConfig) -> None:
 
 # -- drift --------------------------------------------------------------------------------
 
+ACTIVE_IN = "WHERE status IN ('pending', 'running', 'cancelling')"
+# Each differs from its declaration in one respect.
 DRIFTS = [
     ("idx_jobs_status", "CREATE INDEX idx_jobs_status ON jobs(platform)"),
     ("idx_jobs_status", "CREATE INDEX idx_jobs_status ON jobs(status COLLATE NOCASE)"),
     ("idx_jobs_status", "CREATE INDEX idx_jobs_status ON jobs(lower(status))"),
     ("idx_jobs_status", "CREATE INDEX idx_jobs_status ON files(file_type)"),
     ("idx_jobs_status", "CREATE INDEX idx_jobs_status ON jobs(status, platform)"),
-    ("idx_jobs_created_at", "CREATE INDEX idx_jobs_created_at ON jobs(created_at)"),
-    ("idx_jobs_created_at", "CREATE UNIQUE INDEX idx_jobs_created_at ON jobs(created_at DESC)"),
-    ("idx_jobs_platform", "CREATE INDEX idx_jobs_platform ON jobs(created_at DESC, platform)"),
+    ("idx_jobs_created_at", "CREATE INDEX idx_jobs_created_at ON jobs(created_at, id DESC)"),
+    ("idx_jobs_created_at", "CREATE INDEX idx_jobs_created_at ON jobs(created_at DESC, id)"),
+    (
+        "idx_jobs_created_at",
+        "CREATE UNIQUE INDEX idx_jobs_created_at ON jobs(created_at DESC, id DESC)",
+    ),
+    (
+        "idx_jobs_platform",
+        "CREATE INDEX idx_jobs_platform ON jobs(created_at DESC, id DESC, platform)",
+    ),
     ("idx_files_job_id", "CREATE INDEX idx_files_job_id ON files(job_id)"),
     (
         "idx_jobs_status",
         "CREATE INDEX idx_jobs_status ON jobs(status) WHERE status = 'pending'",
     ),
-    ("idx_jobs_active_created", "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC)"),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC) "
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC)",
+    ),
+    (
+        "idx_jobs_active_created",
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC) "
         "WHERE status IN ('pending', 'running')",
     ),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC) "
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC) "
         "WHERE status IN ('pending', 'running', 'cancelling', 'failed')",
     ),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC) "
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC) "
         "WHERE platform IN ('pending', 'running', 'cancelling')",
     ),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at) "
-        "WHERE status IN ('pending', 'running', 'cancelling')",
+        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at, id) {ACTIVE_IN}",
     ),
+    # The previous version's definitions, before lists were paged by (created_at, id).
+    ("idx_jobs_platform", "CREATE INDEX idx_jobs_platform ON jobs(platform, created_at DESC)"),
+    ("idx_jobs_created_at", "CREATE INDEX idx_jobs_created_at ON jobs(created_at DESC)"),
+    (
+        "idx_jobs_status_created",
+        "CREATE INDEX idx_jobs_status_created ON jobs(status, created_at DESC)",
+    ),
+    (
+        "idx_jobs_active_created",
+        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC) {ACTIVE_IN}",
+    ),
+    ("idx_files_file_type", "CREATE INDEX idx_files_file_type ON files(file_type)"),
+    ("idx_files_created_at", "CREATE INDEX idx_files_created_at ON files(created_at DESC)"),
 ]
 
 
@@ -388,21 +440,35 @@ def test_drifted_index_is_detected_and_rebuilt(
 OK_SPELLINGS = [
     ("idx_jobs_status", "CREATE INDEX idx_jobs_status ON jobs(status)"),
     ("idx_jobs_status", "create   index idx_jobs_status\n  on jobs ( status )"),
-    ("idx_jobs_platform", "CREATE INDEX idx_jobs_platform ON jobs(platform, created_at DESC)"),
-    ("idx_jobs_created_at", 'CREATE INDEX "idx_jobs_created_at" ON [jobs] (`created_at` desc)'),
+    (
+        "idx_jobs_platform",
+        "CREATE INDEX idx_jobs_platform ON jobs(platform, created_at DESC, id DESC)",
+    ),
+    (
+        "idx_jobs_created_at",
+        'CREATE INDEX "idx_jobs_created_at" ON [jobs] (`created_at` desc, "id" Desc)',
+    ),
     (
         "idx_jobs_status_created",
-        "CREATE INDEX idx_jobs_status_created ON jobs(status ASC, created_at DESC)",
+        "CREATE INDEX idx_jobs_status_created ON jobs(status ASC, created_at DESC, id DESC)",
     ),
     ("idx_files_job_id", "CREATE INDEX idx_files_job_id ON files(job_id, created_at)"),
     (
+        "idx_files_file_type",
+        "CREATE INDEX idx_files_file_type ON files(file_type ASC, created_at DESC, id DESC)",
+    ),
+    (
+        "idx_files_created_at",
+        "create index idx_files_created_at on FILES (CREATED_AT desc,ID desc)",
+    ),
+    (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC) "
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC) "
         "WHERE status IN ('pending','running','cancelling')",
     ),
     (
         "idx_jobs_active_created",
-        "create index idx_jobs_active_created on jobs (created_at desc)\n"
+        "create index idx_jobs_active_created on jobs (created_at desc , id desc)\n"
         "    where STATUS in ( 'pending' , 'running' , 'cancelling' )",
     ),
 ]
@@ -414,6 +480,7 @@ def test_same_definition_in_other_spelling_is_ok(
 ) -> None:
     run_sql(db_path, f"DROP INDEX {name}", sql)
     stored = index_sql(db_path, name)
+    assert stored == "CREATE INDEX " + sql.split(None, 2)[2]  # SQLite rewrites the keywords
     before = schema_rows(db_path)
 
     assert states(filled)[name] == "ok"
@@ -483,7 +550,14 @@ def test_missing_columns_are_added_and_rows_kept(tmp_path: Path) -> None:
     config = DatabaseConfig(path)
     report = config.initialize_schema()
 
-    assert sorted(report.names("add column")) == ["bytes_downloaded", "current_operation"]
+    # The two dropped columns, and the queue's three that legacy databases never had.
+    assert sorted(report.names("add column")) == [
+        "bytes_downloaded",
+        "current_operation",
+        "lease_expires_at",
+        "next_attempt_at",
+        "worker_id",
+    ]
     with reading(path) as conn:
         info = {row["name"]: row for row in conn.execute("PRAGMA table_info(jobs)")}
         after = conn.execute(
@@ -540,7 +614,11 @@ def test_create_indexes_only_creates_missing_ones(filled: DatabaseConfig, db_pat
 
     assert sorted(created) == ["idx_files_file_type", "idx_jobs_status"]
     assert key_columns(db_path, "idx_jobs_status") == [("status", 0)]
-    assert key_columns(db_path, "idx_files_file_type") == [("file_type", 0)]
+    assert key_columns(db_path, "idx_files_file_type") == [
+        ("file_type", 0),
+        ("created_at", 1),
+        ("id", 1),
+    ]
     assert index_sql(db_path, "idx_jobs_created_at") == drifted_sql  # not rebuilt
     assert states(filled)["idx_jobs_created_at"] == "drifted"
     assert filled.create_indexes(ALL_MODELS) == []
@@ -549,7 +627,7 @@ def test_create_indexes_only_creates_missing_ones(filled: DatabaseConfig, db_pat
 
     assert report.names("rebuild index") == ["idx_jobs_created_at"]
     assert report.names("create index") == []
-    assert key_columns(db_path, "idx_jobs_created_at") == [("created_at", 1)]
+    assert key_columns(db_path, "idx_jobs_created_at") == [("created_at", 1), ("id", 1)]
     assert states(filled) == dict.fromkeys(DECLARED, "ok")
 
 

@@ -35,6 +35,9 @@ JOB_COLUMNS = (
     "retry_count",
     "bytes_downloaded",
     "completed_at",
+    "worker_id",
+    "lease_expires_at",
+    "next_attempt_at",
 )
 STORED_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
 BASE = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -56,6 +56,9 @@ JOB_FIELDS = (
     "retry_count",
     "bytes_downloaded",
     "completed_at",
+    "worker_id",
+    "lease_expires_at",
+    "next_attempt_at",
 )
 STORED = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
 
@@ -90,19 +93,23 @@ class TestDeclarations:
         assert Job.get_indexes_sql() == [
             'CREATE INDEX IF NOT EXISTS "idx_jobs_status" ON "jobs" ("status")',
             'CREATE INDEX IF NOT EXISTS "idx_jobs_platform" ON "jobs" '
-            '("platform", "created_at" DESC)',
-            'CREATE INDEX IF NOT EXISTS "idx_jobs_created_at" ON "jobs" ("created_at" DESC)',
+            '("platform", "created_at" DESC, "id" DESC)',
+            'CREATE INDEX IF NOT EXISTS "idx_jobs_created_at" ON "jobs" '
+            '("created_at" DESC, "id" DESC)',
             'CREATE INDEX IF NOT EXISTS "idx_jobs_status_created" ON "jobs" '
-            '("status", "created_at" DESC)',
-            'CREATE INDEX IF NOT EXISTS "idx_jobs_active_created" ON "jobs" ("created_at" DESC) '
+            '("status", "created_at" DESC, "id" DESC)',
+            'CREATE INDEX IF NOT EXISTS "idx_jobs_active_created" ON "jobs" '
+            '("created_at" DESC, "id" DESC) '
             "WHERE \"status\" IN ('pending', 'running', 'cancelling')",
         ]
 
     def test_file_indexes_sql(self) -> None:
         assert File.get_indexes_sql() == [
             'CREATE INDEX IF NOT EXISTS "idx_files_job_id" ON "files" ("job_id", "created_at")',
-            'CREATE INDEX IF NOT EXISTS "idx_files_file_type" ON "files" ("file_type")',
-            'CREATE INDEX IF NOT EXISTS "idx_files_created_at" ON "files" ("created_at" DESC)',
+            'CREATE INDEX IF NOT EXISTS "idx_files_file_type" ON "files" '
+            '("file_type", "created_at" DESC, "id" DESC)',
+            'CREATE INDEX IF NOT EXISTS "idx_files_created_at" ON "files" '
+            '("created_at" DESC, "id" DESC)',
             'CREATE INDEX IF NOT EXISTS "idx_files_job_id_type" ON "files" '
             '("job_id", "file_type", "created_at")',
         ]
@@ -114,8 +121,8 @@ class TestDeclarations:
 
     def test_partial_index_spec(self) -> None:
         spec = Job.index("idx_jobs_active_created")
-        assert spec.columns == (("created_at", "DESC"),)
-        assert spec.column_names == ("created_at",)
+        assert spec.columns == (("created_at", "DESC"), ("id", "DESC"))
+        assert spec.column_names == ("created_at", "id")
         assert spec.where == (("status", ACTIVE_STATUSES),)
         assert spec.where_sql() == "\"status\" IN ('pending', 'running', 'cancelling')"
         assert not spec.unique
@@ -149,7 +156,10 @@ class TestDeclarations:
             '    "error_message" TEXT,\n'
             '    "retry_count" INTEGER NOT NULL DEFAULT 0,\n'
             '    "bytes_downloaded" INTEGER NOT NULL DEFAULT 0,\n'
-            '    "completed_at" TIMESTAMP\n'
+            '    "completed_at" TIMESTAMP,\n'
+            '    "worker_id" TEXT,\n'
+            '    "lease_expires_at" TIMESTAMP,\n'
+            '    "next_attempt_at" TIMESTAMP\n'
             ")"
         )
 
@@ -652,8 +662,9 @@ class TestInstances:
         assert len(row) == len(JOB_FIELDS)
         assert row[:3] == ("j1", "2025-02-17 10:00:00.000000", "2025-02-17 10:00:00.500000")
         assert row[3:6] == ("u", "instagram", "pending")
-        assert row[-1] == "2025-02-17 10:00:00.000000"
-        assert all(STORED.match(row[i]) for i in (1, 2, 12))
+        completed = JOB_FIELDS.index("completed_at")
+        assert row[completed] == "2025-02-17 10:00:00.000000"
+        assert all(STORED.match(row[i]) for i in (1, 2, completed))
         assert STORED.match(Job(url="u", platform="other").to_row()[1])
 
     def test_to_row_round_trips_through_from_dict(self) -> None:

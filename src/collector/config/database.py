@@ -92,6 +92,8 @@ class DatabaseConfig:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Statement journals (one per write that fires triggers) stay in memory.
+            conn.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise self._translate(exc) from exc
@@ -200,6 +202,22 @@ class DatabaseConfig:
             return self.connection().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise self._translate(exc) from exc
+
+    def execute_rows(self, sql: str, params: Params = ()) -> tuple[list[str], list[tuple]]:
+        """Run a read; return the column names and the rows as plain tuples.
+
+        The fast path for lists: no per-row sqlite3.Row object.
+        """
+        if not self._record(sql, params):
+            return [], []
+        cursor = self.connection().cursor()
+        cursor.row_factory = None
+        try:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from exc
+        return [d[0] for d in cursor.description or ()], rows
 
     def execute_update(self, sql: str, params: Params = ()) -> int:
         """Run one write in a transaction; return the number of rows changed."""

@@ -19,6 +19,26 @@ from .fields import (
 from .values import from_db_timestamp, new_id, to_db_timestamp, utcnow
 
 T = TypeVar("T", bound="BaseModel")
+RAW_PREFIX = "_raw_"
+
+
+class _LazyTimestamp:
+    """A TIMESTAMP field read from the database, parsed on first access.
+
+    A non-data descriptor: once parsed (or set), the value lives in the instance's
+    __dict__ and this is never consulted again for that instance.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.raw = RAW_PREFIX + name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = from_db_timestamp(instance.__dict__.pop(self.raw, None))
+        instance.__dict__[self.name] = value
+        return value
 
 
 class BaseModel:
@@ -45,6 +65,9 @@ class BaseModel:
         if not IDENTIFIER.match(table):
             raise ModelDefinitionError(f"{cls.__name__}: bad table name {table!r}")
         cls._fields = cls._collect_fields()
+        for name, column in cls._fields.items():
+            if column.type == "TIMESTAMP":
+                setattr(cls, name, _LazyTimestamp(name))
         specs: list[IndexSpec] = []
         for decl in cls.indexes:
             spec = parse_index(cls.__name__, table, cls._fields, decl)
@@ -132,28 +155,27 @@ class BaseModel:
     def from_rows(cls: type[T], rows: Sequence[Sequence[Any]], names: Sequence[str]) -> list[T]:
         """Instances from stored rows whose columns are ``names`` (the fast path).
 
-        Lists of thousands of rows are built here, so the per-row work is one dict
-        and the timestamp parsing; unknown columns (a newer or older schema) are
-        skipped, missing ones take their declared default.
+        Lists of thousands of rows are built here, so the per-row work is one dict:
+        timestamps stay as stored text until first read (see _LazyTimestamp);
+        unknown columns (a newer or older schema) are skipped, missing ones take
+        their declared default.
         """
         fields = cls._fields
-        timestamps = [
-            i for i, n in enumerate(names) if n in fields and fields[n].type == "TIMESTAMP"
+        keys = [
+            (i, RAW_PREFIX + n if fields[n].type == "TIMESTAMP" else n)
+            for i, n in enumerate(names)
+            if n in fields
         ]
-        wanted = [(i, n) for i, n in enumerate(names) if n in fields]
         missing = {n: c.default for n, c in fields.items() if n not in names}
-        result = []
         new = object.__new__
+        result = []
         for row in rows:
-            values = list(row)
-            for i in timestamps:
-                values[i] = from_db_timestamp(values[i])
             instance = new(cls)
             state = instance.__dict__
             if missing:
                 state.update(missing)
-            for i, name in wanted:
-                state[name] = values[i]
+            for i, key in keys:
+                state[key] = row[i]
             result.append(instance)
         return result
 

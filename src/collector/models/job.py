@@ -30,6 +30,11 @@ class Job(BaseModel):
         "retry_count": Column("INTEGER", nullable=False, default=0),
         "bytes_downloaded": Column("INTEGER", nullable=False, default=0),
         "completed_at": Column("TIMESTAMP"),
+        # The queue (repositories/queue.py): who holds a running job and until when,
+        # and when a job waiting after a transient failure may be claimed again.
+        "worker_id": Column("TEXT"),
+        "lease_expires_at": Column("TIMESTAMP"),
+        "next_attempt_at": Column("TIMESTAMP"),
     }
 
     # Jobs per status, exact at all times without a scan (get_job_statistics, count).
@@ -76,6 +81,9 @@ class Job(BaseModel):
     retry_count: int
     bytes_downloaded: int
     completed_at: datetime | None
+    worker_id: str | None
+    lease_expires_at: datetime | None
+    next_attempt_at: datetime | None
 
     @property
     def is_active(self) -> bool:

@@ -58,6 +58,12 @@ class Repository(Generic[M]):
         model = cast(type[M], self.model)
         return model.from_rows(rows, rows[0].keys())
 
+    def _select(self, sql: str, params: Sequence[Any] = ()) -> list[M]:
+        """Run a SELECT * and build the models (the fast path, plain tuples)."""
+        names, rows = self.db.execute_rows(sql, params)
+        model = cast(type[M], self.model)
+        return model.from_rows(rows, names)
+
     def _one(self, rows: Sequence[Any]) -> M | None:
         return self._rows_to_models(rows[:1])[0] if rows else None
 
@@ -85,11 +91,14 @@ class Repository(Generic[M]):
         """A keyset page of rows matching ``terms``, newest first."""
         check_limit(limit, allow_none=False)
         sql, values = keyset_query("SELECT * FROM " + self.table(), terms, params, cursor, limit)
-        rows = self.db.execute_query(sql, values)
+        names, rows = self.db.execute_rows(sql, values)
         more = len(rows) > limit
         rows = rows[:limit]
         # The cursor carries the stored text, not a re-rendered datetime: legacy rows
         # without a fraction must compare exactly as stored.
-        last = rows[-1] if more else None
-        next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
-        return Page(self._rows_to_models(rows), next_cursor)
+        next_cursor = None
+        if more:
+            last = dict(zip(names, rows[-1], strict=True))
+            next_cursor = encode_cursor(last["created_at"], last["id"])
+        model = cast(type[M], self.model)
+        return Page(model.from_rows(rows, names), next_cursor)

@@ -17,8 +17,14 @@ from collector.schema.plans import PlanStep, explain, plan_problems
 from .file_repository import FileRepository
 from .job_repository import JobRepository
 from .paging import encode_cursor
+from .queue import JobQueue
 
 PK_JOBS = "sqlite_autoindex_jobs_1"
+# The queue's samples: nothing is queued or claimed when contracts are only recorded.
+QUEUE_SAMPLE_URL = "https://www.youtube.com/watch?v=plan-contract"
+QUEUE_SAMPLE_WORKER = "plan-contract-worker"
+# Proposed partial index for the dedupe look-up (not declared yet; see queue.py).
+QUEUED_URL_INDEX = "idx_jobs_url_queued"
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,54 @@ CONTRACTS: tuple[QueryContract, ...] = (
         "FileRepository.page(file_type, cursor)",
         lambda j, f, s: f.page(file_type="video", cursor=s.cursor),
         ("idx_files_file_type",),
+    ),
+    # -- the queue (repositories/queue.py); the worker's writes all go by primary key --
+    QueryContract(
+        "JobQueue.find_queued",
+        lambda j, f, s: JobQueue(j.db).find_queued(QUEUE_SAMPLE_URL),
+        ((QUEUED_URL_INDEX, "idx_jobs_status_created", "idx_jobs_status"),),
+        note="the dedupe look-up: the url partial index, or the pending and running rows",
+    ),
+    QueryContract(
+        "JobQueue.claim",
+        lambda j, f, s: JobQueue(j.db).claim(QUEUE_SAMPLE_WORKER, 60),
+        ("idx_jobs_status_created",),
+        note="the oldest pending job: the first entry of the status index, no sort",
+    ),
+    QueryContract(
+        "JobQueue.pending_wait",
+        lambda j, f, s: JobQueue(j.db).pending_wait(),
+        (("idx_jobs_status_created", "idx_jobs_status"),),
+        note="reads the pending rows only",
+    ),
+    QueryContract(
+        "JobQueue.renew",
+        lambda j, f, s: JobQueue(j.db).renew(s.job_id, QUEUE_SAMPLE_WORKER, 60),
+        (PK_JOBS,),
+    ),
+    QueryContract(
+        "JobQueue.report_progress",
+        lambda j, f, s: JobQueue(j.db).report_progress(
+            s.job_id, QUEUE_SAMPLE_WORKER, 60, progress=50, bytes_downloaded=1, operation="x"
+        ),
+        (PK_JOBS,),
+    ),
+    QueryContract(
+        "JobQueue.complete",
+        lambda j, f, s: JobQueue(j.db).complete(s.job_id, QUEUE_SAMPLE_WORKER),
+        (PK_JOBS,),
+    ),
+    QueryContract(
+        "JobQueue.recover_expired",
+        lambda j, f, s: JobQueue(j.db).recover_expired(3),
+        (("idx_jobs_status_created", "idx_jobs_status"),) * 3,
+        note="cancelling, exhausted and running jobs whose lease expired: status searches",
+    ),
+    QueryContract(
+        "JobQueue.cancel",
+        lambda j, f, s: JobQueue(j.db).cancel(s.job_id),
+        (PK_JOBS, PK_JOBS),
+        note="the second statement runs only when the update changed nothing (to say why)",
     ),
 )
 

@@ -70,12 +70,12 @@ class FileRepository(Repository[File]):
 
     def get_job_files(self, job_id: str) -> list[File]:
         """A job's files, oldest first."""
-        return self._rows_to_models(self.db.execute_query(SQL_JOB_FILES, (job_id,)))
+        return self._select(SQL_JOB_FILES, (job_id,))
 
     def get_files_by_type(self, file_type: str) -> list[File]:
         """Every file of one type (video, audio, image, metadata)."""
         check_choice("file type", file_type, FILE_TYPES)
-        return self._rows_to_models(self.db.execute_query(SQL_BY_TYPE, (file_type,)))
+        return self._select(SQL_BY_TYPE, (file_type,))
 
     def get_video_files(self) -> list[File]:
         return self.get_files_by_type("video")
@@ -104,7 +104,7 @@ class FileRepository(Repository[File]):
 
     def get_orphaned_files(self) -> list[File]:
         """File rows whose job no longer exists (left by older versions)."""
-        return self._rows_to_models(self.db.execute_query(SQL_ORPHANS))
+        return self._select(SQL_ORPHANS)
 
     def delete_orphaned_files(self) -> int:
         """Remove the orphaned file rows (not the files on disk); return how many."""

@@ -95,12 +95,12 @@ class JobRepository(Repository[Job]):
 
     def get_active_jobs(self) -> list[Job]:
         """Pending, running and cancelling jobs, newest first."""
-        return self._rows_to_models(self.db.execute_query(SQL_ACTIVE))
+        return self._select(SQL_ACTIVE)
 
     def get_recent_jobs(self, limit: int = 10) -> list[Job]:
         """The newest ``limit`` jobs."""
         check_limit(limit, allow_none=False)
-        return self._rows_to_models(self.db.execute_query(SQL_RECENT, (limit,)))
+        return self._select(SQL_RECENT, (limit,))
 
     def get_job_statistics(self) -> dict[str, int]:
         """Jobs per status; every known status present, zero if none."""
@@ -134,7 +134,7 @@ class JobRepository(Repository[Job]):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return self._rows_to_models(self.db.execute_query(sql, params))
+        return self._select(sql, params)
 
     def page(
         self,

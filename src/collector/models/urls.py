@@ -1,0 +1,47 @@
+"""What a URL may be queued as: http(s) only, and which platform it belongs to."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+ALLOWED_SCHEMES = ("http", "https")
+MAX_URL_LENGTH = 4096
+
+# Host suffixes per platform; a host matches a suffix exactly or as a subdomain of it.
+PLATFORM_HOSTS: dict[str, tuple[str, ...]] = {
+    "youtube": ("youtube.com", "youtu.be", "youtube-nocookie.com"),
+    "instagram": ("instagram.com", "instagr.am"),
+    "tiktok": ("tiktok.com",),
+}
+
+
+class InvalidURLError(ValueError):
+    """A URL that cannot be queued: not http(s), or without a host."""
+
+
+def validate_url(url: object) -> str:
+    """The URL, stripped of surrounding space, if it is an http or https URL with a host."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidURLError("a URL must be a non-empty string")
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH or any(ch.isspace() for ch in url):
+        raise InvalidURLError(f"not a valid URL: {url[:200]!r}")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise InvalidURLError(f"not a valid URL: {url[:200]!r}") from None
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        raise InvalidURLError(f"only http and https URLs can be queued, not {url!r}")
+    if not host:
+        raise InvalidURLError(f"URL has no host: {url!r}")
+    return url
+
+
+def detect_platform(url: str) -> str:
+    """youtube, instagram, tiktok, or other, from the URL's host."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    for platform, suffixes in PLATFORM_HOSTS.items():
+        if any(host == s or host.endswith("." + s) for s in suffixes):
+            return platform
+    return "other"

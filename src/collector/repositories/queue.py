@@ -1,0 +1,337 @@
+"""JobQueue: the jobs table used as a durable work queue.
+
+Every state change is one short IMMEDIATE transaction. A worker claims the oldest
+claimable pending job and holds it under a lease (``worker_id``, ``lease_expires_at``)
+that it renews while it works; every write a worker makes names its id, so a
+worker that lost its lease (it stalled, and the job was recovered and claimed by
+another) changes nothing. A job whose lease expired goes back to pending with
+``retry_count + 1`` (or fails, once ``max_retries`` is spent), so a killed worker
+strands nothing.
+
+Statuses move:  pending -> running -> completed | failed | pending (transient, later)
+                running -> cancelling -> cancelled;  pending -> cancelled
+                failed | cancelled -> pending (retry)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import NamedTuple
+
+from collector.config.database import DatabaseConfig
+from collector.models.job import Job
+from collector.models.urls import detect_platform, validate_url
+from collector.models.values import from_db_timestamp, to_db_timestamp, utcnow
+
+from .base import Repository
+from .file_repository import FileRepository
+
+logger = logging.getLogger(__name__)
+
+# The statuses in which a URL counts as already queued. The condition is written as
+# literals, the way a partial index on it (idx_jobs_url_queued) would declare it.
+QUEUED_CONDITION = "\"status\" IN ('pending', 'running')"
+WORKER_HOLDS = "id = ? AND worker_id = ?"
+
+# No ORDER BY: enqueue keeps at most one queued job per URL, and sorting the pending and
+# running rows of two index ranges would need a temporary B-tree.
+SQL_FIND_QUEUED = f"SELECT * FROM jobs WHERE url = ? AND {QUEUED_CONDITION} LIMIT 1"
+SQL_CLAIM = (
+    "UPDATE jobs SET status = 'running', worker_id = ?, lease_expires_at = ?, "
+    "current_operation = 'starting', updated_at = ? "
+    "WHERE id = (SELECT id FROM jobs WHERE status = 'pending' "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+    "ORDER BY created_at, id LIMIT 1) AND status = 'pending' RETURNING *"
+)
+SQL_PENDING_SUMMARY = (
+    "SELECT COUNT(*) AS pending, MIN(next_attempt_at) AS earliest FROM jobs "
+    "WHERE status = 'pending'"
+)
+SQL_RENEW = (
+    "UPDATE jobs SET lease_expires_at = ? "
+    f"WHERE {WORKER_HOLDS} AND status IN ('running', 'cancelling') RETURNING status"
+)
+SQL_PROGRESS = (
+    "UPDATE jobs SET progress = ?, bytes_downloaded = ?, current_operation = ?, "
+    "title = COALESCE(?, title), lease_expires_at = ?, updated_at = ? "
+    f"WHERE {WORKER_HOLDS} AND status IN ('running', 'cancelling') RETURNING status"
+)
+SQL_COMPLETE = (
+    "UPDATE jobs SET status = 'completed', progress = 100, bytes_downloaded = ?, "
+    "title = COALESCE(?, title), error_message = NULL, current_operation = NULL, "
+    "lease_expires_at = NULL, next_attempt_at = NULL, completed_at = ?, updated_at = ? "
+    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+)
+SQL_FAIL = (
+    "UPDATE jobs SET status = 'failed', error_message = ?, current_operation = NULL, "
+    "lease_expires_at = NULL, completed_at = ?, updated_at = ? "
+    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+)
+SQL_RESCHEDULE = (
+    "UPDATE jobs SET status = 'pending', retry_count = retry_count + 1, error_message = ?, "
+    "next_attempt_at = ?, progress = 0, bytes_downloaded = 0, current_operation = ?, "
+    "worker_id = NULL, lease_expires_at = NULL, updated_at = ? "
+    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+)
+SQL_RELEASE = (
+    "UPDATE jobs SET status = 'pending', current_operation = NULL, worker_id = NULL, "
+    "lease_expires_at = NULL, updated_at = ? "
+    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+)
+SQL_FINISH_CANCEL = (
+    "UPDATE jobs SET status = 'cancelled', current_operation = NULL, lease_expires_at = NULL, "
+    "completed_at = ?, updated_at = ? "
+    f"WHERE {WORKER_HOLDS} AND status IN ('running', 'cancelling') RETURNING *"
+)
+SQL_CANCEL = (
+    "UPDATE jobs SET status = CASE status WHEN 'pending' THEN 'cancelled' ELSE 'cancelling' END, "
+    "completed_at = CASE status WHEN 'pending' THEN ? ELSE completed_at END, "
+    "current_operation = CASE status WHEN 'pending' THEN NULL ELSE 'cancelling' END, "
+    "updated_at = ? WHERE id = ? AND status IN ('pending', 'running') RETURNING *"
+)
+SQL_RETRY = (
+    "UPDATE jobs SET status = 'pending', retry_count = 0, error_message = NULL, progress = 0, "
+    "bytes_downloaded = 0, current_operation = NULL, worker_id = NULL, "
+    "lease_expires_at = NULL, next_attempt_at = NULL, completed_at = NULL, updated_at = ? "
+    "WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *"
+)
+# Lease recovery: three statements, one transaction, each a search of the status index.
+SQL_RECOVER_CANCELLING = (
+    "UPDATE jobs SET status = 'cancelled', current_operation = NULL, worker_id = NULL, "
+    "lease_expires_at = NULL, completed_at = ?, updated_at = ? "
+    "WHERE status = 'cancelling' AND lease_expires_at < ? RETURNING *"
+)
+SQL_RECOVER_EXHAUSTED = (
+    "UPDATE jobs SET status = 'failed', error_message = ?, current_operation = NULL, "
+    "worker_id = NULL, lease_expires_at = NULL, completed_at = ?, updated_at = ? "
+    "WHERE status = 'running' AND lease_expires_at < ? AND retry_count >= ? RETURNING *"
+)
+SQL_RECOVER_RUNNING = (
+    "UPDATE jobs SET status = 'pending', retry_count = retry_count + 1, progress = 0, "
+    "bytes_downloaded = 0, current_operation = NULL, worker_id = NULL, "
+    "lease_expires_at = NULL, updated_at = ? "
+    "WHERE status = 'running' AND lease_expires_at < ? RETURNING *"
+)
+LOST_WORKER_MESSAGE = "the worker running this job stopped responding (lease expired)"
+
+
+class JobNotFoundError(ValueError):
+    """No job has this id."""
+
+
+class JobStateError(ValueError):
+    """The job's status does not allow this change."""
+
+
+class Enqueued(NamedTuple):
+    """The job a URL is queued as, and whether this call created it."""
+
+    job: Job
+    created: bool
+
+
+class Recovered(NamedTuple):
+    """Jobs whose lease had expired, by what became of them."""
+
+    requeued: list[Job]
+    failed: list[Job]
+    cancelled: list[Job]
+
+
+def _stamp(moment: datetime | None = None) -> str:
+    return to_db_timestamp(moment or utcnow())
+
+
+def _later(seconds: float) -> str:
+    return _stamp(utcnow() + timedelta(seconds=seconds))
+
+
+class JobQueue(Repository[Job]):
+    """Queue, claim, lease, finish, cancel and retry jobs."""
+
+    model = Job
+
+    def __init__(self, db: DatabaseConfig | None = None) -> None:
+        super().__init__(db)
+        self.files = FileRepository(self.db)
+
+    # -- the user's side ------------------------------------------------------------------
+
+    def enqueue(self, url: str) -> Enqueued:
+        """Queue ``url``, or return the pending or running job that already has it.
+
+        Look-up and insert share one IMMEDIATE transaction, which serialises writers,
+        so two callers queueing the same URL at once still make one job.
+        """
+        url = validate_url(url)
+        with self.db.transaction():
+            existing = self.find_queued(url)
+            if existing is not None:
+                return Enqueued(existing, False)
+            job = Job(url=url, platform=detect_platform(url))
+            self.db.execute_update(self.insert_sql(), job.to_row())
+        logger.info("queued job %s for %s", job.id, url)
+        return Enqueued(job, True)
+
+    def find_queued(self, url: str) -> Job | None:
+        """The oldest pending or running job for exactly this URL."""
+        return self._one(self.db.execute_query(SQL_FIND_QUEUED, (url,)))
+
+    def get(self, job_id: str) -> Job:
+        """The job with this id, or JobNotFoundError."""
+        job = self._one(self.db.execute_query("SELECT * FROM jobs WHERE id = ?", (job_id,)))
+        if job is None:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a pending job now, or ask the worker of a running one to stop it."""
+        now = _stamp()
+        with self.db.transaction():
+            job = self._one(self.db.execute_returning(SQL_CANCEL, (now, now, job_id)))
+            if job is None:
+                current = self.get(job_id)
+                if current.status != "cancelling":
+                    raise JobStateError(
+                        f"job {job_id} is {current.status}; only pending or running jobs "
+                        "can be cancelled"
+                    )
+                job = current
+        logger.info("job %s is %s", job_id, job.status)
+        return job
+
+    def retry(self, job_id: str) -> Job:
+        """Put a failed or cancelled job back in the queue (its retry count starts again)."""
+        with self.db.transaction():
+            current = self.get(job_id)
+            if current.status not in ("failed", "cancelled"):
+                raise JobStateError(
+                    f"job {job_id} is {current.status}; only failed or cancelled jobs "
+                    "can be retried"
+                )
+            other = self.find_queued(current.url)
+            if other is not None:
+                raise JobStateError(f"{current.url} is already queued as job {other.id}")
+            job = self._one(self.db.execute_returning(SQL_RETRY, (_stamp(), job_id)))
+        if job is None:  # only when the statement was recorded, not run (plan checks)
+            raise JobStateError(f"job {job_id} was not queued again")
+        logger.info("job %s queued again", job_id)
+        return job
+
+    # -- the worker's side --------------------------------------------------------------
+
+    def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        """Take the oldest claimable pending job, leased to ``worker_id``; None if none."""
+        now = _stamp()
+        params = (worker_id, _later(lease_seconds), now, now)
+        return self._one(self.db.execute_returning(SQL_CLAIM, params))
+
+    def pending_wait(self) -> float | None:
+        """Seconds until a pending job may be claimed (0: now); None if none is pending."""
+        row = self.db.execute_query(SQL_PENDING_SUMMARY)
+        if not row or not row[0]["pending"]:
+            return None
+        earliest = from_db_timestamp(row[0]["earliest"])
+        if earliest is None:
+            return 0.0
+        return max(0.0, (earliest - utcnow()).total_seconds())
+
+    def renew(self, job_id: str, worker_id: str, lease_seconds: float) -> str | None:
+        """Extend the lease; the job's status (running or cancelling), None if not ours."""
+        rows = self.db.execute_returning(SQL_RENEW, (_later(lease_seconds), job_id, worker_id))
+        return rows[0]["status"] if rows else None
+
+    def report_progress(
+        self,
+        job_id: str,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        progress: int,
+        bytes_downloaded: int,
+        operation: str | None,
+        title: str | None = None,
+    ) -> str | None:
+        """Record progress and extend the lease; the status, or None if the job is not ours."""
+        params = (
+            max(0, min(int(progress), 100)),
+            max(0, int(bytes_downloaded)),
+            operation,
+            title,
+            _later(lease_seconds),
+            _stamp(),
+            job_id,
+            worker_id,
+        )
+        rows = self.db.execute_returning(SQL_PROGRESS, params)
+        return rows[0]["status"] if rows else None
+
+    def complete(
+        self,
+        job_id: str,
+        worker_id: str,
+        files: Sequence[tuple[Path, str, int]] = (),
+        *,
+        title: str | None = None,
+        bytes_downloaded: int = 0,
+    ) -> Job | None:
+        """Mark the job completed and record its files (path, type, size) together.
+
+        None, having changed nothing, if the job is no longer running under this worker.
+        """
+        now = _stamp()
+        params = (bytes_downloaded, title, now, now, job_id, worker_id)
+        with self.db.transaction():
+            job = self._one(self.db.execute_returning(SQL_COMPLETE, params))
+            if job is None:
+                return None
+            for path, file_type, size in files:
+                self.files.create_file(job_id, str(path), file_type, size)
+        return job
+
+    def fail(self, job_id: str, worker_id: str, message: str) -> Job | None:
+        """Mark the job failed with a short readable reason."""
+        now = _stamp()
+        return self._one(
+            self.db.execute_returning(SQL_FAIL, (message, now, now, job_id, worker_id))
+        )
+
+    def reschedule(
+        self, job_id: str, worker_id: str, message: str, delay_seconds: float
+    ) -> Job | None:
+        """Back to pending after a transient failure, claimable after ``delay_seconds``."""
+        when = _later(delay_seconds)
+        operation = f"retrying after: {message}"[:200]
+        params = (message, when, operation, _stamp(), job_id, worker_id)
+        return self._one(self.db.execute_returning(SQL_RESCHEDULE, params))
+
+    def release(self, job_id: str, worker_id: str) -> Job | None:
+        """Hand a running job back to the queue untouched (the worker is shutting down)."""
+        return self._one(self.db.execute_returning(SQL_RELEASE, (_stamp(), job_id, worker_id)))
+
+    def finish_cancel(self, job_id: str, worker_id: str) -> Job | None:
+        """The worker stopped a job it was told to cancel: mark it cancelled."""
+        now = _stamp()
+        rows = self.db.execute_returning(SQL_FINISH_CANCEL, (now, now, job_id, worker_id))
+        return self._one(rows)
+
+    def recover_expired(self, max_retries: int) -> Recovered:
+        """Jobs whose worker stopped renewing its lease: requeue, fail or finish cancelling."""
+        now = _stamp()
+        with self.db.transaction():
+            cancelled = self.db.execute_returning(SQL_RECOVER_CANCELLING, (now, now, now))
+            failed = self.db.execute_returning(
+                SQL_RECOVER_EXHAUSTED, (LOST_WORKER_MESSAGE, now, now, now, max_retries)
+            )
+            requeued = self.db.execute_returning(SQL_RECOVER_RUNNING, (now, now))
+        result = Recovered(*(self._rows_to_models(r) for r in (requeued, failed, cancelled)))
+        for job in result.requeued:
+            logger.warning(
+                "job %s: lease expired, back to pending (retry %d)", job.id, job.retry_count
+            )
+        for job in result.failed + result.cancelled:
+            logger.warning("job %s: lease expired, now %s", job.id, job.status)
+        return result
