@@ -49,10 +49,13 @@ def main(ctx: click.Context, db_path: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from . import db, serve
+    from . import db, jobs, serve, worker
 
     main.add_command(db.db)
     main.add_command(serve.serve)
+    for command in (jobs.add, jobs.list_jobs, jobs.cancel, jobs.retry, jobs.settings):
+        main.add_command(command)
+    main.add_command(worker.worker)
 
 
 _register()

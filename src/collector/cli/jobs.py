@@ -1,0 +1,143 @@
+"""``collector add|jobs|cancel|retry|settings``: the queue from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from collector.config.database import DatabaseConfig
+from collector.config.runtime import KNOWN_SETTINGS, check_setting, load_settings
+from collector.models.job import PLATFORMS, STATUSES, Job
+from collector.models.urls import validate_url
+from collector.repositories import JobRepository, SettingsRepository
+from collector.repositories.queue import JobQueue
+
+from . import ERRORS, open_db
+
+
+def ready_db(ctx: click.Context) -> DatabaseConfig:
+    """The database, reconciled with the models (what every start does)."""
+    database = open_db(ctx)
+    try:
+        database.initialize_schema()
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    return database
+
+
+def describe(job: Job) -> str:
+    """One line per job: id, status, progress, platform, title (or URL), error."""
+    line = (
+        f"{job.id}  {job.status:<10} {job.progress:>3}%  {job.platform:<9} {job.title or job.url}"
+    )
+    if job.status == "failed" and job.error_message:
+        line += f"  ({job.error_message})"
+    return line
+
+
+@click.command()
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def add(ctx: click.Context, urls: tuple[str, ...], as_json: bool) -> None:
+    """Queue URLs for download; prints each job's id.
+
+    A URL already pending or running is not queued twice: its job's id is printed.
+    """
+    try:
+        for url in urls:  # all or nothing: check every URL before queueing any
+            validate_url(url)
+        queue = JobQueue(ready_db(ctx))
+        results = [queue.enqueue(url) for url in urls]
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        rows = [{**r.job.to_dict(), "created": r.created} for r in results]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for result in results:
+        click.echo(result.job.id)
+        if not result.created:
+            click.echo(f"already queued: {result.job.url} ({result.job.status})", err=True)
+
+
+@click.command("jobs")
+@click.option("--status", type=click.Choice(STATUSES), help="Only jobs with this status.")
+@click.option("--platform", type=click.Choice(PLATFORMS), help="Only jobs of this platform.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_jobs(
+    ctx: click.Context, status: str | None, platform: str | None, limit: int, as_json: bool
+) -> None:
+    """List jobs, newest first."""
+    try:
+        page = JobRepository(ready_db(ctx)).page(limit=limit, status=status, platform=platform)
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps([job.to_dict() for job in page.items], indent=2))
+        return
+    for job in page.items:
+        click.echo(describe(job))
+    if not page.items:
+        click.echo("no jobs", err=True)
+
+
+@click.command()
+@click.argument("job_id")
+@click.pass_context
+def cancel(ctx: click.Context, job_id: str) -> None:
+    """Cancel a job: a pending one at once, a running one within a few seconds."""
+    try:
+        job = JobQueue(ready_db(ctx)).cancel(job_id)
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    if job.status == "cancelled":
+        click.echo(f"cancelled {job.id}")
+    else:
+        click.echo(f"cancelling {job.id}: its worker stops the download within a few seconds")
+
+
+@click.command()
+@click.argument("job_id")
+@click.pass_context
+def retry(ctx: click.Context, job_id: str) -> None:
+    """Queue a failed or cancelled job again."""
+    try:
+        job = JobQueue(ready_db(ctx)).retry(job_id)
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"queued {job.id} again")
+
+
+@click.command()
+@click.argument("key", required=False)
+@click.argument("value", required=False)
+@click.pass_context
+def settings(ctx: click.Context, key: str | None, value: str | None) -> None:
+    """Show every setting, show KEY, or set KEY to VALUE."""
+    try:
+        database = ready_db(ctx)
+        if key is not None and value is not None:
+            SettingsRepository(database).set(key, check_setting(key, value))
+        effective = _effective(database)
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    if key is None:
+        for name, shown in effective.items():
+            click.echo(f"{name} = {shown}")
+        return
+    if key not in effective:
+        raise click.ClickException(f"unknown setting {key!r}; known: {', '.join(KNOWN_SETTINGS)}")
+    click.echo(effective[key] if value is None else f"{key} = {effective[key]}")
+
+
+def _effective(database: DatabaseConfig) -> dict[str, str]:
+    """Every known setting's value in force (stored, or its default), then other stored keys."""
+    loaded = load_settings(database)
+    values = {name: str(getattr(loaded, name)) for name in KNOWN_SETTINGS}
+    for name, stored in SettingsRepository(database).all().items():
+        values.setdefault(name, "" if stored is None else stored)
+    return values

@@ -1,0 +1,135 @@
+"""Run-time settings the user changes with ``collector settings`` (stored in the database).
+
+Each known key has a parser that validates a new value and a default; reading a
+stored value that no longer parses logs a warning and falls back to the default.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .settings import Config
+
+if TYPE_CHECKING:
+    from collector.config.database import DatabaseConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_BACKOFF_SECONDS = 30.0
+MAX_RETRIES_LIMIT = 100
+MAX_BACKOFF_SECONDS = 86_400.0
+
+
+def _non_negative_int(value: str) -> str:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, not {value!r}") from None
+    if not 0 <= number <= MAX_RETRIES_LIMIT:
+        raise ValueError(f"expected a number from 0 to {MAX_RETRIES_LIMIT}, not {number}")
+    return str(number)
+
+
+def _seconds(value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, not {value!r}") from None
+    if not 0 <= number <= MAX_BACKOFF_SECONDS:
+        raise ValueError(f"expected seconds from 0 to {MAX_BACKOFF_SECONDS:.0f}, not {value}")
+    return repr(number)
+
+
+def _directory(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected a directory path")
+    path = Path(value).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} exists and is not a directory")
+    return str(path)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One known setting: how to check a new value, and what it means."""
+
+    key: str
+    parse: Callable[[str], str]
+    help: str
+
+
+KNOWN_SETTINGS: dict[str, SettingSpec] = {
+    spec.key: spec
+    for spec in (
+        SettingSpec(
+            "download_dir",
+            _directory,
+            "folder downloads go to (default: COLLECTOR_DOWNLOAD_DIR or ./data/downloads)",
+        ),
+        SettingSpec(
+            "max_retries",
+            _non_negative_int,
+            f"times a transient failure is retried (default {DEFAULT_MAX_RETRIES})",
+        ),
+        SettingSpec(
+            "retry_backoff_seconds",
+            _seconds,
+            "wait before the first retry, doubled each time "
+            f"(default {DEFAULT_RETRY_BACKOFF_SECONDS:.0f})",
+        ),
+    )
+}
+
+
+def check_setting(key: str, value: str) -> str:
+    """The value to store for ``key`` (normalised), or ValueError naming the fault."""
+    spec = KNOWN_SETTINGS.get(key)
+    if spec is None:
+        raise ValueError(f"unknown setting {key!r}; known: {', '.join(KNOWN_SETTINGS)}")
+    try:
+        return spec.parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """The settings the worker reads before each job."""
+
+    download_dir: Path
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_backoff_seconds: float = DEFAULT_RETRY_BACKOFF_SECONDS
+
+    def retry_delay(self, retry_count: int) -> float:
+        """Seconds to wait before retry number ``retry_count + 1``: exponential, capped."""
+        return min(self.retry_backoff_seconds * 2 ** min(retry_count, 30), MAX_BACKOFF_SECONDS)
+
+
+def load_settings(db: DatabaseConfig) -> RuntimeSettings:
+    """The stored settings, with defaults (and COLLECTOR_DOWNLOAD_DIR) for missing ones."""
+    from collector.repositories.settings_repository import SettingsRepository
+
+    stored = SettingsRepository(db).all()
+
+    def read(key: str, default: str) -> str:
+        raw = stored.get(key)
+        if raw is None:
+            return default
+        try:
+            return check_setting(key, raw)
+        except ValueError as exc:
+            logger.warning("ignoring stored setting %s (%s); using %s", key, exc, default)
+            return default
+
+    return RuntimeSettings(
+        download_dir=Path(read("download_dir", str(Config.DOWNLOAD_DIR.resolve()))),
+        max_retries=int(read("max_retries", str(DEFAULT_MAX_RETRIES))),
+        retry_backoff_seconds=float(
+            read("retry_backoff_seconds", str(DEFAULT_RETRY_BACKOFF_SECONDS))
+        ),
+    )

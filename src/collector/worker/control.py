@@ -1,0 +1,95 @@
+"""What keeps a running job honest: a stop flag, a lease heartbeat, a write throttle."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from collector.repositories.queue import JobQueue
+
+from .errors import DownloadStopped
+
+logger = logging.getLogger(__name__)
+
+CANCEL, LOST, SHUTDOWN = "cancel", "lost", "shutdown"
+MAX_HEARTBEAT_SECONDS = 5.0
+
+
+class JobControl:
+    """Why the current download must stop; set from any thread, the first reason wins."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+
+    def observe(self, status: str | None) -> None:
+        """Act on the job's status as a lease write returned it (None: not ours any more)."""
+        if status is None:
+            self.stop(LOST)
+        elif status == "cancelling":
+            self.stop(CANCEL)
+
+    def check(self) -> None:
+        """Raise DownloadStopped if the download must stop (called from yt-dlp's hooks)."""
+        if self.reason is not None:
+            raise DownloadStopped(self.reason)
+
+
+class Throttle:
+    """True at most once per ``interval`` seconds (the first call always)."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._last: float | None = None
+
+    def ready(self) -> bool:
+        now = self.clock()
+        if self._last is not None and now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
+
+
+class Heartbeat:
+    """Renews a job's lease from a thread of its own, and notices cancel and lost leases.
+
+    Progress writes renew the lease too; the heartbeat covers the stretches without
+    progress (extraction, a stalled connection, post-processing).
+    """
+
+    def __init__(
+        self, queue: JobQueue, job_id: str, worker_id: str, lease: float, control: JobControl
+    ) -> None:
+        self.queue, self.job_id, self.worker_id = queue, job_id, worker_id
+        self.lease, self.control = lease, control
+        self.interval = min(lease / 3, MAX_HEARTBEAT_SECONDS)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._done.wait(self.interval):
+                try:
+                    status = self.queue.renew(self.job_id, self.worker_id, self.lease)
+                except Exception:
+                    logger.exception("job %s: could not renew its lease", self.job_id)
+                    continue
+                self.control.observe(status)
+        finally:
+            self.queue.db.close()  # this thread's connection

@@ -1,0 +1,136 @@
+"""One claimed job, from download to its final status."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from collector.config.runtime import RuntimeSettings
+from collector.models.job import Job
+from collector.repositories.queue import JobNotFoundError, JobQueue
+
+from .control import CANCEL, LOST, SHUTDOWN, Heartbeat, JobControl, Throttle
+from .engine import Downloader, DownloadResult, ProgressUpdate
+from .errors import DownloadFailed, DownloadStopped, clean_message
+from .files import remove_folder, remove_partial
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 1.0
+
+
+class JobRun:
+    """Downloads one job under its lease and records how it ended.
+
+    ``run()`` returns the outcome: completed, failed, retrying, cancelled, released
+    (handed back at shutdown) or lost (the lease went to another worker).
+    """
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        downloader: Downloader,
+        job: Job,
+        worker_id: str,
+        lease_seconds: float,
+        settings: RuntimeSettings,
+        control: JobControl | None = None,
+    ) -> None:
+        self.queue, self.downloader, self.job = queue, downloader, job
+        self.worker_id, self.lease, self.settings = worker_id, lease_seconds, settings
+        self.control = control or JobControl()
+        self.folder = job_folder(settings, job.id)
+        self.throttle = Throttle(PROGRESS_INTERVAL)
+        self.percent = 0
+
+    def run(self) -> str:
+        logger.info("job %s: downloading %s", self.job.id, self.job.url)
+        try:
+            with Heartbeat(self.queue, self.job.id, self.worker_id, self.lease, self.control):
+                result = self.downloader.download(self.job.url, self.folder, self.on_progress)
+                self.control.check()
+        except Exception as exc:
+            outcome = self._after_error(exc)
+        else:
+            outcome = self._after_success(result)
+        logger.info("job %s: %s", self.job.id, outcome)
+        return outcome
+
+    def on_progress(self, update: ProgressUpdate) -> None:
+        """yt-dlp's progress, written at most once a second; raises to stop the download."""
+        self.control.check()
+        if update.percent is not None:
+            self.percent = min(update.percent, 99)  # 100 means completed
+        if not self.throttle.ready():
+            return
+        status = self.queue.report_progress(
+            self.job.id,
+            self.worker_id,
+            self.lease,
+            progress=self.percent,
+            bytes_downloaded=update.bytes_downloaded,
+            operation=update.operation[:200],
+            title=update.title,
+        )
+        self.control.observe(status)
+        self.control.check()
+
+    def _after_success(self, result: DownloadResult) -> str:
+        remove_partial(self.folder)
+        files = [(f.path, f.file_type, f.size) for f in result.files]
+        done = self.queue.complete(
+            self.job.id,
+            self.worker_id,
+            files,
+            title=result.title,
+            bytes_downloaded=result.bytes_downloaded,
+        )
+        return "completed" if done is not None else self._not_running()
+
+    def _after_error(self, exc: Exception) -> str:
+        reason = self.control.reason or (exc.reason if isinstance(exc, DownloadStopped) else None)
+        if reason == CANCEL:
+            return self._cancel()
+        if reason == LOST:
+            logger.warning("job %s: lease lost to another worker; leaving it", self.job.id)
+            return "lost"
+        if reason == SHUTDOWN:
+            released = self.queue.release(self.job.id, self.worker_id)
+            return "released" if released is not None else self._not_running()
+        if isinstance(exc, DownloadFailed):
+            return self._failed(exc.message, exc.transient)
+        logger.exception("job %s: unexpected error", self.job.id)
+        return self._failed(clean_message(f"{type(exc).__name__}: {exc}"), transient=False)
+
+    def _failed(self, message: str, transient: bool) -> str:
+        if transient and self.job.retry_count < self.settings.max_retries:
+            delay = self.settings.retry_delay(self.job.retry_count)
+            logger.warning("job %s: %s; retrying in %.0f s", self.job.id, message, delay)
+            job = self.queue.reschedule(self.job.id, self.worker_id, message, delay)
+            return "retrying" if job is not None else self._not_running()
+        logger.warning("job %s failed: %s", self.job.id, message)
+        remove_folder(self.folder, self.settings.download_dir)
+        job = self.queue.fail(self.job.id, self.worker_id, message)
+        return "failed" if job is not None else self._not_running()
+
+    def _cancel(self) -> str:
+        remove_folder(self.folder, self.settings.download_dir)
+        job = self.queue.finish_cancel(self.job.id, self.worker_id)
+        return "cancelled" if job is not None else "lost"
+
+    def _not_running(self) -> str:
+        """The job left 'running' under us: a cancel that raced the end, or a lost lease."""
+        try:
+            current = self.queue.get(self.job.id)
+        except JobNotFoundError:
+            logger.warning("job %s was deleted while it ran", self.job.id)
+            return "lost"
+        if current.status == "cancelling" and current.worker_id == self.worker_id:
+            return self._cancel()
+        logger.warning("job %s is %s, no longer ours", self.job.id, current.status)
+        return "lost"
+
+
+def job_folder(settings: RuntimeSettings, job_id: str) -> Path:
+    """Where a job's files go: a folder of its own under the download folder."""
+    return settings.download_dir / job_id
