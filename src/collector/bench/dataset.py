@@ -13,6 +13,7 @@ The same seed gives the same dataset, ids included (time-ordered, like new_id())
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,12 @@ def row_builder(model: type[BaseModel]) -> Callable[..., tuple[Any, ...]]:
     return build
 
 
+def _random_id(millis: int, rand: int) -> str:
+    """A uuid4-shaped id from the random bits alone (the time is ignored)."""
+    spread = (rand * 0x9E3779B97F4A7C15F39CC0605CEDC835) & ((1 << 128) - 1)
+    return str(uuid.UUID(int=spread, version=4))
+
+
 def _choices(rng: random.Random, mix: str, count: int) -> tuple[list[str], list[str]]:
     if mix == "plan":
         statuses = [rng.choice(PLAN_STATUSES) for _ in range(count)]
@@ -66,10 +73,19 @@ def _choices(rng: random.Random, mix: str, count: int) -> tuple[list[str], list[
     return statuses, platforms
 
 
+ID_STYLES = ("time", "uuid4")
+
+
 def generate_rows(
-    num_jobs: int, files_per_job: int = 3, mix: str = "plan", seed: int = 0
+    num_jobs: int, files_per_job: int = 3, mix: str = "plan", seed: int = 0, ids: str = "time"
 ) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-    """(job row, its file rows) in creation order; 1 to files_per_job + 1 files a job."""
+    """(job row, its file rows) in creation order; 1 to files_per_job + 1 files a job.
+
+    ``ids="uuid4"`` draws random ids, as the pre-index code did, to measure what
+    time-ordered ids save on insert.
+    """
+    if ids not in ID_STYLES:
+        raise ValueError(f"unknown id style {ids!r}; valid: {', '.join(ID_STYLES)}")
     if mix not in MIXES:
         raise ValueError(f"unknown mix {mix!r}; valid: {', '.join(MIXES)}")
     if files_per_job < 0:
@@ -77,13 +93,14 @@ def generate_rows(
     rng = random.Random(seed)
     statuses, platforms = _choices(rng, mix, num_jobs)
     job_row, file_row = row_builder(Job), row_builder(File)
+    make_id = time_ordered_id if ids == "time" else _random_id
     micros = 0
     for i in range(num_jobs):
         micros += rng.randint(1_000_000, 120_000_000)
         created = START + timedelta(microseconds=micros)
         stamp = to_db_timestamp(created)
         status, platform = statuses[i], platforms[i]
-        job_id = time_ordered_id(EPOCH_MS + micros // 1000, rng.getrandbits(74))
+        job_id = make_id(EPOCH_MS + micros // 1000, rng.getrandbits(74))
         job = job_row(
             id=job_id,
             created_at=stamp,
@@ -107,7 +124,7 @@ def generate_rows(
             file_stamp = to_db_timestamp(START + timedelta(microseconds=file_micros))
             files.append(
                 file_row(
-                    id=time_ordered_id(EPOCH_MS + file_micros // 1000, rng.getrandbits(74)),
+                    id=make_id(EPOCH_MS + file_micros // 1000, rng.getrandbits(74)),
                     created_at=file_stamp,
                     updated_at=file_stamp,
                     job_id=job_id,
@@ -127,6 +144,7 @@ def write_dataset(
     seed: int = 0,
     batch: int = 20_000,
     progress: Callable[[int], None] | None = None,
+    ids: str = "time",
 ) -> DatasetSummary:
     """Bulk-insert a generated dataset, ``batch`` jobs per transaction.
 
@@ -147,7 +165,7 @@ def write_dataset(
         job_rows.clear()
         file_rows.clear()
 
-    for job, files in generate_rows(num_jobs, files_per_job, mix, seed):
+    for job, files in generate_rows(num_jobs, files_per_job, mix, seed, ids):
         job_rows.append(job)
         file_rows.extend(files)
         total_files += len(files)
