@@ -18,7 +18,7 @@ from collector.config.database import DatabaseConfig
 from collector.models import ACTIVE_STATUSES, ALL_MODELS, STATUSES, BaseModel, Column, File, Job
 from collector.repositories import FileRepository, JobRepository
 from collector.schema.introspect import where_tokens
-from collector.schema.reconcile import SchemaError, inspect
+from collector.schema.reconcile import Change, SchemaError, inspect
 from tests.conftest import raw
 from tests.legacy import create_legacy_database
 
@@ -181,7 +181,17 @@ def fill(db: DatabaseConfig, count: int = 6) -> list[str]:
 
 @pytest.fixture
 def filled(db: DatabaseConfig) -> DatabaseConfig:
+    """A database in use: rows written, then reconciled once (as at the next start).
+
+    That start finds tables that grew from empty and analyzes them; after it, the
+    database is in step with the models and a reconcile must change nothing.
+    """
     fill(db)
+    report = db.initialize_schema()
+    assert report.changes == [
+        Change("analyze", "jobs", "jobs", "stale"),
+        Change("analyze", "files", "files", "stale"),
+    ]
     return db
 
 
@@ -318,7 +328,16 @@ def test_second_run_changes_nothing_and_logs_nothing(
     for change, record in zip(first.changes, first_info, strict=True):
         assert change.name in record.getMessage()
 
+    # Rows written since: the next start refreshes the statistics, one line a table.
     fill(config)
+    caplog.clear()
+    grown = config.initialize_schema()
+    grown_changes = [(c.action, c.name) for c in grown.changes]
+    assert grown_changes == [("analyze", "jobs"), ("analyze", "files")]
+    grown_info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(grown_info) == 2
+    assert grown_info[0].startswith("analyzed jobs: ")
+
     before = schema_rows(db_path)
     caplog.clear()
     second = config.initialize_schema()

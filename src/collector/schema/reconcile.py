@@ -8,7 +8,8 @@ One step, run at every start (app, worker, CLI) and safe to repeat:
    name alone as the plan did);
 3. report indexes nobody declared (never drop them) and columns whose declared
    type differs (never alter them);
-4. ``ANALYZE`` the tables whose indexes were built, so the planner has statistics.
+4. ``ANALYZE`` the tables whose indexes were built, and those whose size moved 2x
+   since their statistics were taken (schema/statistics.py says why).
 
 Everything happens in one IMMEDIATE transaction, logged one line per change.
 """
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from collector.models.fields import INDEX_PREFIX, IndexSpec, ModelDefinitionError
 
-from . import derived, introspect
+from . import derived, introspect, statistics
 from .sql import quote_identifier
 
 if TYPE_CHECKING:
@@ -178,8 +179,27 @@ def reconcile(
             conn.execute(f"ANALYZE {quote_identifier(table)}")
             logger.info("analyzed %s", table)
             report.changes.append(Change("analyze", table, table))
+        for stats in statistics.stale_tables(conn, models):
+            if stats.table not in built_tables:
+                statistics.analyze(conn, stats)
+                report.changes.append(Change("analyze", stats.table, stats.table, "stale"))
     db.connection().execute("PRAGMA optimize")
     return report
+
+
+def refresh_statistics(db: DatabaseConfig, models: Sequence[type[BaseModel]]) -> list[str]:
+    """ANALYZE the tables whose size moved by 2x since their statistics; their names.
+
+    For long-running processes (the worker): the check reads two B-tree edges per
+    table, and the write lock is taken only when something is stale.
+    """
+    if not statistics.stale_tables(db.connection(), models):
+        return []
+    with db.transaction() as conn:
+        stale = statistics.stale_tables(conn, models)
+        for stats in stale:
+            statistics.analyze(conn, stats)
+    return [stats.table for stats in stale]
 
 
 def create_missing_indexes(db: DatabaseConfig, models: Sequence[type[BaseModel]]) -> list[str]:

@@ -1,0 +1,104 @@
+"""Planner statistics follow the data: a database created empty and grown by the app."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from collector.bench.dataset import write_dataset
+from collector.config.database import DatabaseConfig
+from collector.models import ALL_MODELS
+from collector.repositories.contracts import CONTRACTS, check_contract, sample_from
+from collector.schema import statistics
+from collector.schema.reconcile import refresh_statistics
+from tests.conftest import raw
+
+ACTIVE_CONTRACTS = ("JobRepository.get_active_jobs", "JobRepository.page(active, cursor)")
+
+
+@pytest.mark.parametrize(
+    ("rows", "analyzed", "stale"),
+    [
+        (0, None, False),  # empty and never analyzed: nothing to learn
+        (1, None, True),
+        (5, 0, True),
+        (0, 0, False),
+        (199, 100, False),
+        (200, 100, True),  # doubled
+        (51, 100, False),
+        (50, 100, True),  # halved
+    ],
+)
+def test_stale_when_size_moved_twofold(rows: int, analyzed: int | None, stale: bool) -> None:
+    assert statistics.TableStats("jobs", rows, analyzed).stale is stale
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20,000 jobs written into a database whose schema was built while it was empty."""
+    path = tmp_path_factory.mktemp("grown") / "grown.db"
+    config = DatabaseConfig(path)
+    config.initialize_schema()
+    write_dataset(config, 20_000, files_per_job=3, mix="realistic", seed=3)
+    config.close()
+    return path
+
+
+def copy_of(grown: Path, tmp_path: Path) -> DatabaseConfig:
+    target = tmp_path / "copy.db"
+    with closing(raw(grown)) as source, closing(raw(target)) as dest:
+        source.backup(dest)
+    return DatabaseConfig(target)
+
+
+def broken(config: DatabaseConfig) -> dict[str, list[str]]:
+    sample = sample_from(config)
+    found = {}
+    for contract in CONTRACTS:
+        problems = [p for c in check_contract(config, contract, sample) for p in c.problems]
+        if problems:
+            found[contract.name] = problems
+    return found
+
+
+def test_without_statistics_the_active_lists_sort(grown: Path, tmp_path: Path) -> None:
+    # Why the refresh exists: SQLite guesses wrong for the rare active statuses.
+    config = copy_of(grown, tmp_path)
+    with closing(raw(config.db_path)) as conn:
+        assert statistics.table_stats(conn, "jobs") == ("jobs", 20_000, None)
+    found = broken(config)
+    assert sorted(found) == sorted(ACTIVE_CONTRACTS)
+    assert all(any("temporary sort" in p for p in found[name]) for name in ACTIVE_CONTRACTS)
+    config.close()
+
+
+def test_refresh_analyzes_grown_tables_and_every_contract_holds(
+    grown: Path, tmp_path: Path
+) -> None:
+    config = copy_of(grown, tmp_path)
+
+    assert refresh_statistics(config, ALL_MODELS) == ["jobs", "files"]
+
+    with closing(raw(config.db_path)) as conn:
+        assert statistics.table_stats(conn, "jobs") == ("jobs", 20_000, 20_000)
+        assert statistics.stale_tables(conn, ALL_MODELS) == []
+    assert broken(config) == {}
+    assert refresh_statistics(config, ALL_MODELS) == []
+    config.close()
+
+
+def test_restart_refreshes_statistics_once(grown: Path, tmp_path: Path) -> None:
+    config = copy_of(grown, tmp_path)
+
+    first = config.initialize_schema()
+    second = config.initialize_schema()
+
+    assert [(c.action, c.table, c.detail) for c in first.changes] == [
+        ("analyze", "jobs", "stale"),
+        ("analyze", "files", "stale"),
+    ]
+    assert second.changes == []
+    assert broken(config) == {}
+    config.close()
