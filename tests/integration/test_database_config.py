@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,7 @@ from collector.config.database import (
 from collector.config.settings import Config
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
 from collector.repositories.job_repository import SQL_GET
-from tests.conftest import raw
-
-
-@contextmanager
-def reading(path: Path) -> Iterator[sqlite3.Connection]:
-    """A plain sqlite3 connection (tests.conftest.raw), closed when the block ends."""
-    conn = raw(path)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
+from tests.conftest import reading
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 TEXT = b"hello, not a database"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,30 +11,10 @@ import pytest
 from collector.config.database import DatabaseConfig
 from collector.models import ALL_MODELS, STATUSES, Job
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
-from tests.conftest import raw
+from tests.conftest import reading
+from tests.expected import PLAN_INDEXES
 from tests.legacy import LEGACY_JOBS, ORPHAN_JOB_ID
 
-
-@contextmanager
-def reading(path: Path) -> Iterator[sqlite3.Connection]:
-    """A plain sqlite3 connection (tests.conftest.raw), closed when the block ends."""
-    conn = raw(path)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-PLAN_INDEXES = {
-    "idx_jobs_status",
-    "idx_jobs_platform",
-    "idx_jobs_created_at",
-    "idx_jobs_status_created",
-    "idx_files_job_id",
-    "idx_files_file_type",
-    "idx_files_created_at",
-    "idx_files_job_id_type",
-}
 TABLES = ("jobs", "files", "settings")
 QUEUE_COLUMNS = ("worker_id", "lease_expires_at", "next_attempt_at")
 LEGACY_FILES = 2 * len(LEGACY_JOBS) + 2

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,30 +17,10 @@ from collector.models import ACTIVE_STATUSES, ALL_MODELS, STATUSES, BaseModel, C
 from collector.repositories import FileRepository, JobRepository
 from collector.schema.introspect import where_tokens
 from collector.schema.reconcile import Change, SchemaError, inspect
-from tests.conftest import raw
+from tests.conftest import reading
+from tests.expected import PLAN_INDEXES
 from tests.legacy import create_legacy_database
 
-
-@contextmanager
-def reading(path: Path) -> Iterator[sqlite3.Connection]:
-    """A plain sqlite3 connection (tests.conftest.raw), closed when the block ends."""
-    conn = raw(path)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-PLAN_INDEXES = {
-    "idx_jobs_status",
-    "idx_jobs_platform",
-    "idx_jobs_created_at",
-    "idx_jobs_status_created",
-    "idx_files_job_id",
-    "idx_files_file_type",
-    "idx_files_created_at",
-    "idx_files_job_id_type",
-}
 DECLARED = {spec.name: spec for model in ALL_MODELS for spec in model.index_specs()}
 TABLES = {"jobs", "files", "settings"}
 # Trigger-kept tables (schema/derived.py), in the order the models declare them.

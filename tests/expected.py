@@ -1,0 +1,35 @@
+"""Names the plan and the models fix, written out once for the tests to compare against."""
+
+# The eight indexes the plan names, under its names.
+PLAN_INDEXES = frozenset(
+    {
+        "idx_jobs_status",
+        "idx_jobs_platform",
+        "idx_jobs_created_at",
+        "idx_jobs_status_created",
+        "idx_files_job_id",
+        "idx_files_file_type",
+        "idx_files_created_at",
+        "idx_files_job_id_type",
+    }
+)
+
+# The jobs table's columns in declaration order: the plan's, then the queue's.
+JOB_FIELDS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "url",
+    "platform",
+    "status",
+    "title",
+    "progress",
+    "current_operation",
+    "error_message",
+    "retry_count",
+    "bytes_downloaded",
+    "completed_at",
+    "worker_id",
+    "lease_expires_at",
+    "next_attempt_at",
+)
