@@ -28,6 +28,7 @@ from collector.models import (
 from collector.models import base as base_module
 from collector.models.fields import generate_index_name
 from collector.schema.reconcile import check_models
+from tests.expected import JOB_FIELDS
 
 JOB_INDEXES = (
     "idx_jobs_status",
@@ -41,24 +42,6 @@ FILE_INDEXES = (
     "idx_files_file_type",
     "idx_files_created_at",
     "idx_files_job_id_type",
-)
-JOB_FIELDS = (
-    "id",
-    "created_at",
-    "updated_at",
-    "url",
-    "platform",
-    "status",
-    "title",
-    "progress",
-    "current_operation",
-    "error_message",
-    "retry_count",
-    "bytes_downloaded",
-    "completed_at",
-    "worker_id",
-    "lease_expires_at",
-    "next_attempt_at",
 )
 STORED = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
 
