@@ -14,6 +14,7 @@ from collector.config.database import DatabaseConfig
 from collector.models.values import to_db_timestamp
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
 from tests.conftest import raw
+from tests.expected import JOB_FIELDS
 from tests.legacy import ORPHAN_JOB_ID
 
 ALL_STATUSES = ("pending", "running", "cancelling", "completed", "failed", "cancelled")
@@ -21,24 +22,6 @@ ACTIVE = ("pending", "running", "cancelling")
 FINISHED = ("completed", "failed", "cancelled")
 PLATFORMS = ("youtube", "instagram", "tiktok", "other")
 FILE_TYPES = ("video", "audio", "image", "metadata")
-JOB_COLUMNS = (
-    "id",
-    "created_at",
-    "updated_at",
-    "url",
-    "platform",
-    "status",
-    "title",
-    "progress",
-    "current_operation",
-    "error_message",
-    "retry_count",
-    "bytes_downloaded",
-    "completed_at",
-    "worker_id",
-    "lease_expires_at",
-    "next_attempt_at",
-)
 STORED_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
 BASE = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HOSTILE = "x' OR '1'='1"
@@ -107,7 +90,7 @@ def test_create_job_returns_pending_job_stored_as_given(jobs: JobRepository, db_
 
     row = raw_job(db_path, job.id)
     assert row is not None
-    assert tuple(row) == JOB_COLUMNS
+    assert tuple(row) == JOB_FIELDS
     assert row["status"] == "pending"
     assert row["url"] == "https://youtube.com/watch?v=abc"
     assert row["title"] == "A title"
@@ -345,7 +328,7 @@ def test_find_by_unknown_column_names_valid_ones(jobs: JobRepository) -> None:
         jobs.find_by(bogus=1)
     message = str(info.value)
     assert "bogus" in message
-    for column in JOB_COLUMNS:
+    for column in JOB_FIELDS:
         assert column in message
 
 
