@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
 from collector.config.database import APP_EXTENSION, DatabaseConfig, close_db, get_db_config
 from collector.config.settings import Config
@@ -16,25 +16,37 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the app and reconcile its database schema (tables, then indexes)."""
-    app = Flask(__name__)
-    app.config.from_mapping(DB_PATH=str(Config.DB_PATH))
+    """Build the app and reconcile its database schema (tables, then indexes).
+
+    ``AUTH_TOKEN`` (default: env COLLECTOR_TOKEN) turns on sign-in; ``SECRET_KEY``
+    (default: env COLLECTOR_SECRET_KEY, else one kept in the settings table) signs
+    the session cookie.
+    """
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.from_mapping(
+        DB_PATH=str(Config.DB_PATH),
+        AUTH_TOKEN=os.environ.get("COLLECTOR_TOKEN") or None,
+    )
     if test_config:
         app.config.update(test_config)
 
-    app.extensions[APP_EXTENSION] = DatabaseConfig(app.config["DB_PATH"])
+    database = DatabaseConfig(app.config["DB_PATH"])
+    app.extensions[APP_EXTENSION] = database
     with app.app_context():
-        db_config = get_db_config()
-        db_config.initialize_schema(ALL_MODELS)
-        db_config.close()
+        get_db_config().initialize_schema(ALL_MODELS)
+        _install_web(app, database)
+        database.close()
     app.teardown_appcontext(close_db)
-
-    from collector.web.api import bp as api_bp
-
-    app.register_blueprint(api_bp)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Any:
-        return jsonify(error=exc.description), exc.code
-
     return app
+
+
+def _install_web(app: Flask, database: DatabaseConfig) -> None:
+    from collector.web import api, auth, csrf, errors, maintenance, pages, security, templating
+
+    security.install(app, database)
+    app.before_request(auth.guard)
+    app.before_request(csrf.protect)
+    templating.install(app)
+    for blueprint in (api.bp, auth.bp, pages.bp, maintenance.bp):
+        app.register_blueprint(blueprint)
+    errors.register(app)

@@ -1,31 +1,126 @@
-"""``collector serve``: the web app under a production WSGI server."""
+"""``collector serve``: the web app under waitress, with download workers in the same process."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+
 import click
+
+from collector.config.database import DatabaseConfig
+from collector.web.auth import MIN_TOKEN_LENGTH
 
 from . import ERRORS
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+logger = logging.getLogger(__name__)
+
+WORKER_STOP_SECONDS = 30.0
+WEB_THREADS = 8
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, token: str | None) -> None:
+    """Refuse to serve beyond loopback without a token, or with a guessable one."""
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise click.ClickException(
+            f"COLLECTOR_TOKEN is too short: use at least {MIN_TOKEN_LENGTH} random characters"
+        )
+    if not is_loopback(host) and token is None:
+        raise click.ClickException(
+            f"refusing to bind {host}: without COLLECTOR_TOKEN collector serves loopback only; "
+            "set it to serve beyond this machine (the API then wants "
+            "'Authorization: Bearer <token>', the pages a sign-in)"
+        )
+
+
+class Workers:
+    """The in-process download workers: one Worker with N slots, in a thread of its own."""
+
+    def __init__(self, db_path: str, slots: int) -> None:
+        from collector.worker import Worker
+
+        self.worker = Worker(DatabaseConfig(db_path), concurrency=slots) if slots else None
+        self.thread = threading.Thread(target=self._run, name="collector-worker", daemon=True)
+
+    def _run(self) -> None:
+        assert self.worker is not None
+        try:
+            self.worker.run()
+        finally:
+            self.worker.db.close()
+
+    def start(self) -> None:
+        if self.worker is not None:
+            self.thread.start()
+
+    def stop(self) -> None:
+        """Stop the downloads now and hand their jobs back to the queue."""
+        if self.worker is None or not self.thread.is_alive():
+            return
+        click.echo("stopping workers: running jobs go back to the queue", err=True)
+        self.worker.stop(abort=True)
+        self.thread.join(WORKER_STOP_SECONDS)
+        if self.thread.is_alive():
+            logger.warning("a worker did not stop within %.0f s", WORKER_STOP_SECONDS)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops the server the way Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="Download workers in this process (0: web only; run `collector worker` elsewhere).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Run the web app under waitress (loopback only until sign-in exists)."""
-    from waitress import serve as waitress_serve
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+    """Run the dashboard and API under waitress, and download workers alongside.
+
+    Binds 127.0.0.1 unless told otherwise; any other address needs COLLECTOR_TOKEN.
+    Ctrl-C or SIGTERM stops the server and hands running jobs back to the queue.
+    """
+    import waitress
 
     from collector.app import create_app
 
-    if host not in LOOPBACK_HOSTS:
-        raise click.ClickException(
-            f"refusing to bind {host}: collector has no sign-in yet, so it only serves loopback"
-        )
+    token = os.environ.get("COLLECTOR_TOKEN") or None
+    check_binding(host, token)
+    db_path = str(ctx.obj["db_path"])
     try:
-        app = create_app({"DB_PATH": str(ctx.obj["db_path"])})
+        app = create_app({"DB_PATH": db_path, "AUTH_TOKEN": token})
+        pool = Workers(db_path, workers)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"collector serving http://{host}:{port}/ (database {ctx.obj['db_path']})")
-    waitress_serve(app, host=host, port=port, threads=8)
+    click.echo(
+        f"collector serving http://{host}:{port}/ "
+        f"(database {db_path}, {workers} worker(s){', sign-in required' if token else ''})"
+    )
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    pool.start()
+    try:
+        # Returns on Ctrl-C or SIGTERM (waitress stops on KeyboardInterrupt).
+        waitress.serve(app, host=host, port=port, threads=WEB_THREADS)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        pool.stop()
+        click.echo("collector stopped", err=True)

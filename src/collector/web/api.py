@@ -1,14 +1,25 @@
-"""The JSON API blueprint (the part that exists so far: health and statistics)."""
+"""The JSON API: jobs, files, statistics, health, and the OpenAPI document describing them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, abort, jsonify, request, url_for
 
-from collector.repositories import JobRepository
+from collector.models.file import FILE_TYPES
+from collector.models.job import PLATFORMS, STATUSES
+from collector.models.urls import InvalidURLError
+from collector.repositories import FileRepository, JobRepository
+from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
+
+from . import params
+from .openapi import openapi_document
+from .views import file_dict, job_dict
 
 bp = Blueprint("api", __name__)
+
+DEFAULT_PAGE = 50
+JOB_STATUS_FILTERS = (*STATUSES, params.ACTIVE)
 
 
 @bp.get("/healthz")
@@ -20,3 +31,76 @@ def healthz() -> Any:
 @bp.get("/api/stats")
 def stats() -> Any:
     return jsonify(JobRepository().get_job_statistics())
+
+
+@bp.get("/api/jobs")
+def list_jobs() -> Any:
+    args = request.args
+    status = params.choice(args, "status", JOB_STATUS_FILTERS)
+    page = JobRepository().page(
+        limit=params.limit(args, DEFAULT_PAGE),
+        cursor=params.cursor(args),
+        status=None if status == params.ACTIVE else status,
+        platform=params.choice(args, "platform", PLATFORMS),
+        active=status == params.ACTIVE,
+    )
+    return jsonify(items=[job_dict(job) for job in page.items], next_cursor=page.next_cursor)
+
+
+@bp.post("/api/jobs")
+def create_job() -> Any:
+    body = params.json_object(request.get_json(silent=True))
+    if "url" not in body:
+        abort(400, 'missing "url"')
+    try:
+        job, created = JobQueue().enqueue(body["url"])
+    except InvalidURLError as exc:
+        abort(400, str(exc))
+    response = jsonify(job_dict(job))
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = url_for("api.get_job", job_id=job.id)
+    return response
+
+
+@bp.get("/api/jobs/<job_id>")
+def get_job(job_id: str) -> Any:
+    job = JobRepository().get_job(job_id)
+    if job is None:
+        abort(404, f"no job with id {job_id!r}")
+    files = FileRepository().get_job_files(job.id)
+    return jsonify({**job_dict(job), "files": [file_dict(f) for f in files]})
+
+
+@bp.post("/api/jobs/<job_id>/cancel")
+def cancel_job(job_id: str) -> Any:
+    return _change(JobQueue().cancel, job_id)
+
+
+@bp.post("/api/jobs/<job_id>/retry")
+def retry_job(job_id: str) -> Any:
+    return _change(JobQueue().retry, job_id)
+
+
+def _change(action: Any, job_id: str) -> Any:
+    try:
+        return jsonify(job_dict(action(job_id)))
+    except JobNotFoundError as exc:
+        abort(404, str(exc))
+    except JobStateError as exc:
+        abort(409, str(exc))
+
+
+@bp.get("/api/files")
+def list_files() -> Any:
+    args = request.args
+    page = FileRepository().page(
+        limit=params.limit(args, DEFAULT_PAGE),
+        cursor=params.cursor(args),
+        file_type=params.choice(args, "type", FILE_TYPES),
+    )
+    return jsonify(items=[file_dict(f) for f in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> Any:
+    return jsonify(openapi_document())

@@ -1,0 +1,58 @@
+"""Errors: JSON ``{"error": ...}`` with the status code; a readable page for browsers.
+
+The API and any client that does not ask for HTML get JSON. A browser asking for a
+page gets the same message in the site's layout. Nothing ever shows a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from collector.config.database import DatabaseBusyError
+
+logger = logging.getLogger(__name__)
+
+
+def wants_html() -> bool:
+    """A browser asking for a page (not the API, not a client that prefers JSON)."""
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return False
+    accept = request.accept_mimetypes
+    return accept["text/html"] > accept["application/json"]
+
+
+def render_error(exc: HTTPException) -> Any:
+    code = exc.code or 500
+    message = exc.description or exc.name
+    if wants_html():
+        try:
+            return render_template("error.html", code=code, name=exc.name, message=message), code
+        except Exception:  # the page itself failed: the plain answer still goes out
+            logger.exception("could not render the error page")
+    return jsonify(error=message), code
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on ``app``."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        result = render_error(exc)
+        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+            body, code = result
+            return body, code, {"Allow": ", ".join(exc.valid_methods)}
+        return result
+
+    @app.errorhandler(DatabaseBusyError)
+    def busy(exc: DatabaseBusyError) -> Any:
+        logger.warning("database busy: %s", exc)
+        return render_error(ServiceUnavailable("the database is busy; try again in a moment"))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(InternalServerError("internal error; see the server log"))

@@ -1,0 +1,148 @@
+"""The dashboard pages: overview, jobs, one job, files. Every list is one keyset page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from collector.models.file import FILE_TYPES
+from collector.models.job import PLATFORMS, STATUSES
+from collector.models.urls import InvalidURLError, validate_url
+from collector.repositories import FileRepository, JobRepository
+from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
+
+from . import params
+from .charts import status_bars
+
+bp = Blueprint("pages", __name__)
+
+PAGE_SIZE = 50
+ACTIVE_ON_DASHBOARD = 20
+RECENT_ON_DASHBOARD = 10
+MAX_URLS_PER_FORM = 100
+OUTCOMES = {
+    "cancelled": "Cancelled.",
+    "cancelling": "Cancelling: the download stops within a few seconds.",
+    "pending": "Queued again.",
+}
+
+
+@bp.get("/")
+def dashboard() -> Any:
+    jobs = JobRepository()
+    stats = jobs.get_job_statistics()
+    return render_template(
+        "dashboard.html",
+        stats=stats,
+        total=sum(stats.values()),
+        bars=status_bars(stats),
+        active=jobs.page(limit=ACTIVE_ON_DASHBOARD, active=True),
+        recent=jobs.get_recent_jobs(RECENT_ON_DASHBOARD),
+    )
+
+
+@bp.post("/jobs")
+def add_jobs() -> Any:
+    """Queue the URLs of the dashboard's form (one per line): all of them or none."""
+    urls = request.form.get("urls", "").split()
+    try:
+        if not urls:
+            raise InvalidURLError("paste at least one URL")
+        if len(urls) > MAX_URLS_PER_FORM:
+            raise InvalidURLError(f"at most {MAX_URLS_PER_FORM} URLs at once")
+        for url in urls:
+            validate_url(url)
+    except InvalidURLError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("pages.dashboard"), code=303)
+    queue = JobQueue()
+    results = [queue.enqueue(url) for url in urls]
+    created = sum(1 for r in results if r.created)
+    message = f"Queued {created} job{'s' if created != 1 else ''}."
+    if created < len(results):
+        message += f" {len(results) - created} already queued."
+    flash(message, "ok")
+    return redirect(url_for("pages.dashboard"), code=303)
+
+
+@bp.get("/jobs")
+def jobs() -> Any:
+    args = request.args
+    status = params.choice(args, "status", (*STATUSES, params.ACTIVE))
+    platform = params.choice(args, "platform", PLATFORMS)
+    page = JobRepository().page(
+        limit=params.limit(args, PAGE_SIZE),
+        cursor=params.cursor(args),
+        status=None if status == params.ACTIVE else status,
+        platform=platform,
+        active=status == params.ACTIVE,
+    )
+    filters = {"status": status, "platform": platform}
+    next_url = None
+    if page.next_cursor:
+        next_url = url_for("pages.jobs", **filters, cursor=page.next_cursor)
+    return render_template(
+        "jobs.html",
+        page=page,
+        filters=filters,
+        statuses=(*STATUSES, params.ACTIVE),
+        platforms=PLATFORMS,
+        first_page=params.cursor(args) is not None,
+        next_url=next_url,
+    )
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str) -> Any:
+    found = JobRepository().get_job(job_id)
+    if found is None:
+        abort(404, f"no job with id {job_id!r}")
+    files = FileRepository().get_job_files(found.id)
+    return render_template("job.html", job=found, files=files)
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel(job_id: str) -> Any:
+    return _change(job_id, JobQueue().cancel)
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry(job_id: str) -> Any:
+    return _change(job_id, JobQueue().retry)
+
+
+def _change(job_id: str, action: Any) -> Any:
+    """Cancel or retry from a form: the outcome, or why not, flashed on the job's page."""
+    try:
+        changed = action(job_id)
+    except JobNotFoundError as exc:
+        abort(404, str(exc))
+    except JobStateError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(OUTCOMES.get(changed.status, f"The job is {changed.status}."), "ok")
+    return redirect(url_for("pages.job", job_id=job_id), code=303)
+
+
+@bp.get("/files")
+def files() -> Any:
+    args = request.args
+    file_type = params.choice(args, "type", FILE_TYPES)
+    repository = FileRepository()
+    page = repository.page(
+        limit=params.limit(args, PAGE_SIZE), cursor=params.cursor(args), file_type=file_type
+    )
+    counts = repository.get_type_counts()
+    next_url = None
+    if page.next_cursor:
+        next_url = url_for("pages.files", type=file_type, cursor=page.next_cursor)
+    return render_template(
+        "files.html",
+        page=page,
+        file_type=file_type,
+        counts=counts,
+        total=sum(counts.values()),
+        first_page=params.cursor(args) is not None,
+        next_url=next_url,
+    )

@@ -1,0 +1,56 @@
+"""Query-string and body parameters, checked: bad input is a 400 naming the fault."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import abort
+
+from collector.repositories.paging import decode_cursor
+
+MAX_PAGE = 200
+ACTIVE = "active"
+
+
+def choice(args: Mapping[str, str], name: str, choices: Sequence[str]) -> str | None:
+    """The value of ``name`` if given and one of ``choices``; None if absent or empty."""
+    value = args.get(name)
+    if value is None or value == "":
+        return None
+    if value not in choices:
+        abort(400, f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+    return value
+
+
+def limit(args: Mapping[str, str], default: int) -> int:
+    """A page size from 1 to MAX_PAGE."""
+    raw = args.get("limit")
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_PAGE or not raw.strip().isdigit():
+        abort(400, f"limit must be an integer from 1 to {MAX_PAGE}, not {raw!r}")
+    return value
+
+
+def cursor(args: Mapping[str, str]) -> str | None:
+    """A cursor from a previous page's ``next_cursor``, checked before any query."""
+    raw = args.get("cursor")
+    if raw is None or raw == "":
+        return None
+    try:
+        decode_cursor(raw)
+    except ValueError:
+        abort(400, f"invalid cursor {raw[:100]!r}: use a next_cursor from a previous page")
+    return raw
+
+
+def json_object(body: Any) -> dict[str, Any]:
+    """The request's JSON body, which must be an object."""
+    if not isinstance(body, dict):
+        abort(400, 'the request body must be a JSON object, e.g. {"url": "https://..."}')
+    return body

@@ -1,0 +1,129 @@
+// collector's dashboard script: live progress by polling the JSON API.
+// Builds rows with DOM methods and textContent only: titles come from remote sites.
+"use strict";
+
+(function () {
+  const POLL_MS = 1000;
+  const BAR_X = 96;
+
+  async function getJSON(url) {
+    const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!response.ok) throw new Error(url + ": " + response.status);
+    return response.json();
+  }
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+    for (const child of children || []) node.append(child);
+    return node;
+  }
+
+  function when(iso) {
+    return iso ? iso.slice(0, 16).replace("T", " ") : "";
+  }
+
+  function badge(status) {
+    return el("span", { class: "badge badge-" + status }, [status]);
+  }
+
+  function progressCell(progress) {
+    const bar = el("progress", { max: "100", value: String(progress), "aria-label": "progress" }, [progress + "%"]);
+    return el("span", { class: "progress-cell" }, [bar, el("span", { class: "percent" }, [progress + "%"])]);
+  }
+
+  function jobRow(job, jobUrl) {
+    const link = el("a", { href: jobUrl.replace("JOB_ID", encodeURIComponent(job.id)) }, [job.title || job.url]);
+    const sub = el("span", { class: "sub" }, [job.current_operation || job.error_message || job.url]);
+    return el("tr", { "data-job-id": job.id }, [
+      el("td", { class: "title" }, [link, sub]),
+      el("td", {}, [job.platform]),
+      el("td", { class: "status" }, [badge(job.status)]),
+      el("td", {}, [progressCell(job.progress)]),
+      el("td", { class: "when" }, [when(job.created_at)]),
+    ]);
+  }
+
+  function renderJobs(tbody, jobs, jobUrl) {
+    if (!jobs.length) {
+      tbody.replaceChildren(el("tr", { class: "empty" }, [el("td", { colspan: "5" }, [tbody.dataset.empty])]));
+      return;
+    }
+    tbody.replaceChildren(...jobs.map((job) => jobRow(job, jobUrl)));
+  }
+
+  function renderStats(stats, span) {
+    const counts = Object.values(stats);
+    const largest = Math.max(0, ...counts);
+    for (const group of document.querySelectorAll("svg.chart .bar")) {
+      const count = stats[group.dataset.status] || 0;
+      const width = count > 0 && largest > 0 ? Math.max(2, Math.round((count / largest) * span)) : 0;
+      group.querySelector("rect").setAttribute("width", String(width));
+      const label = group.querySelector(".count");
+      label.setAttribute("x", String(BAR_X + 8 + width));
+      label.textContent = String(count);
+    }
+    const total = document.getElementById("total");
+    if (total) total.textContent = counts.reduce((a, b) => a + b, 0) + " in all";
+  }
+
+  function dashboard(root) {
+    const live = document.getElementById("live");
+    const active = document.getElementById("active-jobs");
+    const recent = document.getElementById("recent-jobs");
+    const jobUrl = root.dataset.jobUrl;
+    const span = Number(root.dataset.barSpan);
+    async function poll() {
+      try {
+        const [stats, activePage, recentPage] = await Promise.all([
+          getJSON(root.dataset.statsUrl), getJSON(root.dataset.activeUrl), getJSON(root.dataset.recentUrl),
+        ]);
+        renderStats(stats, span);
+        renderJobs(active, activePage.items, jobUrl);
+        renderJobs(recent, recentPage.items, jobUrl);
+        live.classList.add("on");
+      } catch (error) {
+        live.classList.remove("on");
+      }
+      setTimeout(poll, POLL_MS);
+    }
+    poll();
+  }
+
+  function jobPage(root) {
+    if (root.dataset.active !== "yes") return;
+    async function poll() {
+      try {
+        const job = await getJSON(root.dataset.jobApi);
+        if (!["pending", "running", "cancelling"].includes(job.status)) {
+          window.location.reload();
+          return;
+        }
+        root.querySelector("dd.status").replaceChildren(badge(job.status));
+        root.querySelector("progress").value = job.progress;
+        root.querySelector(".percent").textContent = job.progress + "%";
+        root.querySelector(".operation").textContent = job.current_operation || "";
+      } catch (error) {
+        // keep polling: the server may be restarting
+      }
+      setTimeout(poll, POLL_MS);
+    }
+    setTimeout(poll, POLL_MS);
+  }
+
+  function autosubmit() {
+    for (const form of document.querySelectorAll("form[data-autosubmit]")) {
+      for (const select of form.querySelectorAll("select")) {
+        select.addEventListener("change", () => form.submit());
+      }
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const dash = document.getElementById("dashboard");
+    if (dash) dashboard(dash);
+    const job = document.getElementById("job");
+    if (job) jobPage(job);
+    autosubmit();
+  });
+})();

@@ -1,0 +1,36 @@
+"""Jinja set-up: autoescaping everywhere, and the filters and globals templates use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+
+from . import views
+from .auth import required_token
+from .charts import BAR_SPAN, ROW_HEIGHT
+from .csrf import csrf_token
+
+
+def when(value: datetime | None) -> str:
+    """A timestamp as shown: UTC to the minute."""
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def install(app: Flask) -> None:
+    # Titles and paths come from remote sites: escape in every template, whatever its name.
+    app.jinja_env.autoescape = True
+    app.jinja_env.filters.update(size=views.human_size, when=when)
+    app.jinja_env.globals.update(
+        csrf_token=csrf_token,
+        can_cancel=views.can_cancel,
+        can_retry=views.can_retry,
+        is_active=views.is_active,
+        BAR_SPAN=BAR_SPAN,
+        ROW_HEIGHT=ROW_HEIGHT,
+    )
+
+    @app.context_processor
+    def sign_in() -> dict[str, Any]:
+        return {"sign_in_required": required_token() is not None}

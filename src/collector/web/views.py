@@ -1,0 +1,44 @@
+"""How jobs and files look to the API and the templates: plain dicts and small helpers."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+from collector.models.file import File
+from collector.models.job import ACTIVE_STATUSES, Job
+
+CANCELLABLE = ("pending", "running")
+RETRYABLE = ("failed", "cancelled")
+
+
+def job_dict(job: Job) -> dict[str, Any]:
+    """A job as the API returns it: every field, timestamps in ISO 8601."""
+    return job.to_dict()
+
+
+def file_dict(record: File) -> dict[str, Any]:
+    """A file as the API returns it, with its name for display."""
+    return {**record.to_dict(), "name": PurePath(record.file_path).name}
+
+
+def can_cancel(job: Job) -> bool:
+    return job.status in CANCELLABLE
+
+
+def can_retry(job: Job) -> bool:
+    return job.status in RETRYABLE
+
+
+def is_active(job: Job) -> bool:
+    return job.status in ACTIVE_STATUSES
+
+
+def human_size(size: int | None) -> str:
+    """Bytes as a short readable size: 512 B, 1.5 KB, 20.0 MB."""
+    value = float(size or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
