@@ -98,3 +98,12 @@ def reading(path: Path) -> Iterator[sqlite3.Connection]:
     finally:
         conn.close()
 
+
+# The queue and worker tests' fixtures (media server, download folder, workers).
+from .worker_fixtures import (  # noqa: E402, F401
+    downloads,
+    media_server,
+    processes,
+    queue,
+    worker_threads,
+)

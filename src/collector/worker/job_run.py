@@ -105,7 +105,7 @@ class JobRun:
     def _failed(self, message: str, transient: bool) -> str:
         if transient and self.job.retry_count < self.settings.max_retries:
             delay = self.settings.retry_delay(self.job.retry_count)
-            logger.warning("job %s: %s; retrying in %.0f s", self.job.id, message, delay)
+            logger.warning("job %s: %s; retrying in %.3g s", self.job.id, message, delay)
             job = self.queue.reschedule(self.job.id, self.worker_id, message, delay)
             return "retrying" if job is not None else self._not_running()
         logger.warning("job %s failed: %s", self.job.id, message)

@@ -69,8 +69,12 @@ class Worker:
     # -- running and stopping ---------------------------------------------------------
 
     def run(self, burst: bool = False) -> int:
-        """Work until stopped (or the queue is empty, with ``burst``); jobs processed."""
+        """Work until stopped (or the queue is empty, with ``burst``).
+
+        Returns the job runs of this call (a job retried twice counts three times).
+        """
         previous = self._install_signal_handlers()
+        before = self._processed
         logger.info("worker %s started (%d slot(s))", self.name, self.concurrency)
         threads = [
             threading.Thread(target=self._slot, args=(i, burst), name=f"slot-{i}", daemon=True)
@@ -86,8 +90,9 @@ class Worker:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-        logger.info("worker %s stopped after %d job(s)", self.name, self._processed)
-        return self._processed
+        processed = self._processed - before
+        logger.info("worker %s stopped after %d job(s)", self.name, processed)
+        return processed
 
     def stop(self, abort: bool = False) -> None:
         """Stop after the running downloads; ``abort``: stop them and hand their jobs back."""
