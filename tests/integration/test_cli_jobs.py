@@ -1,0 +1,246 @@
+"""``collector add|jobs|cancel|retry|settings|worker`` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from collector.cli import main
+from collector.config.database import DatabaseConfig
+from collector.repositories import FileRepository, SettingsRepository
+from collector.repositories.queue import JobQueue
+from tests.media_server import MediaServer, media_bytes
+
+YOUTUBE = "https://www.youtube.com/watch?v=abc"
+TIKTOK = "https://www.tiktok.com/@u/video/1"
+
+
+def invoke(db_path: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--db", str(db_path), *args])
+
+
+def ok(db_path: Path, *args: str) -> Result:
+    result = invoke(db_path, *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def failing(db_path: Path, *args: str) -> str:
+    """The error message of a command that must fail as a usage or click error."""
+    result = invoke(db_path, *args)
+    assert result.exit_code in (1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    return result.output
+
+
+# -- add ---------------------------------------------------------------------------------------
+
+
+def test_add_prints_job_ids(db_path: Path, db: DatabaseConfig) -> None:
+    result = ok(db_path, "add", YOUTUBE, TIKTOK)
+
+    ids = result.stdout.split()
+    assert len(ids) == 2
+    jobs = [JobQueue(db).get(job_id) for job_id in ids]
+    assert [(j.url, j.platform, j.status) for j in jobs] == [
+        (YOUTUBE, "youtube", "pending"),
+        (TIKTOK, "tiktok", "pending"),
+    ]
+
+
+def test_add_json(db_path: Path) -> None:
+    first = json.loads(ok(db_path, "add", "--json", YOUTUBE).stdout)
+    again = json.loads(ok(db_path, "add", "--json", YOUTUBE, "https://example.com/v").stdout)
+
+    assert [(row["url"], row["created"], row["status"]) for row in first] == [
+        (YOUTUBE, True, "pending")
+    ]
+    assert again[0]["id"] == first[0]["id"] and again[0]["created"] is False
+    assert (again[1]["platform"], again[1]["created"]) == ("other", True)
+
+
+def test_add_an_already_queued_url_says_so(db_path: Path) -> None:
+    job_id = ok(db_path, "add", YOUTUBE).stdout.strip()
+
+    result = ok(db_path, "add", YOUTUBE)
+
+    assert result.stdout.strip() == job_id
+    assert f"already queued: {YOUTUBE} (pending)" in result.stderr
+
+
+def test_add_refuses_a_non_http_url_and_queues_nothing(db_path: Path, db: DatabaseConfig) -> None:
+    output = failing(db_path, "add", YOUTUBE, "ftp://example.com/v.mp4")
+
+    assert "Error: only http and https URLs can be queued, not 'ftp://example.com/v.mp4'" in output
+    assert JobQueue(db).count() == 0  # all or nothing
+
+
+def test_add_needs_a_url(db_path: Path) -> None:
+    assert "Missing argument 'URLS...'" in failing(db_path, "add")
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+def test_jobs_filters_by_status_and_platform(db_path: Path, db: DatabaseConfig) -> None:
+    queue = JobQueue(db)
+    youtube = queue.enqueue(YOUTUBE).job
+    tiktok = queue.enqueue(TIKTOK).job
+    queue.cancel(tiktok.id)
+
+    pending = json.loads(ok(db_path, "jobs", "--status", "pending", "--json").stdout)
+    cancelled = json.loads(ok(db_path, "jobs", "--status", "cancelled", "--json").stdout)
+    by_platform = json.loads(ok(db_path, "jobs", "--platform", "tiktok", "--json").stdout)
+    everything = json.loads(ok(db_path, "jobs", "--json", "--limit", "1").stdout)
+
+    assert [row["id"] for row in pending] == [youtube.id]
+    assert [row["id"] for row in cancelled] == [tiktok.id]
+    assert [row["id"] for row in by_platform] == [tiktok.id]
+    assert [row["id"] for row in everything] == [tiktok.id]  # newest first
+
+
+def test_jobs_plain_lists_one_line_each(db_path: Path, db: DatabaseConfig) -> None:
+    queue = JobQueue(db)
+    job = queue.enqueue(YOUTUBE).job
+    queue.claim("w1", 60)
+    queue.fail(job.id, "w1", "HTTP Error 404: Not Found")
+
+    lines = ok(db_path, "jobs").stdout.splitlines()
+
+    assert lines == [f"{job.id}  failed       0%  youtube   {YOUTUBE}  (HTTP Error 404: Not Found)"]
+
+
+def test_jobs_on_an_empty_queue(db_path: Path) -> None:
+    result = ok(db_path, "jobs")
+    assert result.stdout == "" and "no jobs" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--status", "done"), "'done' is not one of 'pending', 'running', 'cancelling'"),
+        (("--platform", "vimeo"), "'vimeo' is not one of 'youtube', 'instagram', 'tiktok'"),
+        (("--limit", "0"), "0 is not in the range 1<=x<=10000"),
+    ],
+)
+def test_jobs_refuses_bad_filters(db_path: Path, args: tuple[str, ...], message: str) -> None:
+    assert message in failing(db_path, "jobs", *args)
+
+
+# -- cancel and retry ------------------------------------------------------------------------
+
+
+def test_cancel_then_retry(db_path: Path, db: DatabaseConfig) -> None:
+    job_id = ok(db_path, "add", YOUTUBE).stdout.strip()
+
+    assert ok(db_path, "cancel", job_id).stdout == f"cancelled {job_id}\n"
+    assert JobQueue(db).get(job_id).status == "cancelled"
+    assert ok(db_path, "retry", job_id).stdout == f"queued {job_id} again\n"
+    assert JobQueue(db).get(job_id).status == "pending"
+
+
+def test_cancel_a_running_job_asks_its_worker(db_path: Path, db: DatabaseConfig) -> None:
+    job_id = ok(db_path, "add", YOUTUBE).stdout.strip()
+    JobQueue(db).claim("w1", 60)
+
+    result = ok(db_path, "cancel", job_id)
+
+    assert result.stdout.startswith(f"cancelling {job_id}: its worker stops the download")
+    assert JobQueue(db).get(job_id).status == "cancelling"
+
+
+def test_cancel_and_retry_refuse_what_they_cannot_do(db_path: Path) -> None:
+    job_id = ok(db_path, "add", YOUTUBE).stdout.strip()
+
+    assert "Error: no job with id 'nope'" in failing(db_path, "cancel", "nope")
+    assert "Error: no job with id 'nope'" in failing(db_path, "retry", "nope")
+    assert f"Error: job {job_id} is pending; only failed or cancelled jobs can be retried" in (
+        failing(db_path, "retry", job_id)
+    )
+    ok(db_path, "cancel", job_id)
+    assert f"Error: job {job_id} is cancelled; only pending or running jobs can be cancelled" in (
+        failing(db_path, "cancel", job_id)
+    )
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+def test_settings_show_set_and_read(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLLECTOR_DOWNLOAD_DIR", str(tmp_path / "from-env"))
+
+    shown = ok(db_path, "settings").stdout.splitlines()
+    assert shown == [
+        f"download_dir = {tmp_path / 'from-env'}",
+        "max_retries = 3",
+        "retry_backoff_seconds = 30.0",
+    ]
+    assert ok(db_path, "settings", "max_retries", "5").stdout == "max_retries = 5\n"
+    assert ok(db_path, "settings", "max_retries").stdout == "5\n"
+    target = tmp_path / "elsewhere"
+    assert ok(db_path, "settings", "download_dir", str(target)).stdout == (
+        f"download_dir = {target}\n"
+    )
+    assert ok(db_path, "settings", "download_dir").stdout == f"{target}\n"  # beats the env
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("colour", "red"), "Error: unknown setting 'colour'; known: download_dir, max_retries"),
+        (("colour",), "Error: unknown setting 'colour'; known: download_dir, max_retries"),
+        (("max_retries", "lots"), "Error: max_retries: expected a whole number, not 'lots'"),
+        (
+            ("retry_backoff_seconds", "1e9"),
+            "retry_backoff_seconds: expected seconds from 0 to 86400, not 1e9",
+        ),
+    ],
+)
+def test_settings_refuses_bad_keys_and_values(
+    db_path: Path, db: DatabaseConfig, args: tuple[str, ...], message: str
+) -> None:
+    assert message in failing(db_path, "settings", *args)
+    assert SettingsRepository(db).all() == {}
+
+
+# -- worker ------------------------------------------------------------------------------------
+
+
+def test_worker_burst_downloads_the_queue(
+    db_path: Path, db: DatabaseConfig, tmp_path: Path, media_server: MediaServer
+) -> None:
+    data = media_bytes(50_000, "cli")
+    media_server.add("cli.mp4", data)
+    ok(db_path, "settings", "download_dir", str(tmp_path / "downloads"))
+    job_id = ok(db_path, "add", media_server.url("cli.mp4")).stdout.strip()
+
+    result = ok(db_path, "worker", "--burst", "--lease-seconds", "5")
+
+    assert "worker stopped: 1 job(s) processed" in result.stderr
+    listed = json.loads(ok(db_path, "jobs", "--status", "completed", "--json").stdout)
+    assert [(row["id"], row["progress"], row["title"]) for row in listed] == [(job_id, 100, "cli")]
+    video = FileRepository(db).get_job_files_by_type(job_id, "video")
+    assert Path(video[0].file_path).read_bytes() == data
+    assert Path(video[0].file_path).is_relative_to(tmp_path / "downloads" / job_id)
+
+
+def test_worker_burst_on_an_empty_queue_exits(db_path: Path) -> None:
+    result = ok(db_path, "worker", "--burst")
+    assert "worker stopped: 0 job(s) processed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--concurrency", "0"), "0 is not in the range 1<=x<=64"),
+        (("--lease-seconds", "0.1"), "0.1 is not in the range x>=0.5"),
+    ],
+)
+def test_worker_refuses_bad_options(db_path: Path, args: tuple[str, ...], message: str) -> None:
+    assert message in failing(db_path, "worker", "--burst", *args)
