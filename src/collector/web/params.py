@@ -28,12 +28,9 @@ def limit(args: Mapping[str, str], default: int) -> int:
     raw = args.get("limit")
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_PAGE or not raw.strip().isdigit():
-        abort(400, f"limit must be an integer from 1 to {MAX_PAGE}, not {raw!r}")
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
+    if not 1 <= value <= MAX_PAGE:
+        abort(400, f"limit must be an integer from 1 to {MAX_PAGE}, not {raw[:20]!r}")
     return value
 
 

@@ -74,7 +74,8 @@ def install(app: Flask, db: DatabaseConfig) -> None:
     """Secret key, cookie settings, headers and timing for ``app``."""
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key(db)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.before_request(start_timer)
     app.after_request(add_headers)

@@ -1,0 +1,349 @@
+"""Sign-in with a token, CSRF, escaping, security headers and the persistent secret key."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from collector.app import create_app
+from collector.models.file import File
+from collector.repositories import FileRepository, JobRepository, SettingsRepository
+from collector.web.security import CONTENT_SECURITY_POLICY, SECRET_KEY_SETTING
+
+TOKEN = "s3cret-token-for-tests-0123456789"
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+EVIL = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+@pytest.fixture
+def secured(db_path: Path) -> Iterator[Flask]:
+    """The app with sign-in required."""
+    app = create_app({"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": TOKEN})
+    with app.app_context():
+        yield app
+
+
+def csrf(client: FlaskClient, path: str = "/") -> str:
+    match = CSRF.search(client.get(path, headers=HTML).get_data(as_text=True))
+    assert match, path
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, token: str = TOKEN, next_path: str = "/") -> object:
+    return client.post(
+        "/login", data={"csrf_token": csrf(client, "/login"), "token": token, "next": next_path}
+    )
+
+
+# -- without a token (loopback) -------------------------------------------------------------------
+
+
+def test_without_a_token_everything_is_open(client: FlaskClient) -> None:
+    assert client.get("/", headers=HTML).status_code == 200
+    assert client.get("/api/jobs").status_code == 200
+    assert client.get("/login").status_code == 302  # nothing to sign in to
+    assert "Sign out" not in client.get("/", headers=HTML).get_data(as_text=True)
+
+
+# -- with a token: the API ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token-0000"},
+        {"Authorization": "Bearer " + TOKEN[:-1]},
+        {"Authorization": "Basic " + TOKEN},
+        {"Authorization": TOKEN},
+        {"Authorization": "Bearer"},
+    ],
+)
+def test_api_without_the_token_is_401(secured: Flask, headers: dict[str, str]) -> None:
+    client = secured.test_client()
+    for method, path in (
+        ("get", "/api/jobs"),
+        ("get", "/api/stats"),
+        ("get", "/api/files"),
+        ("get", "/api/jobs/x"),
+        ("post", "/api/jobs"),
+        ("post", "/api/jobs/x/cancel"),
+    ):
+        response = getattr(client, method)(path, headers=headers, json={"url": "https://e.com"})
+        assert response.status_code == 401, (method, path)
+        assert response.get_json()["error"].startswith("authentication required")
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert JobRepository().count() == 0
+
+
+def test_api_with_the_bearer_token(secured: Flask) -> None:
+    client = secured.test_client()
+    auth = {"Authorization": "Bearer " + TOKEN}
+    created = client.post("/api/jobs", json={"url": "https://e.com/v"}, headers=auth)
+    assert created.status_code == 201
+    listed = client.get("/api/jobs", headers={"Authorization": "bearer " + TOKEN})
+    assert [j["id"] for j in listed.get_json()["items"]] == [created.get_json()["id"]]
+
+
+def test_health_and_openapi_stay_open(secured: Flask) -> None:
+    client = secured.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/api/openapi.json").status_code == 200
+
+
+# -- with a token: the pages ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/jobs", "/jobs/x", "/files", "/maintenance"])
+def test_pages_redirect_to_sign_in(secured: Flask, path: str) -> None:
+    response = secured.test_client().get(path, headers=HTML)
+    assert response.status_code == 302
+    target = urlsplit(response.headers["Location"])
+    assert target.path == "/login"
+    assert parse_qs(target.query) == {"next": [path]}
+
+
+def test_sign_in_then_out(secured: Flask) -> None:
+    client = secured.test_client()
+    response = sign_in(client, next_path="/files?type=video")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/files?type=video"
+
+    assert client.get("/", headers=HTML).status_code == 200
+    assert client.get("/api/stats").status_code == 200  # the dashboard's script polls this
+    assert "Sign out" in client.get("/", headers=HTML).get_data(as_text=True)
+
+    out = client.post("/logout", data={"csrf_token": csrf(client)})
+    assert out.status_code == 303
+    assert client.get("/", headers=HTML).status_code == 302
+    assert client.get("/api/stats").status_code == 401
+
+
+def test_sign_in_with_a_wrong_token(secured: Flask) -> None:
+    client = secured.test_client()
+    response = sign_in(client, token="not-the-token-not-the-token")
+    assert response.status_code == 401
+    assert "That token is not right." in response.get_data(as_text=True)
+    assert client.get("/", headers=HTML).status_code == 302
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "\\\\evil", ""])
+def test_sign_in_never_redirects_off_site(secured: Flask, target: str) -> None:
+    response = sign_in(secured.test_client(), next_path=target)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+def test_a_new_token_signs_everyone_out(db_path: Path) -> None:
+    first = create_app({"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": TOKEN})
+    client = first.test_client()
+    sign_in(client)
+    assert client.get("/", headers=HTML).status_code == 200
+
+    second = create_app(
+        {"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": TOKEN + "-rotated"}
+    )
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    other = second.test_client()
+    other.set_cookie("session", cookie.value)
+    assert other.get("/", headers=HTML).status_code == 302
+
+
+# -- CSRF -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/jobs", "/jobs/x/cancel", "/jobs/x/retry", "/maintenance/orphans", "/logout"]
+)
+@pytest.mark.parametrize("token", [None, "", "forged"])
+def test_forms_without_the_csrf_token_are_refused(
+    app: Flask, client: FlaskClient, path: str, token: str | None
+) -> None:
+    csrf(client)  # the session has a token; the request does not carry it
+    data = {"urls": "https://e.com/v", "confirm": "yes"}
+    if token is not None:
+        data["csrf_token"] = token
+    response = client.post(path, data=data)
+    assert response.status_code == 400
+    assert "did not come from this site" in response.get_json()["error"]
+    assert JobRepository().count() == 0
+
+
+def test_csrf_token_of_another_session_is_refused(app: Flask) -> None:
+    theirs = csrf(app.test_client())
+    mine = app.test_client()
+    csrf(mine)
+    response = mine.post("/jobs", data={"csrf_token": theirs, "urls": "https://e.com/v"})
+    assert response.status_code == 400
+    assert JobRepository().count() == 0
+
+
+def test_sign_in_form_needs_the_csrf_token(secured: Flask) -> None:
+    client = secured.test_client()
+    client.get("/login")
+    response = client.post("/login", data={"token": TOKEN})
+    assert response.status_code == 400
+    assert client.get("/", headers=HTML).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://localhost:9999"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ],
+)
+def test_cross_site_api_writes_are_refused(
+    app: Flask, client: FlaskClient, headers: dict[str, str]
+) -> None:
+    response = client.post("/api/jobs", json={"url": "https://e.com/v"}, headers=headers)
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "cross-site requests to the API are refused"}
+    assert JobRepository().count() == 0
+
+
+def test_same_site_and_scripted_api_writes_pass(app: Flask, client: FlaskClient) -> None:
+    same = client.post(
+        "/api/jobs", json={"url": "https://e.com/1"}, headers={"Origin": "http://localhost"}
+    )
+    scripted = client.post("/api/jobs", json={"url": "https://e.com/2"})
+    assert same.status_code == scripted.status_code == 201
+
+
+def test_bearer_token_api_writes_pass_from_anywhere(secured: Flask) -> None:
+    response = secured.test_client().post(
+        "/api/jobs",
+        json={"url": "https://e.com/v"},
+        headers={"Authorization": "Bearer " + TOKEN, "Origin": "https://other.example"},
+    )
+    assert response.status_code == 201
+
+
+# -- escaping -------------------------------------------------------------------------------------
+
+
+def test_titles_and_paths_are_escaped_on_every_page(
+    app: Flask, client: FlaskClient, db_path: Path
+) -> None:
+    job = JobRepository().create_job("https://e.com/v", "other", title=EVIL)
+    FileRepository().create_file(job.id, f"/d/{EVIL}.mp4", "video", 1)
+    failed = JobRepository().create_job("https://e.com/w", "other", title=EVIL)
+    JobRepository().fail_job(failed.id, EVIL)
+    orphan = File(job_id="gone", file_path=f"/d/{EVIL}.json", file_type="metadata", file_size=1)
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute(FileRepository.insert_sql(), orphan.to_row())
+    conn.close()
+
+    pages = [
+        "/",
+        "/jobs",
+        f"/jobs/{job.id}",
+        f"/jobs/{failed.id}",
+        "/files",
+        "/maintenance",
+        "/maintenance/orphans",
+    ]
+    for path in pages:
+        html = client.get(path, headers=HTML).get_data(as_text=True)
+        assert EVIL not in html, path
+        assert ESCAPED in html, path
+    error = client.get("/jobs/" + EVIL, headers=HTML)
+    assert error.status_code == 404
+    assert EVIL not in error.get_data(as_text=True)
+
+
+def test_api_returns_titles_as_data(app: Flask, client: FlaskClient) -> None:
+    JobRepository().create_job("https://e.com/v", "other", title=EVIL)
+    response = client.get("/api/jobs")
+    assert response.mimetype == "application/json"
+    assert response.get_json()["items"][0]["title"] == EVIL
+
+
+def test_autoescape_is_on_for_every_template(app: Flask) -> None:
+    assert app.jinja_env.autoescape is True
+    assert app.jinja_env.from_string("{{ x }}").render(x=EVIL) == ESCAPED
+
+
+# -- headers --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/jobs", "/files", "/maintenance", "/api/jobs", "/nope"])
+def test_security_headers(client: FlaskClient, path: str) -> None:
+    response = client.get(path, headers=HTML)
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "script-src 'self'" in CONTENT_SECURITY_POLICY
+    assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert re.fullmatch(r"app;dur=\d+\.\d\d", response.headers["Server-Timing"])
+
+
+def test_pages_have_no_inline_script_or_style(app: Flask, client: FlaskClient) -> None:
+    job = JobRepository().create_job("https://e.com/v", "other")
+    for path in ("/", "/jobs", f"/jobs/{job.id}", "/files", "/maintenance", "/maintenance/orphans"):
+        html = client.get(path, headers=HTML).get_data(as_text=True)
+        scripts = re.findall(r"<script\b[^>]*>", html)
+        assert scripts == ['<script src="/static/app.js" defer>'], path
+        assert "<style" not in html, path
+        assert not re.search(r"\sstyle=", html), path
+        assert not re.search(r"\son[a-z]+=", html), path
+
+
+def test_session_cookie_is_http_only_and_same_site(client: FlaskClient) -> None:
+    response = client.get("/", headers=HTML)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+# -- the secret key -------------------------------------------------------------------------------
+
+
+def test_secret_key_is_made_once_and_kept(db_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("COLLECTOR_SECRET_KEY", raising=False)
+    first = create_app({"DB_PATH": str(db_path)})
+    second = create_app({"DB_PATH": str(db_path)})
+    assert len(first.secret_key) >= 40
+    assert first.secret_key == second.secret_key
+    with first.app_context():
+        assert SettingsRepository().get(SECRET_KEY_SETTING) == first.secret_key
+
+
+def test_sessions_survive_a_restart(db_path: Path) -> None:
+    first = create_app({"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": TOKEN})
+    client = first.test_client()
+    sign_in(client)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+
+    restarted = create_app({"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": TOKEN})
+    other = restarted.test_client()
+    other.set_cookie("session", cookie.value)
+    assert other.get("/", headers=HTML).status_code == 200
+
+
+def test_secret_key_from_the_environment_wins(db_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COLLECTOR_SECRET_KEY", "from-the-environment")
+    app = create_app({"DB_PATH": str(db_path)})
+    assert app.secret_key == "from-the-environment"
+    with app.app_context():
+        assert SettingsRepository().get(SECRET_KEY_SETTING) is None
+
+
+def test_different_databases_have_different_keys(tmp_path: Path) -> None:
+    one = create_app({"DB_PATH": str(tmp_path / "one.db")})
+    two = create_app({"DB_PATH": str(tmp_path / "two.db")})
+    assert one.secret_key != two.secret_key
