@@ -17,10 +17,14 @@ from pathlib import Path
 import pytest
 
 from collector.config.database import DatabaseConfig
+from collector.config.runtime import load_settings
 from collector.models.values import utcnow
 from collector.repositories import FileRepository, SettingsRepository
 from collector.repositories.queue import JobQueue
+from collector.worker import Downloader, DownloadFailed, DownloadResult, DownloadStopped
 from collector.worker.errors import MAX_MESSAGE
+from collector.worker.files import collect_files
+from collector.worker.job_run import JobRun
 from tests.media_server import MediaServer, media_bytes
 from tests.worker_fixtures import (
     SUBPROCESS_TIMEOUT,
@@ -393,3 +397,55 @@ def test_sigterm_stops_an_idle_worker(
 
     assert process.wait(SUBPROCESS_TIMEOUT) == 0
     assert time.monotonic() - started < 2
+
+
+class TakenOver(Downloader):
+    """A download during which the job passes to worker B.
+
+    As if worker A had been frozen past its lease: the job is recovered (or, when it
+    was being cancelled, cancelled, retried) and claimed by B, which starts writing
+    its partial file; then A's download ends as ``ending`` says. A must not touch
+    B's files, nor the job.
+    """
+
+    def __init__(self, db: DatabaseConfig, ending: str) -> None:
+        super().__init__()
+        self.db, self.ending = db, ending
+
+    def download(self, url: str, folder: Path, on_progress: object) -> DownloadResult:
+        queue = JobQueue(self.db)
+        job = queue.find_queued(url)
+        if self.ending == "cancelled":
+            queue.cancel(job.id)
+        self.db.execute_update(
+            "UPDATE jobs SET lease_expires_at = ? WHERE id = ?", ("2000-01-01 00:00:00", job.id)
+        )
+        queue.recover_expired(3)
+        if self.ending == "cancelled":
+            queue.retry(job.id)
+        assert queue.claim("B", 60).id == job.id
+        (folder / ".partial").mkdir(parents=True)
+        (folder / ".partial" / "clip.mp4.part").write_bytes(b"B's bytes")
+        if self.ending == "fails":
+            raise DownloadFailed("HTTP Error 404: Not Found")
+        if self.ending == "cancelled":
+            raise DownloadStopped("cancel")
+        (folder / "clip.mp4").write_bytes(b"A's bytes")
+        return DownloadResult("clip", collect_files(folder), 9)
+
+
+@pytest.mark.parametrize("ending", ["succeeds", "fails", "cancelled"])
+def test_a_worker_that_lost_its_lease_leaves_the_new_holders_files(
+    db: DatabaseConfig, queue: JobQueue, downloads: Path, ending: str
+) -> None:
+    job = queue.enqueue("https://example.com/clip.mp4").job
+    claimed = queue.claim("A", 60)
+    settings = load_settings(db)
+
+    outcome = JobRun(queue, TakenOver(db, ending), claimed, "A", 60, settings).run()
+
+    assert outcome == "lost"
+    current = queue.get(job.id)
+    assert (current.status, current.worker_id) == ("running", "B")
+    assert (downloads / job.id / ".partial" / "clip.mp4.part").read_bytes() == b"B's bytes"
+    assert FileRepository(db).get_job_files(job.id) == []

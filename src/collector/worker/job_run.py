@@ -76,7 +76,6 @@ class JobRun:
         self.control.check()
 
     def _after_success(self, result: DownloadResult) -> str:
-        remove_partial(self.folder)
         files = [(f.path, f.file_type, f.size) for f in result.files]
         done = self.queue.complete(
             self.job.id,
@@ -85,7 +84,12 @@ class JobRun:
             title=result.title,
             bytes_downloaded=result.bytes_downloaded,
         )
-        return "completed" if done is not None else self._not_running()
+        if done is None:
+            return self._not_running()
+        # Only once the job is ours and completed: a worker that lost its lease must not
+        # touch the folder, which the job's new holder is writing to.
+        remove_partial(self.folder)
+        return "completed"
 
     def _after_error(self, exc: Exception) -> str:
         reason = self.control.reason or (exc.reason if isinstance(exc, DownloadStopped) else None)
@@ -108,12 +112,22 @@ class JobRun:
             logger.warning("job %s: %s; retrying in %.3g s", self.job.id, message, delay)
             job = self.queue.reschedule(self.job.id, self.worker_id, message, delay)
             return "retrying" if job is not None else self._not_running()
+        if not self._still_ours():
+            return self._not_running()
         logger.warning("job %s failed: %s", self.job.id, message)
+        # Files go before the status: once failed, a retry may start a new download here.
         remove_folder(self.folder, self.settings.download_dir)
         job = self.queue.fail(self.job.id, self.worker_id, message)
         return "failed" if job is not None else self._not_running()
 
+    def _still_ours(self) -> bool:
+        """Renew the lease: True if this worker still runs the job (and may touch its files)."""
+        return self.queue.renew(self.job.id, self.worker_id, self.lease) == "running"
+
     def _cancel(self) -> str:
+        if self.queue.renew(self.job.id, self.worker_id, self.lease) is None:
+            logger.warning("job %s left this worker before its cancel was done", self.job.id)
+            return "lost"
         remove_folder(self.folder, self.settings.download_dir)
         job = self.queue.finish_cancel(self.job.id, self.worker_id)
         return "cancelled" if job is not None else "lost"
