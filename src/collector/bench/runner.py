@@ -1,15 +1,17 @@
 """The index benchmark: every dashboard query with and without indexes, same data.
 
 For each size: load a dataset into a database with tables only (as the pre-index
-code left them), time the plan's SQL there (the baseline), upgrade the database in
-place (indexes, derived tables, statistics: timed), then time the plan's SQL again
-and the repository method that serves the same need, and raw sqlite3 running the
-SQL the repository ran. Separately, insert throughput with no indexes, with all of
-them, and with each index alone, so every index shows what it costs to keep.
+code left them, including a few orphaned file rows), time the plan's SQL there
+(the baseline), upgrade the database in place (indexes, derived tables,
+statistics: timed), then time the plan's SQL again, the repository method that
+serves the same need, and raw sqlite3 running the SQL the repository ran.
+Separately, insert throughput with no indexes, with all of them, and with each
+index alone, so every index shows what it costs to keep.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import sqlite3
 import time
@@ -28,10 +30,17 @@ from collector.schema.plans import explain
 from collector.schema.reconcile import reconcile
 
 from .dataset import write_dataset
-from .queries import QUERIES, Probe
+from .queries import QUERIES, BenchQuery, Probe
+from .targets import evaluate
 from .timing import median_ms
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+# One job in ORPHAN_EVERY is deleted behind the application's back before the
+# upgrade, leaving its files orphaned, as the pre-index code did (no foreign key).
+ORPHAN_EVERY = 1000
+DEFAULT_SIZES = (1_000, 10_000, 100_000, 1_000_000)
+DEFAULT_INSERT_JOBS = 50_000
 
 
 def _fresh(path: Path) -> DatabaseConfig:
@@ -40,14 +49,22 @@ def _fresh(path: Path) -> DatabaseConfig:
     return DatabaseConfig(path)
 
 
-def _probe(conn: sqlite3.Connection, num_jobs: int) -> Probe:
-    depth = max(0, int(num_jobs * 0.9) - 1)
+def _make_orphans(conn: sqlite3.Connection) -> int:
+    """Delete every ORPHAN_EVERY-th job, not its files (plain sqlite3: no foreign keys)."""
+    return conn.execute("DELETE FROM jobs WHERE rowid % ? = 0", (ORPHAN_EVERY,)).rowcount
+
+
+def _probe(conn: sqlite3.Connection) -> Probe:
+    """A job near the middle that exists and has files; a cursor 90% down the job list."""
+    total = conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    depth = max(0, int(total * 0.9) - 1)
     row = conn.execute(
         "SELECT created_at, id FROM jobs ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?",
         (depth,),
     ).fetchone()
     job = conn.execute(
-        "SELECT job_id FROM files WHERE rowid = (SELECT MAX(rowid) / 2 + 1 FROM files)"
+        "SELECT job_id FROM files WHERE rowid >= (SELECT MAX(rowid) / 2 FROM files) "
+        "AND job_id IN (SELECT id FROM jobs) LIMIT 1"
     ).fetchone()
     return Probe(job_id=job[0], deep_cursor=encode_cursor(row[0], row[1]), deep_offset=depth + 1)
 
@@ -64,6 +81,58 @@ def _raw(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None)
 
 
+def _load(db: DatabaseConfig, num_jobs: int, mix: str, seed: int, progress: Progress | None):
+    """Tables only, then the dataset; returns (summary, seconds)."""
+    reconcile(db, ALL_MODELS, indexes=False)
+    done = 0
+
+    def loaded(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress:
+            progress(f"load {num_jobs:,} jobs", done, num_jobs)
+
+    started = time.perf_counter()
+    summary = write_dataset(db, num_jobs, 3, mix, seed, progress=loaded)
+    return summary, time.perf_counter() - started
+
+
+def _baseline(conn: sqlite3.Connection, probe: Probe, stage: str, progress: Progress | None):
+    """The plan's SQL on the index-less database: {query: {ms, plan}}."""
+    results: dict[str, dict[str, Any]] = {}
+    for number, query in enumerate(QUERIES):
+        params = query.plan_params(probe)
+        results[query.name] = {
+            "plan_no_index_ms": median_ms(partial(_fetch, conn, query.plan_sql, params)),
+            "plan_no_index": _plan(conn, query.plan_sql, params),
+        }
+        if progress:
+            progress(stage, number + 1, len(QUERIES))
+    return results
+
+
+def _with_indexes(
+    db: DatabaseConfig, conn: sqlite3.Connection, query: BenchQuery, probe: Probe
+) -> dict[str, Any]:
+    """The plan's SQL, the repository method and raw sqlite3 on its SQL, with indexes."""
+    params = query.plan_params(probe)
+    jobs, files = JobRepository(db), FileRepository(db)
+    entry: dict[str, Any] = {
+        "plan_with_index_ms": median_ms(partial(_fetch, conn, query.plan_sql, params)),
+        "plan_with_index": _plan(conn, query.plan_sql, params),
+        "repo_ms": median_ms(partial(query.call, jobs, files, probe)),
+    }
+    with db.capture() as statements:
+        query.call(jobs, files, probe)
+    entry["repo_sql"] = [s.sql for s in statements]
+    entry["repo_plan"] = [_plan(conn, s.sql, s.params) for s in statements]
+    entry["raw_same_sql_ms"] = median_ms(
+        lambda: [conn.execute(s.sql, s.params).fetchall() for s in statements]
+    )
+    entry["dashboard"] = query.dashboard
+    return entry
+
+
 def run_size(
     workdir: Path,
     num_jobs: int,
@@ -73,51 +142,25 @@ def run_size(
 ) -> dict[str, Any]:
     """Measure every query at one size; see the module docstring."""
     db = _fresh(workdir / f"bench-{num_jobs}.db")
-    reconcile(db, ALL_MODELS, indexes=False)
-    started = time.perf_counter()
-    done = 0
-
-    def loaded(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress:
-            progress(f"load {num_jobs:,} jobs", done, num_jobs)
-
-    summary = write_dataset(db, num_jobs, 3, mix, seed, progress=loaded)
-    load_s = time.perf_counter() - started
+    summary, load_s = _load(db, num_jobs, mix, seed, progress)
     raw = _raw(db.db_path)
-    probe = _probe(raw, num_jobs)
-    results: dict[str, dict[str, Any]] = {}
-    for number, query in enumerate(QUERIES):
-        params = query.plan_params(probe)
-        results[query.name] = {
-            "plan_no_index_ms": median_ms(partial(_fetch, raw, query.plan_sql, params)),
-            "plan_no_index": _plan(raw, query.plan_sql, params),
-        }
-        if progress:
-            progress(f"{num_jobs:,} jobs: without indexes", number + 1, len(QUERIES))
+    orphaned = _make_orphans(raw)
+    probe = _probe(raw)
+    results = _baseline(raw, probe, f"{num_jobs:,} jobs: without indexes", progress)
+    raw.close()
+    if progress:
+        progress(f"{num_jobs:,} jobs: upgrade", 0, 1)
     started = time.perf_counter()
     db.initialize_schema(ALL_MODELS)
     upgrade_s = time.perf_counter() - started
-    raw.close()
-    raw = _raw(db.db_path)  # a new connection sees the new statistics
-    jobs, files = JobRepository(db), FileRepository(db)
+    if progress:
+        progress(f"{num_jobs:,} jobs: upgrade", 1, 1)
+    raw = _raw(db.db_path)  # a new connection sees the new schema and statistics
     for number, query in enumerate(QUERIES):
-        params = query.plan_params(probe)
         entry = results[query.name]
-        entry["plan_with_index_ms"] = median_ms(partial(_fetch, raw, query.plan_sql, params))
-        entry["plan_with_index"] = _plan(raw, query.plan_sql, params)
-        entry["repo_ms"] = median_ms(partial(query.call, jobs, files, probe))
-        with db.capture() as statements:
-            query.call(jobs, files, probe)
-        entry["repo_sql"] = [s.sql for s in statements]
-        entry["repo_plan"] = [_plan(raw, s.sql, s.params) for s in statements]
-        entry["raw_same_sql_ms"] = median_ms(
-            lambda: [raw.execute(s.sql, s.params).fetchall() for s in statements]
-        )
+        entry.update(_with_indexes(db, raw, query, probe))
         entry["speedup"] = entry["plan_no_index_ms"] / max(entry["repo_ms"], 1e-6)
         entry["repo_vs_raw"] = entry["repo_ms"] / max(entry["raw_same_sql_ms"], 1e-6)
-        entry["dashboard"] = query.dashboard
         if progress:
             progress(f"{num_jobs:,} jobs: with indexes", number + 1, len(QUERIES))
     raw.close()
@@ -125,8 +168,11 @@ def run_size(
     return {
         "jobs": summary.jobs,
         "files": summary.files,
+        "orphaned_jobs": orphaned,
         "load_s": load_s,
+        "load_rows_per_s": (summary.jobs + summary.files) / load_s,
         "upgrade_s": upgrade_s,
+        "load_average": os.getloadavg(),  # of the machine, after the size: for the record
         "queries": results,
     }
 
@@ -144,10 +190,8 @@ def _insert_rate(
     return (summary.jobs + summary.files) / elapsed
 
 
-def insert_costs(workdir: Path, jobs: int, progress: Progress | None = None) -> dict[str, Any]:
-    """Rows inserted per second (jobs and their files) with each piece of the schema."""
-    specs = [spec for model in ALL_MODELS for spec in model.index_specs()]
-    items = derived.declared(ALL_MODELS)
+def _insert_cases() -> list[tuple[str, Callable[[DatabaseConfig], None], str]]:
+    """(name, schema set-up, id style): nothing, everything, and each piece alone."""
 
     def only_index(spec: Any) -> Callable[[DatabaseConfig], None]:
         return lambda db: db.connection().execute(spec.create_sql())
@@ -162,13 +206,21 @@ def insert_costs(workdir: Path, jobs: int, progress: Progress | None = None) -> 
     def everything(db: DatabaseConfig) -> None:
         db.initialize_schema(ALL_MODELS)
 
+    specs = [spec for model in ALL_MODELS for spec in model.index_specs()]
     cases: list[tuple[str, Callable[[DatabaseConfig], None], str]] = [
         ("no indexes", lambda db: None, "time"),
         ("all indexes and derived tables", everything, "time"),
+        ("no indexes, uuid4 ids", lambda db: None, "uuid4"),
         ("all, uuid4 ids", everything, "uuid4"),
     ]
     cases += [(spec.name, only_index(spec), "time") for spec in specs]
-    cases += [(item.table, only_derived(item), "time") for item in items]
+    cases += [(item.table, only_derived(item), "time") for item in derived.declared(ALL_MODELS)]
+    return cases
+
+
+def insert_costs(workdir: Path, jobs: int, progress: Progress | None = None) -> dict[str, Any]:
+    """Rows inserted per second (jobs and their files) with each piece of the schema."""
+    cases = _insert_cases()
     rates = {}
     for number, (name, setup, ids) in enumerate(cases):
         rates[name] = _insert_rate(workdir, jobs, setup, ids)
@@ -183,7 +235,10 @@ def insert_costs(workdir: Path, jobs: int, progress: Progress | None = None) -> 
 
 
 def index_usage(sizes: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """For each index, the queries whose plans use it (bench queries and contracts)."""
+    """For each index, the queries whose plans use it (bench queries and contracts).
+
+    Contracts may name an index proposed but not declared yet; those are left out.
+    """
     usage: dict[str, set[str]] = {}
     for size in sizes:
         for name, entry in size["queries"].items():
@@ -192,32 +247,47 @@ def index_usage(sizes: list[dict[str, Any]]) -> dict[str, list[str]]:
                     for word in line.split():
                         if word.startswith(("idx_", "sqlite_autoindex_")):
                             usage.setdefault(word, set()).add(name)
+    declared = {spec.name for model in ALL_MODELS for spec in model.index_specs()}
     for contract in CONTRACTS:
         for wanted in contract.indexes:
             for index in (wanted,) if isinstance(wanted, str) else wanted or ():
-                usage.setdefault(index, set()).add(contract.name)
-    for model in ALL_MODELS:
-        for spec in model.index_specs():
-            usage.setdefault(spec.name, set())
+                if index in declared or index.startswith("sqlite_autoindex_"):
+                    usage.setdefault(index, set()).add(contract.name)
+    for name in declared:
+        usage.setdefault(name, set())
     return {name: sorted(queries) for name, queries in sorted(usage.items())}
 
 
 def run_benchmarks(
-    sizes: list[int],
-    workdir: Path,
-    insert_jobs: int = 50_000,
+    sizes: list[int] | tuple[int, ...] = DEFAULT_SIZES,
+    workdir: Path | None = None,
+    insert_jobs: int = DEFAULT_INSERT_JOBS,
     mix: str = "realistic",
     progress: Progress | None = None,
+    seed: int = 1,
 ) -> dict[str, Any]:
-    """The whole benchmark; the result holds every figure (it is what --json writes)."""
+    """The whole benchmark; the result holds every figure (it is what --json writes).
+
+    Databases are written under ``workdir`` (a temporary folder, removed after, if
+    None). ``insert_jobs=0`` skips the insert measurements.
+    """
+    if workdir is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="collector-bench-") as tmp:
+            return run_benchmarks(sizes, Path(tmp), insert_jobs, mix, progress, seed)
     workdir.mkdir(parents=True, exist_ok=True)
-    measured = [run_size(workdir, n, mix, progress=progress) for n in sizes]
-    return {
+    measured = [run_size(workdir, n, mix, seed, progress) for n in sizes]
+    inserts = insert_costs(workdir, insert_jobs, progress) if insert_jobs else None
+    result = {
         "sqlite_version": sqlite3.sqlite_version,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "mix": mix,
+        "seed": seed,
         "sizes": measured,
-        "inserts": insert_costs(workdir, insert_jobs, progress) if insert_jobs else None,
+        "inserts": inserts,
         "index_usage": index_usage(measured),
     }
+    result["targets"] = evaluate(result)
+    return result

@@ -56,6 +56,9 @@ def _register() -> None:
     for command in (jobs.add, jobs.list_jobs, jobs.cancel, jobs.retry, jobs.settings):
         main.add_command(command)
     main.add_command(worker.worker)
+    from .bench import bench
+
+    main.add_command(bench)
 
 
 _register()

@@ -1,0 +1,82 @@
+"""The issue's targets, checked against measured figures (never in tests: they are timings).
+
+Each target is read at the largest size measured (the issue's are at 1M jobs,
+realistic mix), except flatness, which compares the largest with the smallest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+# Query names from bench/queries.py.
+THOUSANDFOLD = ("recent jobs (10)", "files of one job", "statistics")
+FIVEFOLD = ("active jobs, newest first", "active jobs, page of 50", "failed jobs, page of 50")
+ORPHANS = "orphaned files"
+PAGES = (
+    "active jobs, page of 50",
+    "failed jobs, page of 50",
+    "tiktok jobs, page of 50",
+    "job list, page at 90% depth",
+    "videos, page of 50",
+)
+ALL_INDEXES = "all indexes and derived tables"
+# Two timings of the same plan on the same data differ by a few percent.
+NOISE = 1.1
+
+
+def _target(name: str, query: str | None, figure: float, threshold: float, higher: bool):
+    met = figure >= threshold if higher else figure <= threshold
+    return {
+        "target": name,
+        "query": query,
+        "figure": figure,
+        "threshold": threshold,
+        "better": "higher" if higher else "lower",
+        "met": met,
+    }
+
+
+def _query_targets(largest: dict[str, Any], smallest: dict[str, Any]) -> Iterator[dict]:
+    queries = largest["queries"]
+    for name in THOUSANDFOLD:
+        yield _target("speedup >= 1000x", name, queries[name]["speedup"], 1000, True)
+    for name in FIVEFOLD:
+        yield _target("speedup >= 5x", name, queries[name]["speedup"], 5, True)
+    yield _target("speedup >= 4x", ORPHANS, queries[ORPHANS]["speedup"], 4, True)
+    for name, entry in queries.items():
+        before = entry["plan_no_index_ms"]
+        yield _target(
+            "repository not slower than no index", name, entry["repo_ms"] / before, 1, False
+        )
+        yield _target(
+            "plan's SQL not slower with indexes (10% noise allowed)",
+            name,
+            entry["plan_with_index_ms"] / before,
+            NOISE,
+            False,
+        )
+    for name in PAGES:
+        yield _target("page of 50 under 1 ms", name, queries[name]["repo_ms"], 1, False)
+    if smallest is not largest:
+        for name, entry in queries.items():
+            if entry["dashboard"]:
+                flat = entry["repo_ms"] / smallest["queries"][name]["repo_ms"]
+                yield _target("largest size within 2x of smallest", name, flat, 2, False)
+    for name, entry in queries.items():
+        yield _target("repository within 2x of raw sqlite3", name, entry["repo_vs_raw"], 2, False)
+
+
+def evaluate(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target with its figure and whether it is met."""
+    sizes = sorted(result["sizes"], key=lambda size: size["jobs"])
+    if not sizes:
+        return []
+    targets = list(_query_targets(sizes[-1], sizes[0]))
+    inserts = result.get("inserts")
+    if inserts:
+        relative = inserts["relative_to_no_indexes"][ALL_INDEXES]
+        targets.append(_target("insert rate with all indexes >= 0.5x", None, relative, 0.5, True))
+    for target in targets:
+        target["jobs"] = sizes[-1]["jobs"]
+    return targets

@@ -1,0 +1,192 @@
+"""``collector bench``: build test datasets and measure the indexes at scale."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from collector.bench.dataset import MIXES
+from collector.bench.runner import DEFAULT_INSERT_JOBS, DEFAULT_SIZES
+
+from . import ERRORS
+
+MAX_JOBS = 100_000_000
+
+
+class JobSizes(click.ParamType):
+    """A comma-separated list of job counts, each a whole number from 1 to MAX_JOBS."""
+
+    name = "sizes"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, list):
+            return value
+        sizes = []
+        for part in str(value).split(","):
+            text = part.strip().replace("_", "")
+            if not text.isdigit():
+                self.fail(
+                    f"{part.strip()!r} is not a whole number; give job counts like 1000,10000",
+                    param,
+                    ctx,
+                )
+            if not 1 <= int(text) <= MAX_JOBS:
+                self.fail(f"{int(text)} jobs: each size must be from 1 to {MAX_JOBS:,}", param, ctx)
+            sizes.append(int(text))
+        return sorted(set(sizes))
+
+
+class StageBars:
+    """A click progress bar per stage of a long run, on stderr."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.bar: Any = None
+        self.done = 0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage, self.done = stage, 0
+            self.bar = click.progressbar(length=total, label=stage, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@click.group()
+def bench() -> None:
+    """Test datasets and the index benchmark."""
+
+
+@bench.command("dataset")
+@click.option(
+    "--jobs", "num_jobs", type=click.IntRange(1, MAX_JOBS), default=1000, show_default=True
+)
+@click.option(
+    "--files-per-job",
+    type=click.IntRange(0, 100),
+    default=3,
+    show_default=True,
+    help="Each job gets 1 to this + 1 files.",
+)
+@click.option(
+    "--mix",
+    type=click.Choice(MIXES),
+    default="realistic",
+    show_default=True,
+    help="plan: uniform statuses, platforms, file types; realistic: ~90% completed.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same dataset.")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def bench_dataset(num_jobs: int, files_per_job: int, mix: str, seed: int, path: Path) -> None:
+    """Write a new database at PATH with a synthetic dataset, indexed as the app's."""
+    from collector.bench.dataset import create_dataset
+    from collector.config.database import DatabaseConfig
+
+    if path.exists():
+        raise click.ClickException(f"{path} already exists; give the path of a new database")
+    bars = StageBars()
+    done = 0
+
+    def progress(count: int) -> None:
+        nonlocal done
+        done += count
+        bars(f"load {num_jobs:,} jobs", done, num_jobs)
+
+    db = DatabaseConfig(path)
+    started = time.perf_counter()
+    try:
+        summary = create_dataset(db, num_jobs, files_per_job, mix, seed, progress=progress)
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        bars.close()
+        db.close()
+    click.echo(
+        f"{path}: {summary.jobs:,} jobs, {summary.files:,} files ({mix} mix, seed {seed}) "
+        f"in {time.perf_counter() - started:.1f} s, indexes included"
+    )
+
+
+@bench.command("run")
+@click.option(
+    "--jobs",
+    "sizes",
+    type=JobSizes(),
+    default=",".join(map(str, DEFAULT_SIZES)),
+    show_default=True,
+    help="Dataset sizes to measure, comma-separated.",
+)
+@click.option("--mix", type=click.Choice(MIXES), default="realistic", show_default=True)
+@click.option(
+    "--inserts",
+    "insert_jobs",
+    type=click.IntRange(0, MAX_JOBS),
+    default=DEFAULT_INSERT_JOBS,
+    show_default=True,
+    help="Jobs per insert-throughput measurement (0: skip them).",
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write every figure here as JSON.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Draw latency against jobs here as PNG (needs collector[bench]).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the benchmark databases here (default: a temporary folder).",
+)
+def bench_run(
+    sizes: list[int],
+    mix: str,
+    insert_jobs: int,
+    seed: int,
+    json_path: Path | None,
+    plot_path: Path | None,
+    workdir: Path | None,
+) -> None:
+    """Every dashboard query with and without indexes, at each size, on the same data."""
+    from collector.bench.plot import PlotUnavailableError, check_available, write_plot
+    from collector.bench.report import report_lines
+    from collector.bench.runner import run_benchmarks
+
+    if plot_path is not None:
+        try:
+            check_available()
+        except PlotUnavailableError as exc:
+            raise click.ClickException(str(exc)) from exc
+    bars = StageBars()
+    try:
+        result = run_benchmarks(sizes, workdir, insert_jobs, mix, bars, seed)
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        bars.close()
+    for line in report_lines(result):
+        click.echo(line)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        click.echo(f"wrote {json_path}")
+    if plot_path is not None:
+        write_plot(result, plot_path)
+        click.echo(f"wrote {plot_path}")
