@@ -28,6 +28,7 @@ from collector.worker.job_run import JobRun
 from tests.media_server import MediaServer, media_bytes
 from tests.worker_fixtures import (
     SUBPROCESS_TIMEOUT,
+    TEST_DOWNLOADER_OPTIONS,
     WorkerThread,
     downloading,
     files_under,
@@ -181,6 +182,40 @@ def test_cancel_a_running_download(
     cancelled = queue.get(job.id)
     assert cancelled.current_operation is None and cancelled.completed_at is not None
     assert FileRepository(db).get_job_files(job.id) == []
+
+
+@pytest.mark.parametrize("stop_by", ["cancel", "shutdown"])
+def test_stop_a_download_whose_server_went_silent(
+    db: DatabaseConfig,
+    queue: JobQueue,
+    downloads: Path,
+    media_server: MediaServer,
+    worker_threads: list[WorkerThread],
+    stop_by: str,
+) -> None:
+    # Headers, then nothing for 25 s: no progress hook runs until the socket times out
+    # (20 s here), so only cutting the connection can stop it sooner.
+    media = media_server.add("silent.mp4", media_bytes(100_000, "silent"), delay=25)
+    job = queue.enqueue(media_server.url("silent.mp4", route="slow")).job
+    patient = Downloader({**TEST_DOWNLOADER_OPTIONS, "socket_timeout": 20})
+    running = start_worker_thread(
+        worker_threads, db, burst=False, lease_seconds=30, downloader=patient
+    )
+    wait_until(lambda: len(media.requests) == 2, 10, "the download request")
+
+    started = time.monotonic()
+    if stop_by == "cancel":
+        queue.cancel(job.id)
+        wait_until(lambda: job_where(queue, job.id, status="cancelled"), 6, "the cancel")
+    else:
+        running.worker.stop(abort=True)
+        wait_until(lambda: job_where(queue, job.id, status="pending"), 6, "the hand-back")
+    took = time.monotonic() - started
+
+    assert took < 3.5  # the renewal (every 2 s) notices a cancel; a shutdown is immediate
+    running.worker.stop()
+    assert running.join(10) == 1
+    assert (downloads / job.id).exists() is (stop_by == "shutdown")  # kept to resume
 
 
 def test_cancel_a_pending_job_at_once(
@@ -412,7 +447,9 @@ class TakenOver(Downloader):
         super().__init__()
         self.db, self.ending = db, ending
 
-    def download(self, url: str, folder: Path, on_progress: object) -> DownloadResult:
+    def download(
+        self, url: str, folder: Path, on_progress: object, stop: object = None
+    ) -> DownloadResult:
         queue = JobQueue(self.db)
         job = queue.find_queued(url)
         if self.ending == "cancelled":

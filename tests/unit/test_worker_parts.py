@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from yt_dlp.networking.common import Response
@@ -14,6 +17,7 @@ from collector.config.runtime import (
     check_setting,
 )
 from collector.models.urls import InvalidURLError, detect_platform, validate_url
+from collector.worker.connections import Connections, socket_of
 from collector.worker.control import CANCEL, LOST, SHUTDOWN, JobControl, Throttle
 from collector.worker.engine import is_transient
 from collector.worker.errors import MAX_MESSAGE, DownloadStopped, clean_message
@@ -252,3 +256,54 @@ def test_worker_refuses_bad_options(options: dict, message: str, tmp_path: Path)
 
     with pytest.raises(ValueError, match=message):
         Worker(DatabaseConfig(tmp_path / "unused.db"), **options)
+
+
+def test_stop_callbacks_run_once_and_late_ones_at_once() -> None:
+    control, calls = JobControl(), []
+    control.on_stop(lambda: calls.append("early"))
+    control.stop(CANCEL)
+    control.stop(SHUTDOWN)  # a second reason changes nothing and calls nothing
+    control.on_stop(lambda: calls.append("late"))
+    assert calls == ["early", "late"] and control.reason == CANCEL
+
+
+def test_a_failing_stop_callback_does_not_stop_the_others() -> None:
+    control, calls = JobControl(), []
+    control.on_stop(lambda: 1 / 0)
+    control.on_stop(lambda: calls.append("second"))
+    control.stop(CANCEL)
+    assert calls == ["second"]
+
+
+class _FakeResponse:
+    """Shaped like yt-dlp's urllib response: fp (HTTPResponse).fp.raw._sock."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.closed = False
+        self.fp = SimpleNamespace(fp=sock.makefile("rb"))
+
+
+def test_cut_wakes_a_read_blocked_in_another_thread() -> None:
+    reader, writer = socket.socketpair()
+    with reader, writer:
+        response = _FakeResponse(reader)
+        assert socket_of(response) is reader
+        connections = Connections()
+        connections.add(response)
+        got: list[bytes] = []
+        thread = threading.Thread(target=lambda: got.append(response.fp.fp.read(10)))
+        thread.start()
+
+        connections.cut()
+
+        thread.join(5)
+        assert not thread.is_alive() and got == [b""]  # EOF, not a hang
+        response.fp.fp.close()
+
+
+@pytest.mark.parametrize("response", [None, object(), SimpleNamespace(fp=SimpleNamespace())])
+def test_socket_of_unknown_responses_is_none(response: object) -> None:
+    assert socket_of(response) is None
+    connections = Connections()
+    connections.add(response)
+    connections.cut()  # skipped, not an error

@@ -14,20 +14,42 @@ from .errors import DownloadStopped
 logger = logging.getLogger(__name__)
 
 CANCEL, LOST, SHUTDOWN = "cancel", "lost", "shutdown"
-MAX_HEARTBEAT_SECONDS = 5.0
+# Renewals also notice a cancel while no progress is written (a stalled download).
+MAX_HEARTBEAT_SECONDS = 2.0
 
 
 class JobControl:
-    """Why the current download must stop; set from any thread, the first reason wins."""
+    """Why the current download must stop; set from any thread, the first reason wins.
+
+    ``on_stop`` callbacks run once, in the thread that stops the job: the engine
+    registers one that cuts its connections, since a read from a silent server
+    would otherwise block until the socket timeout and never reach a hook.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
         self.reason: str | None = None
 
     def stop(self, reason: str) -> None:
         with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = reason
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("a stop callback failed")
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the job is stopped (at once if it already is)."""
+        with self._lock:
             if self.reason is None:
-                self.reason = reason
+                self._callbacks.append(callback)
+                return
+        callback()
 
     def observe(self, status: str | None) -> None:
         """Act on the job's status as a lease write returned it (None: not ours any more)."""

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yt_dlp
 from yt_dlp.networking.exceptions import (
     CertificateVerifyError,
     HTTPError,
@@ -24,6 +23,7 @@ from yt_dlp.networking.exceptions import (
 )
 from yt_dlp.utils import ContentTooShortError, DownloadError
 
+from .connections import StoppableYoutubeDL, StopSignal
 from .errors import DownloadFailed, clean_message
 from .files import PARTIAL_DIR, FoundFile, collect_files
 
@@ -145,16 +145,23 @@ class Downloader:
             "post_hooks": [session.post_hook],
         }
 
-    def download(self, url: str, folder: Path, on_progress: ProgressCallback) -> DownloadResult:
+    def download(
+        self,
+        url: str,
+        folder: Path,
+        on_progress: ProgressCallback,
+        stop: StopSignal | None = None,
+    ) -> DownloadResult:
         """Download ``url`` into ``folder``; DownloadFailed with a short message if it fails.
 
-        Exceptions raised by ``on_progress`` propagate unchanged.
+        Exceptions raised by ``on_progress`` or ``stop.check()`` propagate unchanged;
+        when ``stop`` fires, the open connections are cut so a blocked read returns.
         """
         folder.mkdir(parents=True, exist_ok=True)
         session = _Session(on_progress)
         on_progress(ProgressUpdate(0, 0, "extracting media information"))
         try:
-            with yt_dlp.YoutubeDL(self.params(folder, session)) as ydl:  # type: ignore[arg-type]
+            with StoppableYoutubeDL(self.params(folder, session), stop) as ydl:
                 info = ydl.extract_info(url, download=True)
         except DownloadError as exc:
             cause = exc.exc_info[1] if exc.exc_info else exc

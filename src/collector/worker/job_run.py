@@ -47,7 +47,9 @@ class JobRun:
         logger.info("job %s: downloading %s", self.job.id, self.job.url)
         try:
             with Heartbeat(self.queue, self.job.id, self.worker_id, self.lease, self.control):
-                result = self.downloader.download(self.job.url, self.folder, self.on_progress)
+                result = self.downloader.download(
+                    self.job.url, self.folder, self.on_progress, self.control
+                )
                 self.control.check()
         except Exception as exc:
             outcome = self._after_error(exc)

@@ -1,0 +1,93 @@
+"""Cutting a download's connections from another thread, so a cancel is prompt.
+
+yt-dlp reads from a blocking socket and has no cancel of its own: a download whose
+server went silent only reaches a progress hook (where the worker can stop it) when
+the socket times out, and yt-dlp then retries. So every response yt-dlp opens is
+remembered, and stopping the job shuts their sockets down (``shutdown``, not
+``close``: it wakes a blocked ``recv`` in the other thread and frees no descriptor
+under it). A request started after the stop is refused before it is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import yt_dlp
+
+logger = logging.getLogger(__name__)
+
+
+class StopSignal(Protocol):
+    """What the engine needs from the worker's JobControl."""
+
+    def check(self) -> None:
+        """Raise if the download must stop."""
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from any thread) once the download must stop."""
+
+
+def socket_of(response: object) -> socket.socket | None:
+    """The socket under a response of yt-dlp's urllib handler, or None if not found.
+
+    yt-dlp's adapter wraps an http.client.HTTPResponse, which reads a buffered
+    SocketIO; other handlers (or future versions) are simply not cut.
+    """
+    node: Any = getattr(response, "fp", None)
+    for name in ("fp", "raw", "_sock"):
+        node = getattr(node, name, None)
+    return node if isinstance(node, socket.socket) else None
+
+
+class Connections:
+    """The responses one download has opened; ``cut()`` wakes whoever reads them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._responses: list[object] = []
+
+    def add(self, response: object) -> None:
+        with self._lock:
+            self._responses = [r for r in self._responses if not getattr(r, "closed", False)]
+            self._responses.append(response)
+
+    def cut(self) -> None:
+        with self._lock:
+            responses = list(self._responses)
+        for response in responses:
+            sock = socket_of(response)
+            if sock is None:
+                continue
+            # Already closed or never connected: nothing to wake.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        logger.debug("cut %d connection(s)", len(responses))
+
+
+class StoppableYoutubeDL(yt_dlp.YoutubeDL):
+    """YoutubeDL whose requests check the stop signal and can be cut when it fires."""
+
+    def __init__(self, params: dict[str, Any], stop: StopSignal | None) -> None:
+        super().__init__(params)  # type: ignore[arg-type]
+        self._stop = stop
+        self._connections = Connections()
+        if stop is not None:
+            stop.on_stop(self._connections.cut)
+
+    def urlopen(self, req: Any) -> Any:
+        if self._stop is not None:
+            self._stop.check()
+        response = super().urlopen(req)
+        self._connections.add(response)
+        if self._stop is not None:
+            try:
+                self._stop.check()  # stopped while connecting: cut() may have missed it
+            except BaseException:
+                response.close()
+                raise
+        return response
