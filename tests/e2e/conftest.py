@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 WAIT_MS = 30_000  # Playwright's default wait for anything in these tests
+TOKEN = "e2e-token-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -91,11 +93,9 @@ def media() -> Iterator[MediaServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def serving(root: Path, **extra_env: str) -> Iterator[str]:
     """``collector serve --workers 1`` on a free loopback port; its base URL."""
-    root = tmp_path_factory.mktemp("serve")
-    seed(root / "collector.db")
     port = free_port()
     env = {
         key: value
@@ -107,6 +107,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         COLLECTOR_DOWNLOAD_DIR=str(root / "downloads"),
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
+        **extra_env,
     )
     command = [sys.executable, "-m", "collector", "serve", "--port", str(port), "--workers", "1"]
     log = (root / "serve.log").open("w")
@@ -123,6 +124,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server most tests use: no token (loopback), a little history seeded."""
+    root = tmp_path_factory.mktemp("serve")
+    seed(root / "collector.db")
+    with serving(root) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server that wants COLLECTOR_TOKEN (TOKEN) from the API and a sign-in for pages."""
+    with serving(tmp_path_factory.mktemp("token"), COLLECTOR_TOKEN=TOKEN) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
@@ -145,17 +162,30 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-@pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
-    """A fresh browser page on the server; fails the test on any console error (CSP)."""
-    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900})
+@contextmanager
+def open_page(browser: Any, base_url: str) -> Iterator[Any]:
+    """A fresh browser page; fails the test on any console error (a CSP violation too)."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(WAIT_MS)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.console_errors = errors  # a test that provokes an error on purpose clears it
     try:
         yield tab
     finally:
         context.close()
     assert errors == [], f"browser console errors: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    with open_page(browser, server) as tab:
+        yield tab
+
+
+@pytest.fixture
+def token_page(browser: Any, token_server: str) -> Iterator[Any]:
+    with open_page(browser, token_server) as tab:
+        yield tab

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
-from .conftest import ARTIFACTS
+import pytest
+
+from .conftest import ARTIFACTS, TOKEN
 from .media import MediaServer
 
 DOWNLOAD_TIMEOUT = 30.0
@@ -123,3 +126,28 @@ def test_jobs_list_filters_in_the_browser(page: Any) -> None:
     page.wait_for_url("**/jobs?status=failed*")
     statuses = page.locator("#job-list .badge").all_inner_texts()
     assert statuses and set(statuses) == {"failed"}
+
+
+def test_sign_in_with_the_token(token_page: Any, token_server: str) -> None:
+    page = token_page
+    page.goto("/jobs")
+    assert page.url == token_server + "/login?next=/jobs"
+    page.fill("#token", "not-the-token-at-all")
+    page.click("form button[type=submit]")
+    assert page.inner_text(".flash-error") == "That token is not right."
+    # The refused sign-in answers 401, which chromium logs; that one is expected.
+    assert [e for e in page.console_errors if "401" in e] == page.console_errors
+    assert len(page.console_errors) == 1
+    page.console_errors.clear()
+
+    page.fill("#token", TOKEN)
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/jobs")
+    page.goto("/")
+    page.wait_for_selector("#live.on")  # the script's API calls pass with the session
+    page.goto("/files")  # a page that does not poll, so no request races the sign-out
+    page.click("text=Sign out")
+    page.wait_for_url("**/login")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        api(token_server, "/api/stats")
+    assert refused.value.code == 401

@@ -72,7 +72,10 @@ class Workers:
             return
         click.echo("stopping workers: running jobs go back to the queue", err=True)
         self.worker.stop(abort=True)
-        self.thread.join(WORKER_STOP_SECONDS)
+        try:
+            self.thread.join(WORKER_STOP_SECONDS)
+        except KeyboardInterrupt:  # Ctrl-C again: leave now; leases bring the jobs back
+            return
         if self.thread.is_alive():
             logger.warning("a worker did not stop within %.0f s", WORKER_STOP_SECONDS)
 

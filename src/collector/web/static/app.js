@@ -8,6 +8,7 @@
 
   async function getJSON(url) {
     const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (response.status === 401) window.location.reload(); // signed out: the server asks again
     if (!response.ok) throw new Error(url + ": " + response.status);
     return response.json();
   }
