@@ -68,6 +68,14 @@ class Connections:
                 sock.shutdown(socket.SHUT_RDWR)
         logger.debug("cut %d connection(s)", len(responses))
 
+    def close(self) -> None:
+        """Close every response (yt-dlp's generic extractor leaves its first one open)."""
+        with self._lock:
+            responses, self._responses = self._responses, []
+        for response in responses:
+            with contextlib.suppress(Exception):
+                response.close()  # type: ignore[attr-defined]
+
 
 class StoppableYoutubeDL(yt_dlp.YoutubeDL):
     """YoutubeDL whose requests check the stop signal and can be cut when it fires."""
@@ -91,3 +99,7 @@ class StoppableYoutubeDL(yt_dlp.YoutubeDL):
                 response.close()
                 raise
         return response
+
+    def close(self) -> None:
+        self._connections.close()
+        super().close()
