@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.config.database import DatabaseConfig
+from collector.config.database import DatabaseBusyError, DatabaseConfig
 from collector.config.runtime import load_settings
 from collector.models.values import utcnow
 from collector.repositories import FileRepository, SettingsRepository
@@ -71,6 +71,38 @@ def test_download_end_to_end(
     assert rows["metadata"].file_size == Path(rows["metadata"].file_path).stat().st_size
     # Only the recorded files are left: no partial data, no temporary folder.
     assert files_under(downloads) == sorted(Path(r.file_path) for r in rows.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "file_type"),
+    [
+        ("clip.webm", "video/webm", "video"),
+        ("song.m4a", "audio/mp4", "audio"),
+        ("song.mp3", "audio/mpeg", "audio"),
+        ("photo.jpg", "image/jpeg", "image"),
+    ],
+)
+def test_each_file_is_recorded_with_its_type(
+    db: DatabaseConfig,
+    queue: JobQueue,
+    downloads: Path,
+    media_server: MediaServer,
+    name: str,
+    content_type: str,
+    file_type: str,
+) -> None:
+    data = media_bytes(30_000, name)
+    media_server.add(name, data, content_type=content_type)
+    job = queue.enqueue(media_server.url(name)).job
+
+    make_worker(db).run(burst=True)
+
+    assert queue.get(job.id).status == "completed"
+    rows = FileRepository(db).get_job_files(job.id)
+    assert sorted(row.file_type for row in rows) == sorted([file_type, "metadata"])
+    media = next(row for row in rows if row.file_type == file_type)
+    assert Path(media.file_path).suffix == Path(name).suffix
+    assert media.file_size == len(data) and Path(media.file_path).read_bytes() == data
 
 
 def test_not_found_fails_with_a_short_message(
@@ -242,6 +274,21 @@ def test_retry_downloads_a_cancelled_job(
     assert make_worker(db).run(burst=True) == 1
 
     assert queue.get(job.id).status == "completed"
+
+
+def test_retry_downloads_a_failed_job(
+    db: DatabaseConfig, queue: JobQueue, downloads: Path, media_server: MediaServer
+) -> None:
+    job = queue.enqueue(media_server.url("late.mp4")).job
+    make_worker(db).run(burst=True)
+    assert queue.get(job.id).status == "failed"
+    media_server.add("late.mp4", CLIP)  # the file is there now
+
+    assert queue.retry(job.id).status == "pending"
+    assert make_worker(db).run(burst=True) == 1
+
+    done = queue.get(job.id)
+    assert (done.status, done.error_message, done.retry_count) == ("completed", None, 0)
 
 
 def test_progress_is_written_about_once_a_second(
@@ -486,3 +533,27 @@ def test_a_worker_that_lost_its_lease_leaves_the_new_holders_files(
     assert (current.status, current.worker_id) == ("running", "B")
     assert (downloads / job.id / ".partial" / "clip.mp4.part").read_bytes() == b"B's bytes"
     assert FileRepository(db).get_job_files(job.id) == []
+
+
+def test_a_progress_write_that_fails_does_not_fail_the_download(
+    db: DatabaseConfig,
+    queue: JobQueue,
+    downloads: Path,
+    media_server: MediaServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    media_server.add("clip.mp4", CLIP)
+    job = queue.enqueue(media_server.url("clip.mp4")).job
+    attempts = []
+
+    def locked(self: JobQueue, *args: object, **kwargs: object) -> str | None:
+        attempts.append(1)
+        raise DatabaseBusyError("database is locked (waited 5000 ms)")
+
+    monkeypatch.setattr(JobQueue, "report_progress", locked)
+
+    make_worker(db).run(burst=True)
+
+    assert attempts  # it was tried, and failed
+    done = queue.get(job.id)
+    assert (done.status, done.progress, done.bytes_downloaded) == ("completed", 100, len(CLIP))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from collector.config.database import DatabaseError
 from collector.config.runtime import RuntimeSettings
 from collector.models.job import Job
 from collector.repositories.queue import JobNotFoundError, JobQueue
@@ -65,15 +66,21 @@ class JobRun:
             self.percent = min(update.percent, 99)  # 100 means completed
         if not self.throttle.ready():
             return
-        status = self.queue.report_progress(
-            self.job.id,
-            self.worker_id,
-            self.lease,
-            progress=self.percent,
-            bytes_downloaded=update.bytes_downloaded,
-            operation=update.operation[:200],
-            title=update.title,
-        )
+        try:
+            status = self.queue.report_progress(
+                self.job.id,
+                self.worker_id,
+                self.lease,
+                progress=self.percent,
+                bytes_downloaded=update.bytes_downloaded,
+                operation=update.operation[:200],
+                title=update.title,
+            )
+        except DatabaseError as exc:
+            # Progress is worth a retry next second, not the download: the heartbeat
+            # keeps the lease, and a lost one is noticed there.
+            logger.warning("job %s: progress not recorded: %s", self.job.id, exc)
+            return
         self.control.observe(status)
         self.control.check()
 
