@@ -302,7 +302,9 @@ def test_actions_on_unknown_job_are_404(client: FlaskClient, action: str) -> Non
 @pytest.mark.parametrize("action", ["cancel", "retry"])
 def test_actions_want_post(app: Flask, client: FlaskClient, action: str) -> None:
     (job_id,) = make_jobs(1)
-    assert_error(client.get(f"/api/jobs/{job_id}/{action}"), 405)
+    response = client.get(f"/api/jobs/{job_id}/{action}")
+    assert_error(response, 405)
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
 
 
 # -- GET /api/files, /api/stats, /healthz ---------------------------------------------------------

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from collector.models.file import File
 from collector.repositories import FileRepository, JobRepository
 from collector.web.charts import BAR_SPAN, MIN_BAR, bar_width, status_bars
+from collector.web.templating import number
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -86,6 +87,11 @@ def test_dashboard_shows_statistics_active_and_recent(app: Flask, client: FlaskC
         assert f'data-status="{bar.status}"' in html
         assert f'width="{bar.width}"' in html
     assert 'aria-label="progress"' in html
+
+
+def test_counts_are_shown_with_separators() -> None:
+    assert number(0) == "0"
+    assert number(1_000_000) == "1,000,000"
 
 
 def test_chart_bar_widths() -> None:

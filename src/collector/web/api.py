@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from flask import Blueprint, abort, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
 
 from collector.models.file import FILE_TYPES
-from collector.models.job import PLATFORMS, STATUSES
+from collector.models.job import PLATFORMS, STATUSES, Job
 from collector.models.urls import InvalidURLError
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
@@ -23,18 +24,18 @@ JOB_STATUS_FILTERS = (*STATUSES, params.ACTIVE)
 
 
 @bp.get("/healthz")
-def healthz() -> Any:
+def healthz() -> ResponseReturnValue:
     JobRepository().db.execute_query("SELECT 1")
     return jsonify(status="ok")
 
 
 @bp.get("/api/stats")
-def stats() -> Any:
+def stats() -> ResponseReturnValue:
     return jsonify(JobRepository().get_job_statistics())
 
 
 @bp.get("/api/jobs")
-def list_jobs() -> Any:
+def list_jobs() -> ResponseReturnValue:
     args = request.args
     status = params.choice(args, "status", JOB_STATUS_FILTERS)
     page = JobRepository().page(
@@ -48,7 +49,7 @@ def list_jobs() -> Any:
 
 
 @bp.post("/api/jobs")
-def create_job() -> Any:
+def create_job() -> ResponseReturnValue:
     body = params.json_object(request.get_json(silent=True))
     if "url" not in body:
         abort(400, 'missing "url"')
@@ -63,7 +64,7 @@ def create_job() -> Any:
 
 
 @bp.get("/api/jobs/<job_id>")
-def get_job(job_id: str) -> Any:
+def get_job(job_id: str) -> ResponseReturnValue:
     job = JobRepository().get_job(job_id)
     if job is None:
         abort(404, f"no job with id {job_id!r}")
@@ -72,16 +73,16 @@ def get_job(job_id: str) -> Any:
 
 
 @bp.post("/api/jobs/<job_id>/cancel")
-def cancel_job(job_id: str) -> Any:
+def cancel_job(job_id: str) -> ResponseReturnValue:
     return _change(JobQueue().cancel, job_id)
 
 
 @bp.post("/api/jobs/<job_id>/retry")
-def retry_job(job_id: str) -> Any:
+def retry_job(job_id: str) -> ResponseReturnValue:
     return _change(JobQueue().retry, job_id)
 
 
-def _change(action: Any, job_id: str) -> Any:
+def _change(action: Callable[[str], Job], job_id: str) -> ResponseReturnValue:
     try:
         return jsonify(job_dict(action(job_id)))
     except JobNotFoundError as exc:
@@ -91,7 +92,7 @@ def _change(action: Any, job_id: str) -> Any:
 
 
 @bp.get("/api/files")
-def list_files() -> Any:
+def list_files() -> ResponseReturnValue:
     args = request.args
     page = FileRepository().page(
         limit=params.limit(args, DEFAULT_PAGE),
@@ -102,5 +103,5 @@ def list_files() -> Any:
 
 
 @bp.get("/api/openapi.json")
-def openapi() -> Any:
+def openapi() -> ResponseReturnValue:
     return jsonify(openapi_document())

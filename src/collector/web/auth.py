@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
 
 from flask import (
     Blueprint,
@@ -23,6 +22,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 bp = Blueprint("auth", __name__)
 
@@ -61,7 +61,7 @@ def bearer_ok() -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def guard() -> Any:
+def guard() -> ResponseReturnValue | None:
     """before_request: let the request through, or ask for the token."""
     if required_token() is None or request.endpoint in OPEN_ENDPOINTS:
         return None
@@ -85,7 +85,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Any:
+def login() -> ResponseReturnValue:
     if required_token() is None:
         return redirect(url_for("pages.dashboard"))
     error = None
@@ -101,6 +101,6 @@ def login() -> Any:
 
 
 @bp.post("/logout")
-def logout() -> Any:
+def logout() -> ResponseReturnValue:
     session.clear()
     return redirect(url_for("auth.login"), code=303)

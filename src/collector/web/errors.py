@@ -7,9 +7,9 @@ page gets the same message in the site's layout. Nothing ever shows a traceback.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from collector.config.database import DatabaseBusyError
@@ -25,34 +25,35 @@ def wants_html() -> bool:
     return accept["text/html"] > accept["application/json"]
 
 
-def render_error(exc: HTTPException) -> Any:
+def render_error(exc: HTTPException) -> Response:
     code = exc.code or 500
     message = exc.description or exc.name
     if wants_html():
         try:
-            return render_template("error.html", code=code, name=exc.name, message=message), code
+            page = render_template("error.html", code=code, name=exc.name, message=message)
+            return make_response(page, code)
         except Exception:  # the page itself failed: the plain answer still goes out
             logger.exception("could not render the error page")
-    return jsonify(error=message), code
+    return make_response(jsonify(error=message), code)
 
 
 def register(app: Flask) -> None:
     """Install the handlers on ``app``."""
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Any:
-        result = render_error(exc)
-        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
-            body, code = result
-            return body, code, {"Allow": ", ".join(exc.valid_methods)}
-        return result
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        response = render_error(exc)
+        allowed = getattr(exc, "valid_methods", None)
+        if exc.code == 405 and allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
 
     @app.errorhandler(DatabaseBusyError)
-    def busy(exc: DatabaseBusyError) -> Any:
+    def busy(exc: DatabaseBusyError) -> ResponseReturnValue:
         logger.warning("database busy: %s", exc)
         return render_error(ServiceUnavailable("the database is busy; try again in a moment"))
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Any:
+    def unexpected(exc: Exception) -> ResponseReturnValue:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return render_error(InternalServerError("internal error; see the server log"))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from collector.config.database import get_db
 from collector.models import ALL_MODELS
@@ -18,7 +18,7 @@ ORPHANS_SHOWN = 100
 
 
 @bp.get("/maintenance")
-def maintenance() -> Any:
+def maintenance() -> ResponseReturnValue:
     orphans = FileRepository().get_orphaned_files()
     conn = get_db()
     indexes = inspect(conn, ALL_MODELS)
@@ -36,7 +36,7 @@ def maintenance() -> Any:
 
 
 @bp.get("/maintenance/orphans")
-def confirm_cleanup() -> Any:
+def confirm_cleanup() -> ResponseReturnValue:
     """Ask first: what the clean-up removes, and a button to go ahead."""
     orphans = FileRepository().get_orphaned_files()
     return render_template(
@@ -45,7 +45,7 @@ def confirm_cleanup() -> Any:
 
 
 @bp.post("/maintenance/orphans")
-def cleanup() -> Any:
+def cleanup() -> ResponseReturnValue:
     if request.form.get("confirm") != "yes":
         abort(400, "confirm the clean-up on its confirmation page first")
     removed = FileRepository().delete_orphaned_files()

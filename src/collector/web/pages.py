@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from collector.models.file import FILE_TYPES
-from collector.models.job import PLATFORMS, STATUSES
+from collector.models.job import PLATFORMS, STATUSES, Job
 from collector.models.urls import InvalidURLError, validate_url
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
@@ -29,7 +30,7 @@ OUTCOMES = {
 
 
 @bp.get("/")
-def dashboard() -> Any:
+def dashboard() -> ResponseReturnValue:
     jobs = JobRepository()
     stats = jobs.get_job_statistics()
     return render_template(
@@ -43,7 +44,7 @@ def dashboard() -> Any:
 
 
 @bp.post("/jobs")
-def add_jobs() -> Any:
+def add_jobs() -> ResponseReturnValue:
     """Queue the URLs of the dashboard's form (one per line): all of them or none."""
     urls = request.form.get("urls", "").split()
     try:
@@ -67,7 +68,7 @@ def add_jobs() -> Any:
 
 
 @bp.get("/jobs")
-def jobs() -> Any:
+def jobs() -> ResponseReturnValue:
     args = request.args
     status = params.choice(args, "status", (*STATUSES, params.ACTIVE))
     platform = params.choice(args, "platform", PLATFORMS)
@@ -94,7 +95,7 @@ def jobs() -> Any:
 
 
 @bp.get("/jobs/<job_id>")
-def job(job_id: str) -> Any:
+def job(job_id: str) -> ResponseReturnValue:
     found = JobRepository().get_job(job_id)
     if found is None:
         abort(404, f"no job with id {job_id!r}")
@@ -103,16 +104,16 @@ def job(job_id: str) -> Any:
 
 
 @bp.post("/jobs/<job_id>/cancel")
-def cancel(job_id: str) -> Any:
+def cancel(job_id: str) -> ResponseReturnValue:
     return _change(job_id, JobQueue().cancel)
 
 
 @bp.post("/jobs/<job_id>/retry")
-def retry(job_id: str) -> Any:
+def retry(job_id: str) -> ResponseReturnValue:
     return _change(job_id, JobQueue().retry)
 
 
-def _change(job_id: str, action: Any) -> Any:
+def _change(job_id: str, action: Callable[[str], Job]) -> ResponseReturnValue:
     """Cancel or retry from a form: the outcome, or why not, flashed on the job's page."""
     try:
         changed = action(job_id)
@@ -126,7 +127,7 @@ def _change(job_id: str, action: Any) -> Any:
 
 
 @bp.get("/files")
-def files() -> Any:
+def files() -> ResponseReturnValue:
     args = request.args
     file_type = params.choice(args, "type", FILE_TYPES)
     repository = FileRepository()

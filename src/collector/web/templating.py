@@ -18,10 +18,15 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def number(value: int) -> str:
+    """A count with thousands separators: 1,000,000."""
+    return f"{value:,}"
+
+
 def install(app: Flask) -> None:
     # Titles and paths come from remote sites: escape in every template, whatever its name.
     app.jinja_env.autoescape = True
-    app.jinja_env.filters.update(size=views.human_size, when=when)
+    app.jinja_env.filters.update(size=views.human_size, when=when, number=number)
     app.jinja_env.globals.update(
         csrf_token=csrf_token,
         can_cancel=views.can_cancel,

@@ -62,10 +62,10 @@
       group.querySelector("rect").setAttribute("width", String(width));
       const label = group.querySelector(".count");
       label.setAttribute("x", String(BAR_X + 8 + width));
-      label.textContent = String(count);
+      label.textContent = count.toLocaleString("en-US");
     }
     const total = document.getElementById("total");
-    if (total) total.textContent = counts.reduce((a, b) => a + b, 0) + " in all";
+    if (total) total.textContent = counts.reduce((a, b) => a + b, 0).toLocaleString("en-US") + " in all";
   }
 
   function dashboard(root) {
