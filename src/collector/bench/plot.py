@@ -38,9 +38,9 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
     sizes = sorted(result["sizes"], key=lambda size: size["jobs"])
     jobs = [size["jobs"] for size in sizes]
     fig, ax = plt.subplots(figsize=(12, 7), dpi=100)
-    colours = plt.get_cmap("tab20")
+    palette = [*plt.get_cmap("tab10").colors, "black", "navy", "maroon", "teal"]
     for number, name in enumerate(sizes[0]["queries"]):
-        colour = colours(number % 20)
+        colour = palette[number % len(palette)]
         before = [size["queries"][name]["plan_no_index_ms"] for size in sizes]
         after = [size["queries"][name]["repo_ms"] for size in sizes]
         ax.plot(jobs, before, linestyle="--", marker="o", color=colour, alpha=0.7)

@@ -29,8 +29,10 @@ def size_lines(size: dict[str, Any]) -> list[str]:
         f"{size['jobs']:,} jobs, {size['files']:,} files: loaded in {size['load_s']:.1f} s "
         f"({size['load_rows_per_s']:,.0f} rows/s), upgraded (indexes, counts, ANALYZE) "
         f"in {size['upgrade_s']:.1f} s",
-        QUERY_HEADER,
     ]
+    if size.get("storage_bytes"):
+        lines.append(_storage_line(size["storage_bytes"]))
+    lines.append(QUERY_HEADER)
     for name, q in size["queries"].items():
         lines.append(
             f"{name:<30} {_ms(q['plan_no_index_ms']):>10} {_ms(q['plan_with_index_ms']):>10} "
@@ -40,10 +42,21 @@ def size_lines(size: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _storage_line(sizes: dict[str, int]) -> str:
+    """On disk: the declared (idx_) indexes against everything else."""
+    indexes = sum(b for name, b in sizes.items() if name.startswith("idx_"))
+    rest = sum(sizes.values()) - indexes
+    return (
+        f"on disk: {rest / 2**20:,.1f} MiB of tables and primary keys, "
+        f"{indexes / 2**20:,.1f} MiB of declared indexes (+{indexes / max(rest, 1):.0%})"
+    )
+
+
 def insert_lines(inserts: dict[str, Any]) -> list[str]:
     """Insert throughput per schema piece, and relative to no indexes."""
     lines = [
-        f"inserts: {inserts['jobs']:,} jobs and their files into an empty database",
+        f"inserts: {inserts['jobs']:,} jobs and their files into an empty database "
+        f"(best of {inserts['repeats']})",
         f"{'with':<34} {'rows/s':>10} {'vs none':>8}",
     ]
     for name, rate in inserts["rows_per_s"].items():
