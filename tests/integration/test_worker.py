@@ -351,6 +351,8 @@ def test_killed_worker_job_is_recovered_and_completed_by_another(
     process = spawn_worker(processes, db_path, "--lease-seconds", "1")
     running = wait_until(lambda: downloading(queue, job.id), 20, "the download to start")
     assert running.worker_id.endswith(f":{process.pid}/0")
+    partial = downloads / job.id / ".partial"
+    wait_until(lambda: sum(f.stat().st_size for f in files_under(partial)), 10, "partial data")
 
     os.kill(process.pid, signal.SIGKILL)
     assert process.wait(SUBPROCESS_TIMEOUT) == -signal.SIGKILL
