@@ -29,7 +29,8 @@ from collector.bench.queries import QUERIES
 from collector.bench.targets import evaluate
 from collector.cli import main
 from collector.config.database import DatabaseConfig
-from collector.models import ALL_MODELS, STATUSES, Job
+from collector.models import ALL_MODELS, FILE_TYPES, STATUSES, Job
+from collector.repositories import FileRepository, JobRepository
 from collector.schema import derived
 from collector.schema.plans import parse_step
 from tests.conftest import LARGE_JOBS
@@ -458,6 +459,57 @@ def test_targets_missed_name_the_failing_figures() -> None:
     assert ("largest size within 2x of smallest", "recent jobs (10)") in missed
     assert ("insert rate with all indexes >= 0.5x", None) in missed
     assert ("repository within 2x of raw sqlite3", "statistics") not in missed
+
+
+# -- statistics exact at all times (an issue target the benchmark does not time) ------------
+
+
+def assert_counts_exact(db: DatabaseConfig) -> None:
+    """Counts and orphans read by the repositories equal what scanning the tables gives."""
+    jobs, files = JobRepository(db), FileRepository(db)
+    by_status = dict(db.execute_query("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
+    by_type = dict(db.execute_query("SELECT file_type, COUNT(*) FROM files GROUP BY file_type"))
+    orphans = db.execute_query(
+        "SELECT f.id FROM files f LEFT JOIN jobs j ON f.job_id = j.id WHERE j.id IS NULL"
+    )
+    assert jobs.get_job_statistics() == {s: by_status.get(s, 0) for s in STATUSES}
+    assert files.get_type_counts() == {t: by_type.get(t, 0) for t in FILE_TYPES}
+    assert jobs.count() == sum(by_status.values())
+    assert sorted(f.id for f in files.get_orphaned_files()) == sorted(r[0] for r in orphans)
+
+
+class Midway(Exception):
+    """Raised inside a write transaction to make it fail after some writes."""
+
+
+def test_counts_stay_exact_through_writes_and_a_failed_transaction(tmp_path: Path) -> None:
+    db = DatabaseConfig(tmp_path / "exact.db")
+    create_dataset(db, 200, mix="plan", seed=11)
+    jobs, files = JobRepository(db), FileRepository(db)
+    ids = [row[0] for row in db.execute_query("SELECT id FROM jobs ORDER BY rowid")]
+    assert_counts_exact(db)
+
+    jobs.update_job_status(ids[0], "running")
+    jobs.complete_job(ids[1])
+    jobs.fail_job(ids[2], "gone")
+    jobs.delete_job(ids[3])
+    files.create_file(ids[4], "/x/extra.mp4", "video", 10)
+    with closing(sqlite3.connect(db.db_path)) as conn:  # the pre-index code's delete
+        conn.execute("DELETE FROM jobs WHERE id = ?", (ids[5],))
+        conn.commit()
+    assert_counts_exact(db)
+    before = (jobs.get_job_statistics(), files.get_type_counts())
+
+    with pytest.raises(Midway), db.transaction():
+        jobs.update_job_status(ids[6], "cancelled")
+        jobs.delete_job(ids[7])
+        files.create_file(ids[8], "/x/more.jpg", "image", 1)
+        raise Midway
+
+    assert_counts_exact(db)
+    assert (jobs.get_job_statistics(), files.get_type_counts()) == before
+    assert sum(1 for f in files.get_orphaned_files() if f.job_id == ids[5]) >= 1
+    db.close()
 
 
 # -- the plan's scripts --------------------------------------------------------------------------
