@@ -116,6 +116,14 @@ def test_serve_runs_workers_and_stops_them(tmp_path: Path, stub_waitress: list[d
     assert call["app"].config["AUTH_TOKEN"] is None
 
 
+def test_serve_on_ipv6_loopback(tmp_path: Path, stub_waitress: list[dict]) -> None:
+    result = invoke(
+        tmp_path / "c.db", "--host", "[::1]", "--workers", "0", env={"COLLECTOR_TOKEN": ""}
+    )
+    assert result.exit_code == 0, result.output
+    assert stub_waitress[0]["host"] == "::1"
+
+
 def test_serve_without_workers(tmp_path: Path, stub_waitress: list[dict]) -> None:
     result = invoke(tmp_path / "c.db", "--workers", "0", env={"COLLECTOR_TOKEN": ""})
     assert result.exit_code == 0, result.output

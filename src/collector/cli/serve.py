@@ -122,7 +122,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     pool.start()
     try:
         # Returns on Ctrl-C or SIGTERM (waitress stops on KeyboardInterrupt).
-        waitress.serve(app, host=host, port=port, threads=WEB_THREADS)
+        waitress.serve(app, host=host.strip("[]"), port=port, threads=WEB_THREADS)
     finally:
         signal.signal(signal.SIGTERM, previous)
         pool.stop()
