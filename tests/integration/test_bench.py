@@ -245,6 +245,8 @@ def test_bench_dataset_refuses_an_existing_path(tmp_path: Path) -> None:
     [
         (["run", "--jobs", "abc"], "'abc' is not a whole number; give job counts like 1000,10000"),
         (["run", "--jobs", "1000,x"], "'x' is not a whole number"),
+        (["run", "--jobs", "1e6"], "'1e6' is not a whole number"),
+        (["run", "--jobs", "\u00b2"], "'\u00b2' is not a whole number"),
         (["run", "--jobs", "0"], "0 jobs: each size must be from 1 to 100,000,000"),
         (["run", "--jobs", ""], "'' is not a whole number"),
         (["run", "--mix", "busy"], "'busy' is not one of 'plan', 'realistic'"),

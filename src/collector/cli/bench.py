@@ -23,13 +23,15 @@ class JobSizes(click.ParamType):
 
     name = "sizes"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[int]:
         if isinstance(value, list):
             return value
         sizes = []
         for part in str(value).split(","):
             text = part.strip().replace("_", "")
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 self.fail(
                     f"{part.strip()!r} is not a whole number; give job counts like 1000,10000",
                     param,
