@@ -114,6 +114,19 @@ def test_jobs_plain_lists_one_line_each(db_path: Path, db: DatabaseConfig) -> No
     assert lines == [f"{job.id}  failed       0%  youtube   {YOUTUBE}  (HTTP Error 404: Not Found)"]
 
 
+def test_jobs_plain_output_shows_no_control_characters(db_path: Path, db: DatabaseConfig) -> None:
+    queue = JobQueue(db)
+    job = queue.enqueue(YOUTUBE).job
+    queue.claim("w1", 60)
+    queue.complete(job.id, "w1", title="evil\x1b[2J\x1b[31mred\nsecond line\u202e")
+
+    lines = ok(db_path, "jobs").stdout.splitlines()
+
+    assert lines == [f"{job.id}  completed  100%  youtube   evil?[2J?[31mred?second line?"]
+    listed = json.loads(ok(db_path, "jobs", "--json").stdout)
+    assert listed[0]["title"] == "evil\x1b[2J\x1b[31mred\nsecond line\u202e"  # JSON escapes
+
+
 def test_jobs_on_an_empty_queue(db_path: Path) -> None:
     result = ok(db_path, "jobs")
     assert result.stdout == "" and "no jobs" in result.stderr
@@ -233,6 +246,12 @@ def test_worker_burst_downloads_the_queue(
 def test_worker_burst_on_an_empty_queue_exits(db_path: Path) -> None:
     result = ok(db_path, "worker", "--burst")
     assert "worker stopped: 0 job(s) processed" in result.stderr
+
+
+def test_worker_lease_from_the_environment(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLLECTOR_LEASE_SECONDS", "0.2")
+    output = failing(db_path, "worker", "--burst")
+    assert "Invalid value for '--lease-seconds'" in output and "0.2 is not in the range" in output
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import click
 
@@ -26,13 +27,21 @@ def ready_db(ctx: click.Context) -> DatabaseConfig:
     return database
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters shown as ``?``.
+
+    Titles and errors come from remote sites: an escape sequence or a newline in
+    one must not reach the terminal as such.
+    """
+    return "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+
+
 def describe(job: Job) -> str:
     """One line per job: id, status, progress, platform, title (or URL), error."""
-    line = (
-        f"{job.id}  {job.status:<10} {job.progress:>3}%  {job.platform:<9} {job.title or job.url}"
-    )
+    line = f"{job.id}  {job.status:<10} {job.progress:>3}%  {job.platform:<9} "
+    line += printable(job.title or job.url)
     if job.status == "failed" and job.error_message:
-        line += f"  ({job.error_message})"
+        line += f"  ({printable(job.error_message)})"
     return line
 
 
