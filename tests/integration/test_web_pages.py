@@ -331,6 +331,25 @@ def test_orphan_clean_up_asks_first(app: Flask, client: FlaskClient, db_path: Pa
     assert flashes(page(client, "/maintenance")) == ["Removed 2 orphaned file records."]
 
 
+def test_many_orphans_show_the_first_hundred(
+    app: Flask, client: FlaskClient, db_path: Path
+) -> None:
+    for n in range(103):
+        make_orphan(db_path, f"/d/lost-{n:03}.mp4")
+
+    overview = page(client, "/maintenance")
+    confirm = page(client, "/maintenance/orphans")
+
+    assert 'Orphaned files <span class="muted">103</span>' in overview
+    assert overview.count('<td class="path">/d/lost-') == 100
+    assert "Showing the first 100 of 103; the clean-up removes them all." in overview
+    assert "Remove 103 records" in confirm
+    assert confirm.count('<li class="path">') == 100
+    post_form(client, "/maintenance/orphans", {"confirm": "yes"}, "/maintenance/orphans")
+    assert FileRepository().get_orphaned_files() == []
+    assert flashes(page(client, "/maintenance")) == ["Removed 103 orphaned file records."]
+
+
 def test_orphan_clean_up_without_confirmation_is_refused(
     app: Flask, client: FlaskClient, db_path: Path
 ) -> None:

@@ -14,6 +14,8 @@ from collector.schema.reconcile import INDEX_STATES, derived_states, inspect
 
 bp = Blueprint("maintenance", __name__)
 
+# Orphans are read through the trigger-kept orphan ids and idx_files_job_id: the cost
+# is the number of orphans, not of files. The pages list the first ones.
 ORPHANS_SHOWN = 100
 
 
