@@ -8,6 +8,7 @@ resumes a partial file) to download. Routes:
 - ``/slow/<name>``: the same bytes dribbled ``chunk`` bytes every ``delay`` seconds
   (bounded: the delay and size are the test's, and shutdown ends every dribble);
 - ``/flaky/<name>``: answers 503 to the first ``failures`` downloads, then serves;
+- on every route, ``cut_after`` closes each response early (Content-Length unchanged);
 - anything else: 404.
 """
 
@@ -45,6 +46,7 @@ class Media:
     chunk: int = 4096
     delay: float = 0.0
     failures: int = 0
+    cut_after: int | None = None  # close each response after this many body bytes
     requests: list[str | None] = field(default_factory=list)  # each GET's Range header
 
 
@@ -115,8 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(media.data)}")
         self.end_headers()
         if body:
-            slow = route == "slow"
-            self._write(media, start, end, slow)
+            stop = end if media.cut_after is None else min(end, start + media.cut_after)
+            self._write(media, start, stop, route == "slow")
 
     def _range(self, size: int) -> tuple[int | None, int]:
         header = self.headers.get("Range")

@@ -173,6 +173,27 @@ def test_transient_failures_retry_with_backoff_then_succeed(
     assert len(media.requests) == 4  # 2 refused, then a look at the headers and the download
 
 
+def test_a_dropped_connection_is_retried_and_resumed(
+    db: DatabaseConfig, queue: JobQueue, downloads: Path, media_server: MediaServer
+) -> None:
+    media = media_server.add("cut.mp4", CLIP, cut_after=50_000)
+    job = queue.enqueue(media_server.url("cut.mp4")).job
+    worker = make_worker(db)
+
+    assert worker.work_once("w/0") is True
+    waiting = queue.get(job.id)
+    assert (waiting.status, waiting.retry_count) == ("pending", 1)
+    assert waiting.error_message == f"Downloaded 50000 bytes, expected {len(CLIP)} bytes"
+
+    media.cut_after = None
+    assert worker.run(burst=True) == 1
+
+    assert queue.get(job.id).status == "completed"
+    assert media.requests[-1] == "bytes=50000-"  # resumed where the connection dropped
+    video = FileRepository(db).get_job_files_by_type(job.id, "video")
+    assert Path(video[0].file_path).read_bytes() == CLIP
+
+
 def test_transient_failures_stop_at_max_retries(
     db: DatabaseConfig, queue: JobQueue, downloads: Path, media_server: MediaServer
 ) -> None:

@@ -66,6 +66,8 @@ def test_validate_url_refuses_non_strings(value: object) -> None:
          "(caused by <HTTPError 404: Not Found>)", "HTTP Error 404: Not Found"),
         ("\x1b[0;31mERROR:\x1b[0m [youtube] abc123: Video unavailable", "Video unavailable"),
         ("ERROR: [Errno 111] Connection refused", "Connection refused"),
+        ("ERROR: \r[download] Got error: Downloaded 10 bytes, expected 99 bytes",
+         "Downloaded 10 bytes, expected 99 bytes"),
         ("ERROR: Unsupported URL: https://example.com/\nTraceback (most recent call last):\n"
          '  File "x.py", line 1', "Unsupported URL: https://example.com/"),
         ("ERROR: something; please report this issue on https://github.com/yt-dlp", "something"),

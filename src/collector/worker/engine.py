@@ -32,6 +32,7 @@ ytdlp_logger = logging.getLogger("collector.worker.ytdlp")
 
 RETRYABLE = (TransportError, IncompleteRead, ContentTooShortError, TimeoutError, ConnectionError)
 TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+GAVE_UP_RETRYING = "[download] Got error: "
 OUTPUT_TEMPLATE = "%(title).150B [%(id).60B].%(ext)s"
 DEFAULT_OPTIONS: dict[str, Any] = {
     "socket_timeout": 20,
@@ -164,11 +165,20 @@ class Downloader:
             with StoppableYoutubeDL(self.params(folder, session), stop) as ydl:
                 info = ydl.extract_info(url, download=True)
         except DownloadError as exc:
-            cause = exc.exc_info[1] if exc.exc_info else exc
-            raise DownloadFailed(clean_message(str(exc)), transient=is_transient(cause)) from exc
+            raise DownloadFailed(clean_message(str(exc)), transient=_transient(exc)) from exc
         title = (info or {}).get("title") or session.title
         on_progress(ProgressUpdate(100, session.bytes, "recording files", title))
         return DownloadResult(title, collect_files(folder, session.media), session.bytes)
+
+
+def _transient(error: DownloadError) -> bool:
+    """Whether the error yt-dlp gave up on is worth another try later."""
+    cause = error.exc_info[1] if error.exc_info else None
+    if cause is None:
+        # yt-dlp's downloaders report what they stopped retrying (dropped connection,
+        # short read, 5xx) as text only, without the exception.
+        return GAVE_UP_RETRYING in str(error)
+    return is_transient(cause)
 
 
 def is_transient(error: BaseException | None) -> bool:

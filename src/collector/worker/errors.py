@@ -11,6 +11,7 @@ _PREFIXES = (
     # "[generic] clip: ..." / "[youtube] abc123: ...": the extractor and the media id
     re.compile(r"^\[[\w:.-]+\]\s+(?:[^\s:]+:\s+)?"),
     re.compile(r"^Unable to (?:download|extract) [\w ]+?:\s+"),
+    re.compile(r"^Got error:\s+"),
     re.compile(r"^<urlopen error\s*"),
 )
 _SUFFIXES = (
@@ -39,7 +40,9 @@ class DownloadStopped(Exception):
 
 def clean_message(text: str) -> str:
     """The first line of an error, without colours, log prefixes, causes or errno codes."""
-    lines = [line.strip() for line in _ANSI.sub("", text or "").splitlines() if line.strip()]
+    # yt-dlp starts some errors with a carriage return (a terminal artefact), not a new line.
+    text = _ANSI.sub("", text or "").replace("\r", "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     message = lines[0] if lines else ""
     for pattern in _PREFIXES:
         message = pattern.sub("", message)
