@@ -355,6 +355,46 @@ def test_progress_is_written_about_once_a_second(
     assert queue.get(job.id).progress == 100
 
 
+def test_a_stopped_worker_claims_nothing(
+    db: DatabaseConfig, queue: JobQueue, downloads: Path, media_server: MediaServer
+) -> None:
+    media = media_server.add("clip.mp4", CLIP)
+    job = queue.enqueue(media_server.url("clip.mp4")).job
+    worker = make_worker(db)
+
+    worker.stop()
+
+    assert worker.work_once("w/0") is False
+    assert worker.run(burst=True) == 0
+    assert queue.get(job.id).status == "pending" and media.requests == []
+
+
+def test_a_job_claimed_as_the_worker_aborts_is_handed_back(
+    db: DatabaseConfig,
+    queue: JobQueue,
+    downloads: Path,
+    media_server: MediaServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    media = media_server.add("clip.mp4", CLIP)
+    job = queue.enqueue(media_server.url("clip.mp4")).job
+    worker = make_worker(db)
+    original_claim = JobQueue.claim
+
+    def claim_then_abort(self: JobQueue, worker_id: str, lease: float) -> object:
+        claimed = original_claim(self, worker_id, lease)
+        worker.stop(abort=True)  # the stop lands between the claim and the download
+        return claimed
+
+    monkeypatch.setattr(JobQueue, "claim", claim_then_abort)
+
+    assert worker.work_once("w/0") is True
+
+    back = queue.get(job.id)
+    assert (back.status, back.retry_count, back.worker_id) == ("pending", 0, None)
+    assert media.requests == []  # not downloaded
+
+
 # -- several workers, killed workers, signals ---------------------------------------------
 
 
@@ -436,6 +476,7 @@ def test_concurrent_slots_in_one_worker(
 
 
 def test_sigterm_lets_the_running_download_finish(
+    db: DatabaseConfig,
     db_path: Path,
     queue: JobQueue,
     downloads: Path,
@@ -448,11 +489,15 @@ def test_sigterm_lets_the_running_download_finish(
     process = spawn_worker(processes, db_path)
     wait_until(lambda: downloading(queue, job.id), 20, "the download to start")
 
+    signalled = utcnow()
     process.send_signal(signal.SIGTERM)
 
     assert process.wait(SUBPROCESS_TIMEOUT) == 0
     assert "worker stopped: 1 job(s) processed" in process.stderr.read()
-    assert queue.get(job.id).status == "completed"
+    done = queue.get(job.id)
+    assert done.status == "completed" and done.completed_at > signalled  # finished after it
+    video = FileRepository(db).get_job_files_by_type(job.id, "video")
+    assert Path(video[0].file_path).read_bytes() == data
 
 
 def test_second_sigterm_hands_the_job_back(

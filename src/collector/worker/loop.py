@@ -61,6 +61,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.idle_max = idle_max
         self._stopping = threading.Event()
+        self._aborting = False
         self._lock = threading.Lock()
         self._controls: set[JobControl] = set()
         self._processed = 0
@@ -99,8 +100,10 @@ class Worker:
         self._stopping.set()
         if abort:
             with self._lock:
-                for control in self._controls:
-                    control.stop(SHUTDOWN)
+                self._aborting = True  # also for a job claimed while this runs
+                controls = list(self._controls)
+            for control in controls:
+                control.stop(SHUTDOWN)
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
@@ -144,7 +147,12 @@ class Worker:
                 self.db.close()  # this slot thread's connection
 
     def work_once(self, worker_id: str) -> bool:
-        """Recover expired leases, claim one job and run it; False if none was claimable."""
+        """Recover expired leases, claim one job and run it; False if none was claimable.
+
+        A stopping worker claims nothing.
+        """
+        if self._stopping.is_set():
+            return False
         settings = load_settings(self.db)
         self._recover(settings.max_retries)
         job = self.queue.claim(worker_id, self.lease_seconds)
@@ -153,6 +161,8 @@ class Worker:
         control = JobControl()
         with self._lock:
             self._controls.add(control)
+            if self._aborting:
+                control.stop(SHUTDOWN)  # hand it straight back
         try:
             run = JobRun(
                 self.queue, self.downloader, job, worker_id, self.lease_seconds, settings, control
