@@ -263,3 +263,38 @@ def test_worker_lease_from_the_environment(db_path: Path, monkeypatch: pytest.Mo
 )
 def test_worker_refuses_bad_options(db_path: Path, args: tuple[str, ...], message: str) -> None:
     assert message in failing(db_path, "worker", "--burst", *args)
+
+
+def test_worker_downloads_to_collector_download_dir(
+    db_path: Path,
+    db: DatabaseConfig,
+    tmp_path: Path,
+    media_server: MediaServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = tmp_path / "env-downloads"
+    monkeypatch.setenv("COLLECTOR_DOWNLOAD_DIR", str(folder))
+    media_server.add("env.mp4", media_bytes(10_000, "env"))
+    job_id = ok(db_path, "add", media_server.url("env.mp4")).stdout.strip()
+
+    ok(db_path, "worker", "--burst")
+
+    files = FileRepository(db).get_job_files(job_id)
+    assert files and all(Path(f.file_path).is_relative_to(folder / job_id) for f in files)
+
+
+def test_worker_concurrency_option_runs_slots(
+    db_path: Path, db: DatabaseConfig, tmp_path: Path, media_server: MediaServer
+) -> None:
+    ok(db_path, "settings", "download_dir", str(tmp_path / "downloads"))
+    for n in range(4):
+        media_server.add(f"c{n}.mp4", media_bytes(16_384, f"c{n}"), delay=0.05)
+    urls = [media_server.url(f"c{n}.mp4", route="slow") for n in range(4)]
+    ids = ok(db_path, "add", *urls).stdout.split()
+
+    result = ok(db_path, "worker", "--burst", "--concurrency", "2")
+
+    assert "worker stopped: 4 job(s) processed" in result.stderr
+    jobs = [JobQueue(db).get(job_id) for job_id in ids]
+    assert {job.status for job in jobs} == {"completed"}
+    assert {job.worker_id.rsplit("/", 1)[1] for job in jobs} == {"0", "1"}
