@@ -6,6 +6,7 @@ condition is not met in time, so nothing here can hang the suite.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -139,17 +140,23 @@ def processes() -> Iterator[list[subprocess.Popen]]:
                 stream.close()
 
 
-def spawn_worker(started: list[subprocess.Popen], db_path: Path, *args: str) -> subprocess.Popen:
-    """``collector worker ARGS`` in a process of its own, output captured."""
+def spawn_worker(
+    started: list[subprocess.Popen], db_path: Path, *args: str, log: Path | None = None
+) -> subprocess.Popen:
+    """``collector worker ARGS`` in a process of its own, output captured.
+
+    With ``log``, its stderr goes to that file, to be read while it runs.
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        worker_command(db_path, *args),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with log.open("w") if log is not None else contextlib.nullcontext() as log_file:
+        process = subprocess.Popen(
+            worker_command(db_path, *args),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log_file if log_file is not None else subprocess.PIPE,
+            text=True,
+        )
     started.append(process)
     return process
 

@@ -430,6 +430,40 @@ def test_killed_worker_job_is_recovered_and_completed_by_another(
     assert (media.requests[-1] or "").startswith("bytes=")  # resumed the killed one's part
 
 
+def test_a_frozen_worker_loses_its_job_and_leaves_it_alone(
+    db: DatabaseConfig,
+    db_path: Path,
+    queue: JobQueue,
+    downloads: Path,
+    media_server: MediaServer,
+    processes: list[subprocess.Popen],
+) -> None:
+    data = media_bytes(200_000, "slow")
+    media = media_server.add("slow.mp4", data, delay=0.05)
+    job = queue.enqueue(media_server.url("slow.mp4", route="slow")).job
+    log = downloads.parent / "frozen.log"
+    frozen = spawn_worker(processes, db_path, "--lease-seconds", "1", log=log)
+    wait_until(lambda: downloading(queue, job.id), 20, "the download to start")
+
+    os.kill(frozen.pid, signal.SIGSTOP)  # alive, but renewing nothing
+    media.delay = 0.0
+    wait_until(lambda: queue.get(job.id).lease_expires_at < utcnow(), 5, "the lease to expire")
+    assert make_worker(db, name="rescuer").run(burst=True) == 1
+    os.kill(frozen.pid, signal.SIGCONT)
+
+    # The frozen worker wakes, finds the job is not its own any more, and goes idle.
+    noticed = ("lease lost to another worker", "no longer ours")
+    wait_until(lambda: any(m in log.read_text() for m in noticed), 10, "the loss noticed")
+    frozen.send_signal(signal.SIGTERM)
+    assert frozen.wait(SUBPROCESS_TIMEOUT) == 0
+    done = queue.get(job.id)
+    assert (done.status, done.worker_id, done.retry_count) == ("completed", "rescuer/0", 1)
+    rows = FileRepository(db).get_job_files(job.id)
+    assert sorted(row.file_type for row in rows) == ["metadata", "video"]
+    video = next(row for row in rows if row.file_type == "video")
+    assert Path(video.file_path).read_bytes() == data
+
+
 def test_two_worker_processes_take_each_job_once(
     db: DatabaseConfig,
     db_path: Path,
