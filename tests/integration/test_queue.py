@@ -278,11 +278,14 @@ def test_reschedule_counts_the_retry(queue: JobQueue) -> None:
 def test_release_hands_a_job_back_untouched(queue: JobQueue) -> None:
     job = queue.enqueue(URL).job
     claimed(queue)
+    queue.report_progress(job.id, "w1", 60, progress=40, bytes_downloaded=4000, operation="x")
 
     back = queue.release(job.id, "w1")
 
     assert back is not None
     assert (back.status, back.retry_count, back.worker_id) == ("pending", 0, None)
+    assert (back.progress, back.bytes_downloaded, back.current_operation) == (0, 0, None)
+    assert queue.release(job.id, "w1") is None  # no longer running under w1
     assert claimed(queue, "w2").id == job.id
 
 

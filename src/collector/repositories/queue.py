@@ -77,7 +77,8 @@ SQL_RESCHEDULE = (
     f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
 )
 SQL_RELEASE = (
-    "UPDATE jobs SET status = 'pending', current_operation = NULL, worker_id = NULL, "
+    "UPDATE jobs SET status = 'pending', progress = 0, bytes_downloaded = 0, "
+    "current_operation = NULL, worker_id = NULL, "
     "lease_expires_at = NULL, updated_at = ? "
     f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
 )
