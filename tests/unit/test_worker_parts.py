@@ -303,6 +303,13 @@ def test_cut_wakes_a_read_blocked_in_another_thread() -> None:
         response.fp.fp.close()
 
 
+def test_socket_of_sees_through_an_urllib3_style_response() -> None:
+    with socket.socket() as sock:
+        buffered = SimpleNamespace(raw=SimpleNamespace(_sock=sock))
+        response = SimpleNamespace(fp=SimpleNamespace(_fp=SimpleNamespace(fp=buffered)))
+        assert socket_of(response) is sock
+
+
 @pytest.mark.parametrize("response", [None, object(), SimpleNamespace(fp=SimpleNamespace())])
 def test_socket_of_unknown_responses_is_none(response: object) -> None:
     assert socket_of(response) is None

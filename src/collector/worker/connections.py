@@ -32,16 +32,30 @@ class StopSignal(Protocol):
         """Call ``callback`` (from any thread) once the download must stop."""
 
 
-def socket_of(response: object) -> socket.socket | None:
-    """The socket under a response of yt-dlp's urllib handler, or None if not found.
+# Attributes that lead from a response towards its socket: yt-dlp's adapter (fp), an
+# urllib3 response (_fp), http.client's buffered reader (fp, raw), SocketIO (_sock).
+_TOWARDS_SOCKET = ("fp", "_fp", "raw", "_sock")
+_MAX_DEPTH = 8
 
-    yt-dlp's adapter wraps an http.client.HTTPResponse, which reads a buffered
-    SocketIO; other handlers (or future versions) are simply not cut.
+
+def socket_of(response: object) -> socket.socket | None:
+    """The socket under a response yt-dlp opened, or None if it cannot be found.
+
+    Follows the wrappers down (checked with yt-dlp's urllib handler, the one
+    installed here); a response it cannot see through is simply not cut, and its
+    download stops at the next progress hook or socket timeout as before.
     """
-    node: Any = getattr(response, "fp", None)
-    for name in ("fp", "raw", "_sock"):
-        node = getattr(node, name, None)
-    return node if isinstance(node, socket.socket) else None
+    node: Any = response
+    for _ in range(_MAX_DEPTH):
+        if isinstance(node, socket.socket):
+            return node
+        node = next(
+            (child for name in _TOWARDS_SOCKET if (child := getattr(node, name, None)) is not None),
+            None,
+        )
+        if node is None:
+            return None
+    return None
 
 
 class Connections:
