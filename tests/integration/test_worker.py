@@ -545,12 +545,14 @@ def test_second_sigterm_hands_the_job_back(
     data = media_bytes(400_000, "slow")
     media = media_server.add("slow.mp4", data, delay=0.05)  # about 5 s
     job = queue.enqueue(media_server.url("slow.mp4", route="slow")).job
-    process = spawn_worker(processes, db_path)
+    log = downloads.parent / "worker.log"
+    process = spawn_worker(processes, db_path, log=log)
     wait_until(lambda: downloading(queue, job.id), 20, "the download to start")
 
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    time.sleep(0.2)  # the first signal is handled before the second arrives
+    # The first signal must be handled before the second arrives (two pending are one).
+    wait_until(lambda: "finishing running downloads" in log.read_text(), 5, "the first")
     process.send_signal(signal.SIGTERM)
     assert process.wait(SUBPROCESS_TIMEOUT) == 0
     assert time.monotonic() - started < 3
