@@ -16,6 +16,9 @@ from collector.repositories import FileRepository, JobRepository, SettingsReposi
 
 from .legacy import create_legacy_database
 
+# The queue and worker tests' fixtures (media server, download folder, workers).
+pytest_plugins = ["tests.worker_fixtures"]
+
 LARGE_JOBS = 20_000
 
 
@@ -97,13 +100,3 @@ def reading(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
-
-
-# The queue and worker tests' fixtures (media server, download folder, workers).
-from .worker_fixtures import (  # noqa: E402, F401
-    downloads,
-    media_server,
-    processes,
-    queue,
-    worker_threads,
-)

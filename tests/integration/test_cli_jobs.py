@@ -203,6 +203,17 @@ def test_settings_show_set_and_read(
     assert ok(db_path, "settings", "download_dir").stdout == f"{target}\n"  # beats the env
 
 
+def test_settings_never_print_the_web_apps_secret_key(db_path: Path, db: DatabaseConfig) -> None:
+    SettingsRepository(db).set("web.secret_key", "s3cret-session-key")
+    SettingsRepository(db).set("note", "kept by hand")
+
+    shown = ok(db_path, "settings").stdout
+
+    assert "s3cret" not in shown
+    assert "note = kept by hand" in shown
+    assert "unknown setting 'web.secret_key'" in failing(db_path, "settings", "web.secret_key")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -102,3 +102,20 @@ def test_restart_refreshes_statistics_once(grown: Path, tmp_path: Path) -> None:
     assert second.changes == []
     assert broken(config) == {}
     config.close()
+
+
+def test_worker_refreshes_statistics_of_a_grown_database(grown: Path, tmp_path: Path) -> None:
+    from collector.worker import Worker
+
+    config = copy_of(grown, tmp_path)
+    # Only finished jobs: the worker has nothing to claim, only its upkeep to do.
+    with config.transaction() as conn:
+        conn.execute("UPDATE jobs SET status = 'completed' WHERE status <> 'completed'")
+    worker = Worker(config, name="stats-test")
+
+    assert worker.work_once("stats-test/0") is False
+
+    with closing(raw(config.db_path)) as conn:
+        assert statistics.stale_tables(conn, ALL_MODELS) == []
+        assert statistics.table_stats(conn, "jobs").analyzed == 20_000
+    config.close()

@@ -143,10 +143,15 @@ def settings(ctx: click.Context, key: str | None, value: str | None) -> None:
     click.echo(effective[key] if value is None else f"{key} = {effective[key]}")
 
 
+# Keys the application keeps for itself (the web app's session key): never printed.
+PRIVATE_PREFIXES = ("web.",)
+
+
 def _effective(database: DatabaseConfig) -> dict[str, str]:
     """Every known setting's value in force (stored, or its default), then other stored keys."""
     loaded = load_settings(database)
     values = {name: str(getattr(loaded, name)) for name in KNOWN_SETTINGS}
     for name, stored in SettingsRepository(database).all().items():
-        values.setdefault(name, "" if stored is None else stored)
+        if not name.startswith(PRIVATE_PREFIXES):
+            values.setdefault(name, "" if stored is None else stored)
     return values

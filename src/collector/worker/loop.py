@@ -21,7 +21,9 @@ from typing import Any
 
 from collector.config.database import DatabaseConfig, get_db_config
 from collector.config.runtime import load_settings
+from collector.models import ALL_MODELS
 from collector.repositories.queue import JobQueue
+from collector.schema.reconcile import refresh_statistics
 
 from .control import SHUTDOWN, JobControl
 from .engine import Downloader
@@ -34,6 +36,7 @@ DEFAULT_LEASE_SECONDS = 60.0
 MIN_LEASE_SECONDS = 0.5
 IDLE_FIRST, IDLE_MAX = 0.2, 5.0
 MAX_CONCURRENCY = 64
+STATISTICS_EVERY_SECONDS = 60.0
 
 
 class Worker:
@@ -66,6 +69,7 @@ class Worker:
         self._controls: set[JobControl] = set()
         self._processed = 0
         self._next_recovery = 0.0
+        self._next_statistics = 0.0
 
     # -- running and stopping ---------------------------------------------------------
 
@@ -155,6 +159,7 @@ class Worker:
             return False
         settings = load_settings(self.db)
         self._recover(settings.max_retries)
+        self._refresh_statistics()
         job = self.queue.claim(worker_id, self.lease_seconds)
         if job is None:
             return False
@@ -173,6 +178,21 @@ class Worker:
                 self._controls.discard(control)
                 self._processed += 1
         return True
+
+    def _refresh_statistics(self) -> None:
+        """Re-ANALYZE tables whose size doubled or halved, at most once a minute.
+
+        A worker outlives many starts' worth of growth; without this, a database
+        created empty keeps no planner statistics (schema/statistics.py).
+        """
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_statistics:
+                return
+            self._next_statistics = now + STATISTICS_EVERY_SECONDS
+        refreshed = refresh_statistics(self.db, ALL_MODELS)
+        if refreshed:
+            logger.info("worker %s refreshed statistics of %s", self.name, ", ".join(refreshed))
 
     def _recover(self, max_retries: int) -> None:
         """Return jobs of dead workers to the queue, at most every few seconds per worker."""
