@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,19 +12,8 @@ from collector.app import create_app
 from collector.config.database import APP_EXTENSION, DatabaseConfig, get_db, get_db_config
 from collector.models import ALL_MODELS, STATUSES
 from collector.repositories import JobRepository
-from tests.conftest import raw
+from tests.conftest import reading
 from tests.legacy import create_legacy_database
-
-
-@contextmanager
-def reading(path: Path) -> Iterator[sqlite3.Connection]:
-    """A plain sqlite3 connection (tests.conftest.raw), closed when the block ends."""
-    conn = raw(path)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
 
 DECLARED = {spec.name for model in ALL_MODELS for spec in model.index_specs()}
 
