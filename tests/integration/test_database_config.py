@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -518,3 +520,34 @@ def test_busy_timeout_beyond_sqlite_range_is_rejected_or_honoured(
     applied = config.connection().execute("PRAGMA busy_timeout").fetchone()[0]
     config.close()
     assert applied == value
+
+
+OTHER_PROCESS = """
+import sys
+from collector.config.database import DatabaseConfig
+from collector.repositories import SettingsRepository
+db = DatabaseConfig(sys.argv[1])
+SettingsRepository(db).set("other", "process")
+db.close()
+"""
+
+
+def test_a_new_connection_keeps_the_locks_of_open_ones(db: DatabaseConfig, db_path: Path) -> None:
+    # POSIX drops every lock a process holds on a file when it closes any descriptor
+    # of it. Opening a connection (each web request does) must not read the database
+    # file through a descriptor of its own, or the long-lived connections (the
+    # worker's) lose their shared lock: then another process (collector add) that
+    # closes its connection thinks it is the last one, checkpoints and deletes the
+    # -wal and -shm files still in use here, and this process stops seeing its writes.
+    worker = db.connection()
+    worker.execute("SELECT COUNT(*) FROM jobs").fetchall()
+    request = db.connect()
+    request.close()
+
+    subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(db_path)], check=True, timeout=30)
+
+    assert sorted(p.name for p in side_files(db_path)) == [
+        "collector.db-shm",
+        "collector.db-wal",
+    ]
+    assert SettingsRepository(db).get("other") == "process"

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+# Databases this process has opened a connection to. Their header is not read again:
+# closing any descriptor of a file drops every POSIX lock the process holds on it,
+# so reading the header while a connection is open (a new connection per web request,
+# the worker's kept one) would take the open connections' shared lock away. Another
+# process closing its connection would then checkpoint and delete the -wal and -shm
+# files still in use here, and this process would stop seeing the other's writes.
+_CONNECTED: set[Path] = set()
 Params = Sequence[Any]
 
 
@@ -75,6 +82,8 @@ class DatabaseConfig:
         path = self.db_path
         if path.is_dir():
             raise NotADatabaseError(f"{path} is a directory, not an SQLite database")
+        if path.resolve() in _CONNECTED:
+            return
         if path.exists() and path.stat().st_size > 0:
             with path.open("rb") as fh:
                 if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
@@ -97,6 +106,7 @@ class DatabaseConfig:
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise self._translate(exc) from exc
+        _CONNECTED.add(self.db_path.resolve())
         return conn
 
     def connection(self) -> sqlite3.Connection:
