@@ -128,6 +128,12 @@ def test_same_url_queued_at_once_from_many_threads_is_one_job(
         ("", "a URL must be a non-empty string"),
         ("   ", "a URL must be a non-empty string"),
         ("https://example.com/" + "a" * 5000, "not a valid URL"),
+        ("http://a\x00b.com/", "not a valid URL"),
+        ("http://example.com/\x07clip", "not a valid URL"),
+        ("http://example.com/\ud800", "not a valid URL"),
+        ("http://example.com/\u202eclip", "not a valid URL"),
+        ("http://example.com:99999/", "not a valid URL"),
+        ("http://example.com:abc/", "not a valid URL"),
     ],
 )
 def test_only_http_and_https_urls_are_queued(queue: JobQueue, url: str, message: str) -> None:

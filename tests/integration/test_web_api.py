@@ -196,6 +196,12 @@ def test_post_after_the_first_finished_is_a_new_job(app: Flask, client: FlaskCli
         ({"json": {"url": "https://"}}, "no host"),
         ({"json": {"url": "https://e.com/a b"}}, "not a valid URL"),
         ({"json": {"url": "https://e.com/" + "x" * 5000}}, "not a valid URL"),
+        ({"json": {"url": "https://e.com/\ud800"}}, "not a valid URL"),
+        ({"json": {"url": "https://e\u0000.com/"}}, "not a valid URL"),
+        (
+            {"data": '{"url": "https://e.com/\\ud800"}', "content_type": "application/json"},
+            "not a valid URL",
+        ),
     ],
 )
 def test_post_bad_input_is_400(

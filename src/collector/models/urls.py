@@ -16,7 +16,7 @@ PLATFORM_HOSTS: dict[str, tuple[str, ...]] = {
 
 
 class InvalidURLError(ValueError):
-    """A URL that cannot be queued: not http(s), or without a host."""
+    """A URL that cannot be queued: not http(s), without a host, or malformed."""
 
 
 def validate_url(url: object) -> str:
@@ -24,11 +24,14 @@ def validate_url(url: object) -> str:
     if not isinstance(url, str) or not url.strip():
         raise InvalidURLError("a URL must be a non-empty string")
     url = url.strip()
-    if len(url) > MAX_URL_LENGTH or any(ch.isspace() for ch in url):
+    # Not printable: control characters (NUL, BEL...), lone surrogates (which no
+    # database or HTTP client can encode), invisible format and bidi characters.
+    if len(url) > MAX_URL_LENGTH or any(ch.isspace() or not ch.isprintable() for ch in url):
         raise InvalidURLError(f"not a valid URL: {url[:200]!r}")
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
     except ValueError:
         raise InvalidURLError(f"not a valid URL: {url[:200]!r}") from None
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
