@@ -125,6 +125,7 @@ def test_jobs_active_filter(app: Flask, client: FlaskClient) -> None:
         ("cursor=" + base64.urlsafe_b64encode(b'{"a": 1}').decode(), "invalid cursor"),
         ("cursor=" + base64.urlsafe_b64encode(b'["x", 2]').decode(), "invalid cursor"),
         ("cursor=%00%ff", "invalid cursor"),
+        ("cursor=" + base64.urlsafe_b64encode(b'["\\ud800", "x"]').decode(), "invalid cursor"),
     ],
 )
 def test_jobs_bad_query_is_400(client: FlaskClient, query: str, fragment: str) -> None:
@@ -345,6 +346,7 @@ def test_files_by_type_in_pages(app: Flask, client: FlaskClient) -> None:
         ("type=movie", "unknown type 'movie'"),
         ("limit=1000", "limit must be"),
         ("cursor=%%%", "invalid cursor"),
+        ("cursor=" + base64.urlsafe_b64encode(b'["x", "\\udfff"]').decode(), "invalid cursor"),
     ],
 )
 def test_files_bad_query_is_400(client: FlaskClient, query: str, fragment: str) -> None:

@@ -177,7 +177,15 @@ def test_jobs_list_filters(app: Flask, client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["status=nope", "platform=nope", "limit=0", "limit=x", "cursor=garbage"]
+    "query",
+    [
+        "status=nope",
+        "platform=nope",
+        "limit=0",
+        "limit=x",
+        "cursor=garbage",
+        "cursor=WyJcdWQ4MDAiLCAieCJd",  # ["\\ud800", "x"]: a lone surrogate
+    ],
 )
 def test_jobs_list_bad_query_is_400(client: FlaskClient, query: str) -> None:
     html = page(client, "/jobs?" + query, code=400)

@@ -43,6 +43,11 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         raise ValueError(f"invalid cursor {cursor!r}") from None
     if not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, str) for v in value):
         raise ValueError(f"invalid cursor {cursor!r}")
+    try:  # JSON can spell lone surrogates (\ud800), which SQLite cannot bind
+        for v in value:
+            v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"invalid cursor {cursor!r}") from None
     return value[0], value[1]
 
 
