@@ -248,6 +248,23 @@ def test_status_on_text_file_fails_and_leaves_it_alone(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.parametrize(
+    "args", [("db", "upgrade"), ("add", "https://example.com/v"), ("jobs",), ("settings",)]
+)
+def test_a_database_path_that_cannot_be_opened_is_a_clear_error(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    path = blocker / "collector.db"
+
+    result = invoke(path, *args)
+
+    assert result.exit_code == 1
+    assert f"Error: cannot open the database {path}" in result.output
+    assert not isinstance(result.exception, OSError)  # no traceback: a ClickException
+
+
 # -- db explain -------------------------------------------------------------------------------
 
 

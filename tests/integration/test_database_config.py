@@ -17,6 +17,7 @@ from collector.app import create_app
 from collector.config.database import (
     DatabaseBusyError,
     DatabaseConfig,
+    DatabaseError,
     NotADatabaseError,
     Statement,
 )
@@ -142,6 +143,20 @@ def test_missing_parent_directories_are_created(tmp_path: Path) -> None:
     config.initialize_schema()
     config.close()
     assert {"jobs", "files", "settings"} <= table_set(path)
+
+
+def test_a_path_that_cannot_be_opened_is_a_database_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    under_a_file = blocker / "collector.db"  # its parent cannot be made
+    dangling = tmp_path / "link.db"  # the parent exists; SQLite cannot open the target
+    dangling.symlink_to(under_a_file)
+
+    for path in (under_a_file, dangling):
+        with pytest.raises(DatabaseError) as caught:
+            DatabaseConfig(path).initialize_schema()
+        assert f"cannot open the database {path}" in str(caught.value)
+    assert blocker.read_text() == "not a directory"
 
 
 # -- busy timeout ---------------------------------------------------------------------------

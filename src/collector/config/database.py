@@ -92,8 +92,11 @@ class DatabaseConfig:
     def connect(self) -> sqlite3.Connection:
         """Open and configure a new connection (callers own it; prefer connection())."""
         self.check_path()
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db_path, isolation_level=None)
+        try:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.db_path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseError(f"cannot open the database {self.db_path}: {exc}") from exc
         conn.row_factory = sqlite3.Row
         try:
             # PRAGMA values cannot be bound; this one is a validated int.
