@@ -30,16 +30,21 @@ def invoke(path: Path, *args: str, env: dict[str, str] | None = None) -> Result:
 
 @pytest.fixture
 def stub_waitress(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """waitress.serve replaced: records its arguments and the worker threads alive then."""
+    """waitress.create_server replaced: its server's run() records the server's
+    arguments and the worker threads alive then."""
     import waitress
 
     calls: list[dict] = []
 
-    def serve(app, **kwargs) -> None:
-        alive = [t.name for t in threading.enumerate() if t.name == "collector-worker"]
-        calls.append({"app": app, "workers_alive": alive, **kwargs})
+    class Server:
+        def __init__(self, app, **kwargs) -> None:
+            self.call = {"app": app, **kwargs}
 
-    monkeypatch.setattr(waitress, "serve", serve)
+        def run(self) -> None:
+            alive = [t.name for t in threading.enumerate() if t.name == "collector-worker"]
+            calls.append({**self.call, "workers_alive": alive})
+
+    monkeypatch.setattr(waitress, "create_server", Server)
     return calls
 
 
@@ -128,6 +133,28 @@ def test_serve_without_workers(tmp_path: Path, stub_waitress: list[dict]) -> Non
     result = invoke(tmp_path / "c.db", "--workers", "0", env={"COLLECTOR_TOKEN": ""})
     assert result.exit_code == 0, result.output
     assert stub_waitress[0]["workers_alive"] == []
+
+
+def test_serve_on_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke(tmp_path / "c.db", "--port", str(port), env={"COLLECTOR_TOKEN": ""})
+
+    assert result.exit_code == 1
+    assert f"Error: cannot listen on 127.0.0.1 port {port}: " in result.output
+    assert "collector serving" not in result.output
+    assert not [t for t in threading.enumerate() if t.name == "collector-worker"]
+
+
+def test_serve_on_a_host_that_does_not_resolve_is_a_clear_error(tmp_path: Path) -> None:
+    host = "no-such-host.invalid"
+    result = invoke(tmp_path / "c.db", "--host", host, env={"COLLECTOR_TOKEN": TOKEN})
+
+    assert result.exit_code == 1
+    assert f"Error: cannot listen on {host} port 5000: " in result.output
+    assert "collector serving" not in result.output
 
 
 @pytest.mark.parametrize("workers", ["-1", "65", "many"])

@@ -114,6 +114,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         pool = Workers(db_path, workers)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
+    try:  # bound before any worker starts: a port in use is an error, not a traceback
+        server = waitress.create_server(app, host=host.strip("[]"), port=port, threads=WEB_THREADS)
+    except (OSError, ValueError) as exc:  # ValueError: a host name that does not resolve
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise click.ClickException(f"cannot listen on {host} port {port}: {reason}") from exc
     click.echo(
         f"collector serving http://{host}:{port}/ "
         f"(database {db_path}, {workers} worker(s){', sign-in required' if token else ''})"
@@ -122,7 +127,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     pool.start()
     try:
         # Returns on Ctrl-C or SIGTERM (waitress stops on KeyboardInterrupt).
-        waitress.serve(app, host=host.strip("[]"), port=port, threads=WEB_THREADS)
+        server.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
         pool.stop()
