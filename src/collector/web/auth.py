@@ -78,8 +78,19 @@ def guard() -> ResponseReturnValue | None:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (no scheme, no //host) is followed after sign-in."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only a path on this site (no scheme, no //host) is followed after sign-in.
+
+    Control characters and spaces are refused: a URL loses its tabs and line breaks
+    (in the Location header, in browsers), so ``/<TAB>/evil.example`` is ``//evil.example``.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
+        and not any(ch.isspace() for ch in target)
+    ):
         return target
     return url_for("pages.dashboard")
 
