@@ -184,6 +184,17 @@ def test_post_after_the_first_finished_is_a_new_job(app: Flask, client: FlaskCli
         ({"data": "https://e.com/x", "content_type": "text/plain"}, "must be a JSON object"),
         ({"data": "{not json", "content_type": "application/json"}, "must be a JSON object"),
         ({"data": "", "content_type": "application/json"}, "must be a JSON object"),
+        (
+            {"data": "[" * 100_000 + "]" * 100_000, "content_type": "application/json"},
+            "must be a JSON object",
+        ),
+        (
+            {
+                "data": '{"url": ' * 100_000 + "1" + "}" * 100_000,
+                "content_type": "application/json",
+            },
+            "must be a JSON object",
+        ),
         ({}, "must be a JSON object"),
         ({"json": ["https://e.com/x"]}, "must be a JSON object"),
         ({"json": "https://e.com/x"}, "must be a JSON object"),

@@ -50,7 +50,11 @@ def list_jobs() -> ResponseReturnValue:
 
 @bp.post("/api/jobs")
 def create_job() -> ResponseReturnValue:
-    body = params.json_object(request.get_json(silent=True))
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # nested too deeply to parse, so not a job's object either
+        payload = None
+    body = params.json_object(payload)
     if "url" not in body:
         abort(400, 'missing "url"')
     try:
