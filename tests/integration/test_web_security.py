@@ -54,6 +54,42 @@ def test_without_a_token_everything_is_open(client: FlaskClient) -> None:
     assert "Sign out" not in client.get("/", headers=HTML).get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    "host",
+    ["localhost", "localhost:5000", "127.0.0.1:5000", "127.0.1.1", "[::1]:5000", "a.localhost"],
+)
+def test_without_a_token_loopback_host_names_are_served(client: FlaskClient, host: str) -> None:
+    assert client.get("/api/stats", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["rebind.evil.example", "rebind.evil.example:5000", "192.168.1.10:5000", "[::2]", "["]
+)
+def test_without_a_token_other_host_names_are_refused(
+    app: Flask, client: FlaskClient, host: str
+) -> None:
+    # DNS rebinding: a page on rebind.evil.example, its name re-pointed at 127.0.0.1,
+    # is same-origin with the requests it sends; only the Host header tells.
+    headers = {"Host": host, "Origin": f"http://{host}"}
+    for response in (
+        client.get("/api/jobs", headers=headers),
+        client.post("/api/jobs", json={"url": "https://e.com/v"}, headers=headers),
+        client.get("/healthz", headers=headers),
+    ):
+        assert response.status_code == 403
+        assert "is not this machine" in response.get_json()["error"]
+    assert client.get("/", headers={**HTML, "Host": host}).status_code == 403
+    assert JobRepository().count() == 0
+
+
+def test_with_a_token_any_host_name_is_served(secured: Flask) -> None:
+    response = secured.test_client().get(
+        "/api/stats",
+        headers={"Host": "collector.example.org", "Authorization": "Bearer " + TOKEN},
+    )
+    assert response.status_code == 200
+
+
 # -- with a token: the API ------------------------------------------------------------------------
 
 

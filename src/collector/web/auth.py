@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     jsonify,
     redirect,
@@ -61,9 +64,36 @@ def bearer_ok() -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+def loopback_host(host: str) -> bool:
+    """Whether a Host header names this machine: localhost, 127.0.0.0/8 or ::1."""
+    try:
+        name = urlsplit("//" + host).hostname or ""
+    except ValueError:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def guard() -> ResponseReturnValue | None:
-    """before_request: let the request through, or ask for the token."""
-    if required_token() is None or request.endpoint in OPEN_ENDPOINTS:
+    """before_request: let the request through, or ask for the token.
+
+    Without a token collector serves loopback only, and only to requests that name a
+    loopback host: a web page whose own host name was re-pointed at 127.0.0.1 (DNS
+    rebinding) would otherwise read and drive the API as if it were this machine.
+    """
+    if required_token() is None:
+        if not loopback_host(request.host):
+            abort(
+                403,
+                f"host {request.host[:100]!r} is not this machine: without COLLECTOR_TOKEN "
+                "use http://127.0.0.1, http://localhost or http://[::1]",
+            )
+        return None
+    if request.endpoint in OPEN_ENDPOINTS:
         return None
     if is_api_request():
         if bearer_ok() or signed_in():
