@@ -161,6 +161,29 @@ def test_jobs_list_pages_by_keyset(app: Flask, client: FlaskClient) -> None:
     assert "Newest" in html  # a later page links back to the first
 
 
+def test_jobs_list_pages_keep_their_size_and_filters(app: Flask, client: FlaskClient) -> None:
+    repo = JobRepository()
+    ids = [repo.create_job(f"https://e.com/{n}", "other").id for n in range(5)][::-1]
+    repo.create_job("https://www.youtube.com/watch?v=1", "youtube")
+
+    sizes, seen, path = [], [], "/jobs?platform=other&limit=2"
+    for _ in range(5):
+        html = page(client, path)
+        sizes.append(len(rows(html, "job-list")))
+        seen.extend(rows(html, "job-list"))
+        following = re.search(r'<a href="([^"]+)" rel="next">', html)
+        if not following:
+            break
+        path = following.group(1).replace("&amp;", "&")
+    assert sizes == [2, 2, 1]
+    assert seen == ids
+    newest = re.search(r'<a href="([^"]+)">&larr; Newest</a>', html)
+    assert (
+        newest
+        and rows(page(client, newest.group(1).replace("&amp;", "&")), "job-list") == (ids[:2])
+    )
+
+
 def test_jobs_list_filters(app: Flask, client: FlaskClient) -> None:
     repo = JobRepository()
     tiktok = repo.create_job("https://www.tiktok.com/@a/video/1", "tiktok")
@@ -274,6 +297,23 @@ def test_files_page_by_type_with_pages(app: Flask, client: FlaskClient) -> None:
     assert "clip.info.json" not in first + second
     assert re.search(r"video <span class=\"muted\">3</span>", first)
     assert "clip.info.json" in page(client, "/files")
+
+
+def test_files_pages_keep_their_size(app: Flask, client: FlaskClient) -> None:
+    job = JobRepository().create_job("https://e.com/v", "other")
+    for n in range(5):
+        FileRepository().create_file(job.id, f"/d/clip{n}.mp4", "video", 10)
+
+    sizes, path = [], "/files?type=video&limit=2"
+    for _ in range(5):
+        html = page(client, path)
+        sizes.append(len(re.findall(r"clip\d\.mp4</", html)))
+        following = re.search(r'<a href="([^"]+)" rel="next">', html)
+        if not following:
+            break
+        path = following.group(1).replace("&amp;", "&")
+    assert sizes == [2, 2, 1]
+    assert '<a href="/files?type=video&amp;limit=2">&larr; Newest</a>' in html
 
 
 @pytest.mark.parametrize("query", ["type=movie", "limit=999", "cursor=@@"])

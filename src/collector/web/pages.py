@@ -72,21 +72,25 @@ def jobs() -> ResponseReturnValue:
     args = request.args
     status = params.choice(args, "status", (*STATUSES, params.ACTIVE))
     platform = params.choice(args, "platform", PLATFORMS)
+    limit = params.limit(args, PAGE_SIZE)
     page = JobRepository().page(
-        limit=params.limit(args, PAGE_SIZE),
+        limit=limit,
         cursor=params.cursor(args),
         status=None if status == params.ACTIVE else status,
         platform=platform,
         active=status == params.ACTIVE,
     )
     filters = {"status": status, "platform": platform}
+    # The pager's links keep the filters and a page size that was asked for.
+    kept = {**filters, "limit": None if limit == PAGE_SIZE else limit}
     next_url = None
     if page.next_cursor:
-        next_url = url_for("pages.jobs", **filters, cursor=page.next_cursor)
+        next_url = url_for("pages.jobs", **kept, cursor=page.next_cursor)
     return render_template(
         "jobs.html",
         page=page,
         filters=filters,
+        first_url=url_for("pages.jobs", **kept),
         statuses=(*STATUSES, params.ACTIVE),
         platforms=PLATFORMS,
         first_page=params.cursor(args) is not None,
@@ -130,16 +134,17 @@ def _change(job_id: str, action: Callable[[str], Job]) -> ResponseReturnValue:
 def files() -> ResponseReturnValue:
     args = request.args
     file_type = params.choice(args, "type", FILE_TYPES)
+    limit = params.limit(args, PAGE_SIZE)
     repository = FileRepository()
-    page = repository.page(
-        limit=params.limit(args, PAGE_SIZE), cursor=params.cursor(args), file_type=file_type
-    )
+    page = repository.page(limit=limit, cursor=params.cursor(args), file_type=file_type)
     counts = repository.get_type_counts()
+    kept = {"type": file_type, "limit": None if limit == PAGE_SIZE else limit}
     next_url = None
     if page.next_cursor:
-        next_url = url_for("pages.files", type=file_type, cursor=page.next_cursor)
+        next_url = url_for("pages.files", **kept, cursor=page.next_cursor)
     return render_template(
         "files.html",
+        first_url=url_for("pages.files", **kept),
         page=page,
         file_type=file_type,
         counts=counts,
