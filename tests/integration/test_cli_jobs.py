@@ -270,6 +270,8 @@ def test_worker_lease_from_the_environment(db_path: Path, monkeypatch: pytest.Mo
     [
         (("--concurrency", "0"), "0 is not in the range 1<=x<=64"),
         (("--lease-seconds", "0.1"), "0.1 is not in the range x>=0.5"),
+        # Expiry times past year 9999 failed every claim: the queue stayed pending.
+        (("--lease-seconds", "1e12"), "Error: lease_seconds must be at most 86400"),
     ],
 )
 def test_worker_refuses_bad_options(db_path: Path, args: tuple[str, ...], message: str) -> None:

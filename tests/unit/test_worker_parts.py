@@ -251,6 +251,8 @@ def test_download_dir_must_not_be_a_file(tmp_path: Path) -> None:
         ({"concurrency": True}, "concurrency must be from 1"),
         ({"lease_seconds": 0.1}, "lease_seconds must be at least 0.5"),
         ({"lease_seconds": float("nan")}, "lease_seconds must be at least 0.5"),
+        ({"lease_seconds": 86_400.5}, "lease_seconds must be at most 86400"),
+        ({"lease_seconds": float("inf")}, "lease_seconds must be at most 86400"),
     ],
 )
 def test_worker_refuses_bad_options(options: dict, message: str, tmp_path: Path) -> None:

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 60.0
 MIN_LEASE_SECONDS = 0.5
+# A day: longer only delays recovery after a crash, and expiry times past year 9999
+# cannot be written at all (every claim would fail).
+MAX_LEASE_SECONDS = 86_400.0
 IDLE_FIRST, IDLE_MAX = 0.2, 5.0
 MAX_CONCURRENCY = 64
 STATISTICS_EVERY_SECONDS = 60.0
@@ -56,6 +59,8 @@ class Worker:
             raise ValueError(f"concurrency must be from 1 to {MAX_CONCURRENCY}, not {concurrency}")
         if not lease_seconds >= MIN_LEASE_SECONDS:
             raise ValueError(f"lease_seconds must be at least {MIN_LEASE_SECONDS}")
+        if lease_seconds > MAX_LEASE_SECONDS:
+            raise ValueError(f"lease_seconds must be at most {MAX_LEASE_SECONDS:g}")
         self.db = db if db is not None else get_db_config()
         self.queue = JobQueue(self.db)
         self.concurrency = concurrency
