@@ -370,7 +370,9 @@ def test_serve_refuses_non_loopback_host(
     import waitress
 
     started: list[object] = []
-    monkeypatch.setattr(waitress, "serve", lambda *a, **k: started.append(("serve", a, k)))
+    monkeypatch.setattr(
+        waitress, "create_server", lambda *a, **k: started.append(("create_server", a, k))
+    )
     monkeypatch.setattr(collector.app, "create_app", lambda *a, **k: started.append("app"))
     path = tmp_path / "collector.db"
 
@@ -388,7 +390,15 @@ def test_serve_on_loopback_would_start(tmp_path: Path, monkeypatch: pytest.Monke
     import waitress
 
     started: list[tuple] = []
-    monkeypatch.setattr(waitress, "serve", lambda app, **k: started.append((app, k)))
+
+    class Server:  # binds nothing; run() returns at once
+        def __init__(self, app, **k) -> None:
+            self.args = (app, k)
+
+        def run(self) -> None:
+            started.append(self.args)
+
+    monkeypatch.setattr(waitress, "create_server", Server)
     path = tmp_path / "collector.db"
 
     result = invoke(path, "serve", "--host", "127.0.0.1", "--port", "5055")
