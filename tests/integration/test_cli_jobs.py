@@ -220,6 +220,11 @@ def test_settings_never_print_the_web_apps_secret_key(db_path: Path, db: Databas
         (("colour", "red"), "Error: unknown setting 'colour'; known: download_dir, max_retries"),
         (("colour",), "Error: unknown setting 'colour'; known: download_dir, max_retries"),
         (("max_retries", "lots"), "Error: max_retries: expected a whole number, not 'lots'"),
+        (("max_retries", "-1"), "Error: max_retries: expected a number from 0 to 100, not -1"),
+        (
+            ("retry_backoff_seconds", "-5"),
+            "retry_backoff_seconds: expected seconds from 0 to 86400, not -5",
+        ),
         (
             ("retry_backoff_seconds", "1e9"),
             "retry_backoff_seconds: expected seconds from 0 to 86400, not 1e9",

@@ -121,7 +121,8 @@ def retry(ctx: click.Context, job_id: str) -> None:
     click.echo(f"queued {job.id} again")
 
 
-@click.command()
+# A negative VALUE (max_retries -1) is a value to check, not an unknown option.
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("key", required=False)
 @click.argument("value", required=False)
 @click.pass_context
