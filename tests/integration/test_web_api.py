@@ -457,3 +457,17 @@ def test_no_query_value_gives_a_500(app: Flask, client: FlaskClient, value: str)
             assert response.is_json
     for action in ("cancel", "retry"):
         assert client.post(f"/api/jobs/{value or 'x'}/{action}").status_code in (404, 405)
+
+
+def test_errors_do_not_echo_huge_input(client: FlaskClient) -> None:
+    huge = "x" * 50_000
+    for response, code in (
+        (client.get("/api/jobs", query_string={"status": huge}), 400),
+        (client.get("/api/files", query_string={"type": huge}), 400),
+        (client.get("/api/jobs/" + huge), 404),
+        (client.post(f"/api/jobs/{huge}/cancel"), 404),
+        (client.post(f"/api/jobs/{huge}/retry"), 404),
+    ):
+        assert response.status_code == code
+        message = response.get_json()["error"]
+        assert "x" * 100 in message and len(message) < 400

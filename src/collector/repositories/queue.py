@@ -185,7 +185,7 @@ class JobQueue(Repository[Job]):
         """The job with this id, or JobNotFoundError."""
         job = self._one(self.db.execute_query("SELECT * FROM jobs WHERE id = ?", (job_id,)))
         if job is None:
-            raise JobNotFoundError(f"no job with id {job_id!r}")
+            raise JobNotFoundError(f"no job with id {job_id[:100]!r}")
         return job
 
     def cancel(self, job_id: str) -> Job:

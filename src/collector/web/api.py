@@ -71,7 +71,7 @@ def create_job() -> ResponseReturnValue:
 def get_job(job_id: str) -> ResponseReturnValue:
     job = JobRepository().get_job(job_id)
     if job is None:
-        abort(404, f"no job with id {job_id!r}")
+        abort(404, f"no job with id {job_id[:100]!r}")
     files = FileRepository().get_job_files(job.id)
     return jsonify({**job_dict(job), "files": [file_dict(f) for f in files]})
 

@@ -102,7 +102,7 @@ def jobs() -> ResponseReturnValue:
 def job(job_id: str) -> ResponseReturnValue:
     found = JobRepository().get_job(job_id)
     if found is None:
-        abort(404, f"no job with id {job_id!r}")
+        abort(404, f"no job with id {job_id[:100]!r}")
     files = FileRepository().get_job_files(found.id)
     return render_template("job.html", job=found, files=files)
 

@@ -19,7 +19,7 @@ def choice(args: Mapping[str, str], name: str, choices: Sequence[str]) -> str | 
     if value is None or value == "":
         return None
     if value not in choices:
-        abort(400, f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+        abort(400, f"unknown {name} {value[:100]!r}; valid: {', '.join(choices)}")
     return value
 
 
