@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -100,3 +100,34 @@ def reading(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+def schema_rows(path: Path) -> list[tuple]:
+    """Every schema object (type, name, table, root page, SQL), in a stable order."""
+    with reading(path) as conn:
+        rows = conn.execute(
+            "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+def index_names(path: Path) -> set[str]:
+    with reading(path) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    return {row[0] for row in rows}
+
+
+def table_names(path: Path) -> set[str]:
+    """The tables, without SQLite's own (sqlite_stat1, sqlite_sequence)."""
+    with reading(path) as conn:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def copy_database(source: Path, target: Path) -> Path:
+    """A consistent copy of ``source`` at ``target`` (SQLite's online backup)."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return target

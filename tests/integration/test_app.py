@@ -12,7 +12,7 @@ from collector.app import create_app
 from collector.config.database import APP_EXTENSION, DatabaseConfig, get_db, get_db_config
 from collector.models import ALL_MODELS, STATUSES
 from collector.repositories import JobRepository
-from tests.conftest import reading
+from tests.conftest import index_names, reading, table_names
 from tests.legacy import create_legacy_database
 
 DECLARED = {spec.name for model in ALL_MODELS for spec in model.index_specs()}
@@ -20,18 +20,6 @@ DECLARED = {spec.name for model in ALL_MODELS for spec in model.index_specs()}
 
 def make_app(path: Path) -> Flask:
     return create_app({"TESTING": True, "DB_PATH": str(path)})
-
-
-def index_names(path: Path) -> set[str]:
-    with reading(path) as conn:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
-    return {row[0] for row in rows}
-
-
-def table_names(path: Path) -> set[str]:
-    with reading(path) as conn:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-    return {row[0] for row in rows}
 
 
 # -- start-up -----------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -18,7 +17,7 @@ from collector.cli import main
 from collector.config.database import DatabaseConfig
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
 from collector.repositories.contracts import CONTRACTS
-from tests.conftest import raw
+from tests.conftest import copy_database, raw
 
 TABLES = ("jobs", "files", "settings")
 INDEXES = {
@@ -282,10 +281,7 @@ def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def dataset_copy(dataset_path: Path, tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "copy.db"
-    with closing(sqlite3.connect(dataset_path)) as source, closing(sqlite3.connect(target)) as dst:
-        source.backup(dst)
-    yield target
+    yield copy_database(dataset_path, tmp_path / "copy.db")
 
 
 def snapshot(path: Path) -> tuple:

@@ -11,7 +11,7 @@ import pytest
 from collector.config.database import DatabaseConfig
 from collector.models import ALL_MODELS, STATUSES, Job
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
-from tests.conftest import reading
+from tests.conftest import index_names, reading, schema_rows
 from tests.expected import PLAN_INDEXES
 from tests.legacy import LEGACY_JOBS, ORPHAN_JOB_ID
 
@@ -27,20 +27,6 @@ def dump(path: Path) -> dict[str, list[tuple]]:
             table: [tuple(row) for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid')]
             for table in TABLES
         }
-
-
-def schema_rows(path: Path) -> list[tuple]:
-    with reading(path) as conn:
-        rows = conn.execute(
-            "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master ORDER BY type, name"
-        ).fetchall()
-    return [tuple(row) for row in rows]
-
-
-def index_names(path: Path) -> set[str]:
-    with reading(path) as conn:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
-    return {row[0] for row in rows}
 
 
 def legacy_job_ids(path: Path) -> list[str]:

@@ -32,7 +32,7 @@ from collector.repositories.contracts import (
 )
 from collector.repositories.paging import decode_cursor
 from collector.schema.plans import PlanStep, explain, plan_problems
-from tests.conftest import raw
+from tests.conftest import copy_database, index_names, raw
 
 ACTIVE = ("pending", "running", "cancelling")
 FILE_KINDS = ("video", "audio", "image", "metadata")
@@ -441,21 +441,9 @@ def medium_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def medium_copy(medium_db_path: Path, tmp_path: Path) -> Iterator[DatabaseConfig]:
-    target = tmp_path / "copy.db"
-    with (
-        closing(sqlite3.connect(medium_db_path)) as source,
-        closing(sqlite3.connect(target)) as dst,
-    ):
-        source.backup(dst)
-    config = DatabaseConfig(target)
+    config = DatabaseConfig(copy_database(medium_db_path, tmp_path / "copy.db"))
     yield config
     config.close()
-
-
-def index_names(path: Path) -> set[str]:
-    with closing(raw(path)) as conn:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
-        return {row[0] for row in rows}
 
 
 def drop_index(path: Path, name: str) -> None:

@@ -17,7 +17,7 @@ from collector.models import ACTIVE_STATUSES, ALL_MODELS, STATUSES, BaseModel, C
 from collector.repositories import FileRepository, JobRepository
 from collector.schema.introspect import where_tokens
 from collector.schema.reconcile import Change, SchemaError, inspect
-from tests.conftest import reading
+from tests.conftest import index_names, reading, schema_rows, table_names
 from tests.expected import PLAN_INDEXES
 from tests.legacy import create_legacy_database
 
@@ -60,28 +60,6 @@ class UniqueLabel(BaseModel):
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def schema_rows(path: Path) -> list[tuple]:
-    with reading(path) as conn:
-        rows = conn.execute(
-            "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master ORDER BY type, name"
-        ).fetchall()
-    return [tuple(row) for row in rows]
-
-
-def index_names(path: Path) -> set[str]:
-    with reading(path) as conn:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
-    return {row[0] for row in rows}
-
-
-def table_names(path: Path) -> set[str]:
-    with reading(path) as conn:
-        rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ).fetchall()
-    return {row[0] for row in rows}
 
 
 def trigger_names(path: Path) -> set[str]:

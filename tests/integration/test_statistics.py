@@ -13,7 +13,7 @@ from collector.models import ALL_MODELS
 from collector.repositories.contracts import CONTRACTS, check_contract, sample_from
 from collector.schema import statistics
 from collector.schema.reconcile import refresh_statistics
-from tests.conftest import raw
+from tests.conftest import copy_database, raw
 
 ACTIVE_CONTRACTS = ("JobRepository.get_active_jobs", "JobRepository.page(active, cursor)")
 
@@ -47,10 +47,7 @@ def grown(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_of(grown: Path, tmp_path: Path) -> DatabaseConfig:
-    target = tmp_path / "copy.db"
-    with closing(raw(grown)) as source, closing(raw(target)) as dest:
-        source.backup(dest)
-    return DatabaseConfig(target)
+    return DatabaseConfig(copy_database(grown, tmp_path / "copy.db"))
 
 
 def broken(config: DatabaseConfig) -> dict[str, list[str]]:
