@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from .values import quoted
+
 ALLOWED_SCHEMES = ("http", "https")
 MAX_URL_LENGTH = 4096
 
@@ -27,13 +29,13 @@ def validate_url(url: object) -> str:
     # Not printable: control characters (NUL, BEL...), lone surrogates (which no
     # database or HTTP client can encode), invisible format and bidi characters.
     if len(url) > MAX_URL_LENGTH or any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise InvalidURLError(f"not a valid URL: {url[:200]!r}")
+        raise InvalidURLError(f"not a valid URL: {quoted(url, 200)}")
     try:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
     except ValueError:
-        raise InvalidURLError(f"not a valid URL: {url[:200]!r}") from None
+        raise InvalidURLError(f"not a valid URL: {quoted(url, 200)}") from None
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
         raise InvalidURLError(f"only http and https URLs can be queued, not {url!r}")
     if not host:

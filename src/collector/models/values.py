@@ -55,3 +55,12 @@ def time_ordered_id(millis: int, rand: int) -> str:
         f"{high:08x}-{low16:04x}-7{rand_a:03x}-"
         f"{variant_b >> 48:04x}-{variant_b & 0xFFFF_FFFF_FFFF:012x}"
     )
+
+
+def quoted(value: str, limit: int = 100) -> str:
+    """``value`` as an error message shows it: repr'd, cut to ``limit`` characters.
+
+    Messages echo what a caller sent (an id, a filter, a URL); a 50 KB value must
+    not come back whole.
+    """
+    return repr(value[:limit])

@@ -24,7 +24,7 @@ from typing import NamedTuple
 from collector.config.database import DatabaseConfig
 from collector.models.job import Job
 from collector.models.urls import detect_platform, validate_url
-from collector.models.values import from_db_timestamp, to_db_timestamp, utcnow
+from collector.models.values import from_db_timestamp, quoted, to_db_timestamp, utcnow
 
 from .base import Repository
 from .file_repository import FileRepository
@@ -185,7 +185,7 @@ class JobQueue(Repository[Job]):
         """The job with this id, or JobNotFoundError."""
         job = self._one(self.db.execute_query("SELECT * FROM jobs WHERE id = ?", (job_id,)))
         if job is None:
-            raise JobNotFoundError(f"no job with id {job_id[:100]!r}")
+            raise JobNotFoundError(f"no job with id {quoted(job_id)}")
         return job
 
     def cancel(self, job_id: str) -> Job:

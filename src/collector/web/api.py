@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, STATUSES, Job
 from collector.models.urls import InvalidURLError
+from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
 
@@ -71,7 +72,7 @@ def create_job() -> ResponseReturnValue:
 def get_job(job_id: str) -> ResponseReturnValue:
     job = JobRepository().get_job(job_id)
     if job is None:
-        abort(404, f"no job with id {job_id[:100]!r}")
+        abort(404, f"no job with id {quoted(job_id)}")
     files = FileRepository().get_job_files(job.id)
     return jsonify({**job_dict(job), "files": [file_dict(f) for f in files]})
 

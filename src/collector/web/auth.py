@@ -27,6 +27,8 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from collector.models.values import quoted
+
 bp = Blueprint("auth", __name__)
 
 OPEN_ENDPOINTS = frozenset({"auth.login", "static", "api.healthz", "api.openapi"})
@@ -89,7 +91,7 @@ def guard() -> ResponseReturnValue | None:
         if not loopback_host(request.host):
             abort(
                 403,
-                f"host {request.host[:100]!r} is not this machine: without COLLECTOR_TOKEN "
+                f"host {quoted(request.host)} is not this machine: without COLLECTOR_TOKEN "
                 "use http://127.0.0.1, http://localhost or http://[::1]",
             )
         return None

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, STATUSES, Job
 from collector.models.urls import InvalidURLError, validate_url
+from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
 
@@ -102,7 +103,7 @@ def jobs() -> ResponseReturnValue:
 def job(job_id: str) -> ResponseReturnValue:
     found = JobRepository().get_job(job_id)
     if found is None:
-        abort(404, f"no job with id {job_id[:100]!r}")
+        abort(404, f"no job with id {quoted(job_id)}")
     files = FileRepository().get_job_files(found.id)
     return render_template("job.html", job=found, files=files)
 

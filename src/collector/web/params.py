@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import abort
 
+from collector.models.values import quoted
 from collector.repositories.paging import decode_cursor
 
 MAX_PAGE = 200
@@ -19,7 +20,7 @@ def choice(args: Mapping[str, str], name: str, choices: Sequence[str]) -> str | 
     if value is None or value == "":
         return None
     if value not in choices:
-        abort(400, f"unknown {name} {value[:100]!r}; valid: {', '.join(choices)}")
+        abort(400, f"unknown {name} {quoted(value)}; valid: {', '.join(choices)}")
     return value
 
 
@@ -42,7 +43,7 @@ def cursor(args: Mapping[str, str]) -> str | None:
     try:
         decode_cursor(raw)
     except ValueError:
-        abort(400, f"invalid cursor {raw[:100]!r}: use a next_cursor from a previous page")
+        abort(400, f"invalid cursor {quoted(raw)}: use a next_cursor from a previous page")
     return raw
 
 
