@@ -68,11 +68,7 @@ def client(app):
 @pytest.fixture(scope="session")
 def large_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseConfig]:
     """20,000 jobs (realistic mix) and their files, with statistics. Read-only."""
-    path = tmp_path_factory.mktemp("large") / "large.db"
-    config = DatabaseConfig(path)
-    config.initialize_schema()
-    write_dataset(config, LARGE_JOBS, files_per_job=3, mix="realistic", seed=1)
-    config.connection().execute("ANALYZE")
+    config = DatabaseConfig(dataset_database(tmp_path_factory.mktemp("large") / "large.db", 1))
     yield config
     config.close()
 
@@ -131,3 +127,14 @@ def copy_database(source: Path, target: Path) -> Path:
     with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
     return target
+
+
+def dataset_database(path: Path, seed: int, jobs: int = LARGE_JOBS, analyze: bool = True) -> Path:
+    """A database built empty, then filled with a realistic dataset; ANALYZEd if asked."""
+    config = DatabaseConfig(path)
+    config.initialize_schema()
+    write_dataset(config, jobs, files_per_job=3, mix="realistic", seed=seed)
+    if analyze:
+        config.connection().execute("ANALYZE")
+    config.close()
+    return path

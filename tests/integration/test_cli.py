@@ -12,12 +12,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 import collector.app
-from collector.bench.dataset import write_dataset
 from collector.cli import main
 from collector.config.database import DatabaseConfig
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
 from collector.repositories.contracts import CONTRACTS
-from tests.conftest import copy_database, raw
+from tests.conftest import copy_database, dataset_database, raw
 
 TABLES = ("jobs", "files", "settings")
 INDEXES = {
@@ -270,13 +269,7 @@ def test_a_database_path_that_cannot_be_opened_is_a_clear_error(
 @pytest.fixture(scope="module")
 def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """20,000 jobs written by write_dataset, ANALYZEd; copied before any change."""
-    path = tmp_path_factory.mktemp("cli") / "dataset.db"
-    config = DatabaseConfig(path)
-    config.initialize_schema()
-    write_dataset(config, DATASET_JOBS, files_per_job=3, mix="realistic", seed=3)
-    config.connection().execute("ANALYZE")
-    config.close()
-    return path
+    return dataset_database(tmp_path_factory.mktemp("cli") / "dataset.db", 3, DATASET_JOBS)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from collector.bench.dataset import write_dataset
 from collector.config.database import DatabaseConfig, Statement
 from collector.models.job import Job
 from collector.repositories import FileRepository, JobRepository
@@ -32,7 +31,7 @@ from collector.repositories.contracts import (
 )
 from collector.repositories.paging import decode_cursor
 from collector.schema.plans import PlanStep, explain, plan_problems
-from tests.conftest import copy_database, index_names, raw
+from tests.conftest import copy_database, dataset_database, index_names, raw
 
 ACTIVE = ("pending", "running", "cancelling")
 FILE_KINDS = ("video", "audio", "image", "metadata")
@@ -430,13 +429,7 @@ def test_read_contract_runs_and_returns_right_rows(
 @pytest.fixture(scope="module")
 def medium_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database of our own (20,000 jobs, ANALYZEd), copied before any change."""
-    path = tmp_path_factory.mktemp("contracts") / "medium.db"
-    config = DatabaseConfig(path)
-    config.initialize_schema()
-    write_dataset(config, MEDIUM_JOBS, files_per_job=3, mix="realistic", seed=7)
-    config.connection().execute("ANALYZE")
-    config.close()
-    return path
+    return dataset_database(tmp_path_factory.mktemp("contracts") / "medium.db", 7, MEDIUM_JOBS)
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from collector.bench.dataset import write_dataset
 from collector.config.database import DatabaseConfig
 from collector.models import ALL_MODELS
 from collector.repositories.contracts import CONTRACTS, check_contract, sample_from
 from collector.schema import statistics
 from collector.schema.reconcile import refresh_statistics
-from tests.conftest import copy_database, raw
+from tests.conftest import copy_database, dataset_database, raw
 
 ACTIVE_CONTRACTS = ("JobRepository.get_active_jobs", "JobRepository.page(active, cursor)")
 
@@ -38,12 +37,7 @@ def test_stale_when_size_moved_twofold(rows: int, analyzed: int | None, stale: b
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """20,000 jobs written into a database whose schema was built while it was empty."""
-    path = tmp_path_factory.mktemp("grown") / "grown.db"
-    config = DatabaseConfig(path)
-    config.initialize_schema()
-    write_dataset(config, 20_000, files_per_job=3, mix="realistic", seed=3)
-    config.close()
-    return path
+    return dataset_database(tmp_path_factory.mktemp("grown") / "grown.db", 3, analyze=False)
 
 
 def copy_of(grown: Path, tmp_path: Path) -> DatabaseConfig:
