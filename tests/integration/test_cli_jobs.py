@@ -103,6 +103,24 @@ def test_jobs_filters_by_status_and_platform(db_path: Path, db: DatabaseConfig) 
     assert [row["id"] for row in everything] == [tiktok.id]  # newest first
 
 
+def test_jobs_status_active_lists_pending_running_and_cancelling(
+    db_path: Path, db: DatabaseConfig
+) -> None:
+    queue = JobQueue(db)
+    running = queue.enqueue(YOUTUBE).job
+    queue.claim("w1", 60)
+    pending = queue.enqueue(TIKTOK).job
+    done = queue.enqueue("https://example.com/done.mp4").job
+    queue.cancel(done.id)
+
+    active = json.loads(ok(db_path, "jobs", "--status", "active", "--json").stdout)
+
+    assert [(row["id"], row["status"]) for row in active] == [
+        (pending.id, "pending"),
+        (running.id, "running"),
+    ]
+
+
 def test_jobs_plain_lists_one_line_each(db_path: Path, db: DatabaseConfig) -> None:
     queue = JobQueue(db)
     job = queue.enqueue(YOUTUBE).job

@@ -664,3 +664,16 @@ def test_settings_hostile_key_is_bound(settings: SettingsRepository) -> None:
     assert settings.delete(HOSTILE) is False
     settings.set(HOSTILE, "2")
     assert settings.all() == {HOSTILE: "2", "a": "1"}
+
+
+def test_page_status_active_is_the_active_filter(db: DatabaseConfig, jobs: JobRepository) -> None:
+    specs = [(s, "youtube", minutes) for minutes, s in enumerate(ALL_STATUSES * 2)]
+    made = make_jobs(db, jobs, specs)
+    active = [m for m in made if m["status"] in ACTIVE]
+
+    by_name = jobs.page(limit=50, status="active")
+
+    assert [job.id for job in by_name.items] == newest_first(active)
+    assert [job.id for job in jobs.page(limit=50, active=True).items] == newest_first(active)
+    with pytest.raises(ValueError, match="unknown status 'done'"):
+        jobs.page(status="done")

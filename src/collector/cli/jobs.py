@@ -9,9 +9,10 @@ import click
 
 from collector.config.database import DatabaseConfig
 from collector.config.runtime import KNOWN_SETTINGS, check_setting, load_settings
-from collector.models.job import PLATFORMS, STATUSES, Job
+from collector.models.job import PLATFORMS, Job
 from collector.models.urls import validate_url
 from collector.repositories import JobRepository, SettingsRepository
+from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobQueue
 
 from . import ERRORS, open_db
@@ -72,7 +73,11 @@ def add(ctx: click.Context, urls: tuple[str, ...], as_json: bool) -> None:
 
 
 @click.command("jobs")
-@click.option("--status", type=click.Choice(STATUSES), help="Only jobs with this status.")
+@click.option(
+    "--status",
+    type=click.Choice(STATUS_FILTERS),
+    help="Only jobs with this status, or active (pending, running, cancelling).",
+)
 @click.option("--platform", type=click.Choice(PLATFORMS), help="Only jobs of this platform.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

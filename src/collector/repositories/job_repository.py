@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 # as literals; bound parameters do not match (measured, docs/indexes.md). So the
 # active-jobs query embeds the very condition the index declares.
 ACTIVE_CONDITION = Job.index("idx_jobs_active_created").where_sql()
+# What a list may be filtered by: one status, or "active" (pending, running, cancelling).
+ACTIVE_FILTER = "active"
+STATUS_FILTERS = (*STATUSES, ACTIVE_FILTER)
 
 SQL_ACTIVE = f"SELECT * FROM jobs WHERE {ACTIVE_CONDITION}{KEYSET_ORDER}"
 SQL_RECENT = f"SELECT * FROM jobs{KEYSET_ORDER} LIMIT ?"
@@ -146,10 +149,14 @@ class JobRepository(Repository[Job]):
     ) -> Page[Job]:
         """A page of jobs, newest first, optionally of one status or platform, or active.
 
+        ``status`` is one of STATUS_FILTERS: ``"active"`` is the same as ``active=True``.
+
         Pass the previous page's ``next_cursor`` to get the next one.
         """
         terms: list[str] = []
         params: list[Any] = []
+        if status == ACTIVE_FILTER:
+            status, active = None, True
         if active:
             if status is not None:
                 raise ValueError("give either status or active, not both")

@@ -8,10 +8,11 @@ from flask import Blueprint, abort, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from collector.models.file import FILE_TYPES
-from collector.models.job import PLATFORMS, STATUSES, Job
+from collector.models.job import PLATFORMS, Job
 from collector.models.urls import InvalidURLError
 from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
+from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
 
 from . import params
@@ -21,7 +22,6 @@ from .views import file_dict, job_dict
 bp = Blueprint("api", __name__)
 
 DEFAULT_PAGE = 50
-JOB_STATUS_FILTERS = (*STATUSES, params.ACTIVE)
 
 
 @bp.get("/healthz")
@@ -38,13 +38,11 @@ def stats() -> ResponseReturnValue:
 @bp.get("/api/jobs")
 def list_jobs() -> ResponseReturnValue:
     args = request.args
-    status = params.choice(args, "status", JOB_STATUS_FILTERS)
     page = JobRepository().page(
         limit=params.limit(args, DEFAULT_PAGE),
         cursor=params.cursor(args),
-        status=None if status == params.ACTIVE else status,
+        status=params.choice(args, "status", STATUS_FILTERS),
         platform=params.choice(args, "platform", PLATFORMS),
-        active=status == params.ACTIVE,
     )
     return jsonify(items=[job_dict(job) for job in page.items], next_cursor=page.next_cursor)
 

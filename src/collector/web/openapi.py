@@ -6,8 +6,9 @@ from typing import Any
 
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, STATUSES
+from collector.repositories.job_repository import ACTIVE_FILTER, STATUS_FILTERS
 
-from .params import ACTIVE, MAX_PAGE
+from .params import MAX_PAGE
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 JOB = {"$ref": "#/components/schemas/Job"}
@@ -94,8 +95,8 @@ def _paths() -> dict[str, Any]:
                 "parameters": [
                     _query(
                         "status",
-                        {"enum": [*STATUSES, ACTIVE]},
-                        f"one status, or {ACTIVE} (pending, running, cancelling)",
+                        {"enum": list(STATUS_FILTERS)},
+                        f"one status, or {ACTIVE_FILTER} (pending, running, cancelling)",
                     ),
                     _query("platform", {"enum": list(PLATFORMS)}, "one platform"),
                     *PAGING,

@@ -8,10 +8,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 
 from collector.models.file import FILE_TYPES
-from collector.models.job import PLATFORMS, STATUSES, Job
+from collector.models.job import PLATFORMS, Job
 from collector.models.urls import InvalidURLError, validate_url
 from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
+from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
 
 from . import params
@@ -71,15 +72,14 @@ def add_jobs() -> ResponseReturnValue:
 @bp.get("/jobs")
 def jobs() -> ResponseReturnValue:
     args = request.args
-    status = params.choice(args, "status", (*STATUSES, params.ACTIVE))
+    status = params.choice(args, "status", STATUS_FILTERS)
     platform = params.choice(args, "platform", PLATFORMS)
     limit = params.limit(args, PAGE_SIZE)
     page = JobRepository().page(
         limit=limit,
         cursor=params.cursor(args),
-        status=None if status == params.ACTIVE else status,
+        status=status,
         platform=platform,
-        active=status == params.ACTIVE,
     )
     filters = {"status": status, "platform": platform}
     # The pager's links keep the filters and a page size that was asked for.
@@ -92,7 +92,7 @@ def jobs() -> ResponseReturnValue:
         page=page,
         filters=filters,
         first_url=url_for("pages.jobs", **kept),
-        statuses=(*STATUSES, params.ACTIVE),
+        statuses=STATUS_FILTERS,
         platforms=PLATFORMS,
         first_page=params.cursor(args) is not None,
         next_url=next_url,

@@ -11,7 +11,6 @@ from collector.models.values import quoted
 from collector.repositories.paging import decode_cursor
 
 MAX_PAGE = 200
-ACTIVE = "active"
 
 
 def choice(args: Mapping[str, str], name: str, choices: Sequence[str]) -> str | None:
