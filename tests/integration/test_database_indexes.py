@@ -20,7 +20,8 @@ from tests.conftest import raw
 ACTIVE_WHERE = "WHERE \"status\" IN ('pending', 'running', 'cancelling')"
 
 # name -> (unique, partial, key columns as (name, desc, collation))
-NEWEST = [("created_at", 1, "BINARY"), ("id", 1, "BINARY")]  # keyset order, newest first
+# keyset order (created_at, id), ascending: walked backwards for newest first
+NEWEST = [("created_at", 0, "BINARY"), ("id", 0, "BINARY")]
 JOBS_INDEXES = {
     "idx_jobs_status": (False, False, [("status", 0, "BINARY")]),
     "idx_jobs_platform": (False, False, [("platform", 0, "BINARY"), *NEWEST]),

@@ -185,8 +185,9 @@ def test_fresh_database_gets_every_table_and_declared_index(db_path: Path) -> No
 
 def test_declared_key_columns_and_directions(db: DatabaseConfig, db_path: Path) -> None:
     # Written out from the plan (and the one partial index), not derived from the models.
-    # Every list index ends with (created_at DESC, id DESC): the keyset order.
-    newest = [("created_at", 1), ("id", 1)]
+    # Every list index ends with (created_at, id), the keyset order, ascending: SQLite
+    # walks it backwards for newest first, and appends are cheaper than prepends.
+    newest = [("created_at", 0), ("id", 0)]
     assert key_columns(db_path, "idx_jobs_status") == [("status", 0)]
     assert key_columns(db_path, "idx_jobs_platform") == [("platform", 0), *newest]
     assert key_columns(db_path, "idx_jobs_created_at") == newest
@@ -331,43 +332,52 @@ DRIFTS = [
     ("idx_jobs_status", "CREATE INDEX idx_jobs_status ON jobs(status, platform)"),
     ("idx_jobs_created_at", "CREATE INDEX idx_jobs_created_at ON jobs(created_at, id DESC)"),
     ("idx_jobs_created_at", "CREATE INDEX idx_jobs_created_at ON jobs(created_at DESC, id)"),
-    (
-        "idx_jobs_created_at",
-        "CREATE UNIQUE INDEX idx_jobs_created_at ON jobs(created_at DESC, id DESC)",
-    ),
-    (
-        "idx_jobs_platform",
-        "CREATE INDEX idx_jobs_platform ON jobs(created_at DESC, id DESC, platform)",
-    ),
+    ("idx_jobs_created_at", "CREATE UNIQUE INDEX idx_jobs_created_at ON jobs(created_at, id)"),
+    ("idx_jobs_platform", "CREATE INDEX idx_jobs_platform ON jobs(created_at, id, platform)"),
     ("idx_files_job_id", "CREATE INDEX idx_files_job_id ON files(job_id)"),
     (
         "idx_jobs_status",
         "CREATE INDEX idx_jobs_status ON jobs(status) WHERE status = 'pending'",
     ),
+    ("idx_jobs_active_created", "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id)"),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC)",
-    ),
-    (
-        "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC) "
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id) "
         "WHERE status IN ('pending', 'running')",
     ),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC) "
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id) "
         "WHERE status IN ('pending', 'running', 'cancelling', 'failed')",
     ),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC) "
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id) "
         "WHERE platform IN ('pending', 'running', 'cancelling')",
+    ),
+    # The previous version's definitions: keyset order descending (the plan's DESC).
+    (
+        "idx_jobs_platform",
+        "CREATE INDEX idx_jobs_platform ON jobs(platform, created_at DESC, id DESC)",
+    ),
+    ("idx_jobs_created_at", "CREATE INDEX idx_jobs_created_at ON jobs(created_at DESC, id DESC)"),
+    (
+        "idx_jobs_status_created",
+        "CREATE INDEX idx_jobs_status_created ON jobs(status, created_at DESC, id DESC)",
     ),
     (
         "idx_jobs_active_created",
-        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at, id) {ACTIVE_IN}",
+        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC) {ACTIVE_IN}",
     ),
-    # The previous version's definitions, before lists were paged by (created_at, id).
+    (
+        "idx_files_file_type",
+        "CREATE INDEX idx_files_file_type ON files(file_type, created_at DESC, id DESC)",
+    ),
+    (
+        "idx_files_created_at",
+        "CREATE INDEX idx_files_created_at ON files(created_at DESC, id DESC)",
+    ),
+    # And before lists were paged by (created_at, id).
     ("idx_jobs_platform", "CREATE INDEX idx_jobs_platform ON jobs(platform, created_at DESC)"),
     ("idx_jobs_created_at", "CREATE INDEX idx_jobs_created_at ON jobs(created_at DESC)"),
     (
@@ -417,33 +427,33 @@ OK_SPELLINGS = [
     ("idx_jobs_status", "create   index idx_jobs_status\n  on jobs ( status )"),
     (
         "idx_jobs_platform",
-        "CREATE INDEX idx_jobs_platform ON jobs(platform, created_at DESC, id DESC)",
+        "CREATE INDEX idx_jobs_platform ON jobs(platform, created_at ASC, id ASC)",
     ),
     (
         "idx_jobs_created_at",
-        'CREATE INDEX "idx_jobs_created_at" ON [jobs] (`created_at` desc, "id" Desc)',
+        'CREATE INDEX "idx_jobs_created_at" ON [jobs] (`created_at` asc, "id" Asc)',
     ),
     (
         "idx_jobs_status_created",
-        "CREATE INDEX idx_jobs_status_created ON jobs(status ASC, created_at DESC, id DESC)",
+        "CREATE INDEX idx_jobs_status_created ON jobs(status ASC, created_at, id ASC)",
     ),
     ("idx_files_job_id", "CREATE INDEX idx_files_job_id ON files(job_id, created_at)"),
     (
         "idx_files_file_type",
-        "CREATE INDEX idx_files_file_type ON files(file_type ASC, created_at DESC, id DESC)",
+        "CREATE INDEX idx_files_file_type ON files(file_type ASC, created_at ASC, id)",
     ),
     (
         "idx_files_created_at",
-        "create index idx_files_created_at on FILES (CREATED_AT desc,ID desc)",
+        "create index idx_files_created_at on FILES (CREATED_AT,ID asc)",
     ),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at DESC, id DESC) "
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at ASC, id ASC) "
         "WHERE status IN ('pending','running','cancelling')",
     ),
     (
         "idx_jobs_active_created",
-        "create index idx_jobs_active_created on jobs (created_at desc , id desc)\n"
+        "create index idx_jobs_active_created on jobs (created_at , id asc)\n"
         "    where STATUS in ( 'pending' , 'running' , 'cancelling' )",
     ),
 ]
@@ -591,8 +601,8 @@ def test_create_indexes_only_creates_missing_ones(filled: DatabaseConfig, db_pat
     assert key_columns(db_path, "idx_jobs_status") == [("status", 0)]
     assert key_columns(db_path, "idx_files_file_type") == [
         ("file_type", 0),
-        ("created_at", 1),
-        ("id", 1),
+        ("created_at", 0),
+        ("id", 0),
     ]
     assert index_sql(db_path, "idx_jobs_created_at") == drifted_sql  # not rebuilt
     assert states(filled)["idx_jobs_created_at"] == "drifted"
@@ -602,7 +612,7 @@ def test_create_indexes_only_creates_missing_ones(filled: DatabaseConfig, db_pat
 
     assert report.names("rebuild index") == ["idx_jobs_created_at"]
     assert report.names("create index") == []
-    assert key_columns(db_path, "idx_jobs_created_at") == [("created_at", 1), ("id", 1)]
+    assert key_columns(db_path, "idx_jobs_created_at") == [("created_at", 0), ("id", 0)]
     assert states(filled) == dict.fromkeys(DECLARED, "ok")
 
 

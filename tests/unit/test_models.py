@@ -76,13 +76,12 @@ class TestDeclarations:
         assert Job.get_indexes_sql() == [
             'CREATE INDEX IF NOT EXISTS "idx_jobs_status" ON "jobs" ("status")',
             'CREATE INDEX IF NOT EXISTS "idx_jobs_platform" ON "jobs" '
-            '("platform", "created_at" DESC, "id" DESC)',
-            'CREATE INDEX IF NOT EXISTS "idx_jobs_created_at" ON "jobs" '
-            '("created_at" DESC, "id" DESC)',
+            '("platform", "created_at", "id")',
+            'CREATE INDEX IF NOT EXISTS "idx_jobs_created_at" ON "jobs" ("created_at", "id")',
             'CREATE INDEX IF NOT EXISTS "idx_jobs_status_created" ON "jobs" '
-            '("status", "created_at" DESC, "id" DESC)',
+            '("status", "created_at", "id")',
             'CREATE INDEX IF NOT EXISTS "idx_jobs_active_created" ON "jobs" '
-            '("created_at" DESC, "id" DESC) '
+            '("created_at", "id") '
             "WHERE \"status\" IN ('pending', 'running', 'cancelling')",
         ]
 
@@ -90,9 +89,8 @@ class TestDeclarations:
         assert File.get_indexes_sql() == [
             'CREATE INDEX IF NOT EXISTS "idx_files_job_id" ON "files" ("job_id", "created_at")',
             'CREATE INDEX IF NOT EXISTS "idx_files_file_type" ON "files" '
-            '("file_type", "created_at" DESC, "id" DESC)',
-            'CREATE INDEX IF NOT EXISTS "idx_files_created_at" ON "files" '
-            '("created_at" DESC, "id" DESC)',
+            '("file_type", "created_at", "id")',
+            'CREATE INDEX IF NOT EXISTS "idx_files_created_at" ON "files" ("created_at", "id")',
             'CREATE INDEX IF NOT EXISTS "idx_files_job_id_type" ON "files" '
             '("job_id", "file_type", "created_at")',
         ]
@@ -104,7 +102,7 @@ class TestDeclarations:
 
     def test_partial_index_spec(self) -> None:
         spec = Job.index("idx_jobs_active_created")
-        assert spec.columns == (("created_at", "DESC"), ("id", "DESC"))
+        assert spec.columns == (("created_at", None), ("id", None))
         assert spec.column_names == ("created_at", "id")
         assert spec.where == (("status", ACTIVE_STATUSES),)
         assert spec.where_sql() == "\"status\" IN ('pending', 'running', 'cancelling')"

@@ -29,12 +29,12 @@ class File(BaseModel):
     indexes: ClassVar[list[dict[str, Any]]] = [
         {"columns": ["job_id", "created_at"], "unique": False, "name": "idx_files_job_id"},
         {
-            "columns": ["file_type", ("created_at", "DESC"), ("id", "DESC")],
+            "columns": ["file_type", "created_at", "id"],
             "unique": False,
             "name": "idx_files_file_type",
         },
         {
-            "columns": [("created_at", "DESC"), ("id", "DESC")],
+            "columns": ["created_at", "id"],
             "unique": False,
             "name": "idx_files_created_at",
         },

@@ -42,27 +42,30 @@ class Job(BaseModel):
 
     # The plan's four indexes under the plan's names, plus one partial index.
     # Every list is newest first and paged by keyset on (created_at, id), so the
-    # indexes that serve lists end with (created_at DESC, id DESC): no sort, any
-    # page depth. idx_jobs_active_created exists because the planner walks
-    # idx_jobs_created_at for "active jobs newest first" (see docs/indexes.md).
+    # indexes that serve lists end with (created_at, id): no sort, any page depth.
+    # Ascending, unlike the plan's DESC: SQLite walks them backwards for newest
+    # first with the same plans and speed, and a new row lands at the right-hand
+    # end instead of the left, which made each one 13-35% cheaper to keep up on
+    # insert (docs/indexes.md). idx_jobs_active_created exists because the planner
+    # walks idx_jobs_created_at for "active jobs newest first".
     indexes: ClassVar[list[dict[str, Any]]] = [
         {"columns": ["status"], "unique": False, "name": "idx_jobs_status"},
         {
-            "columns": ["platform", ("created_at", "DESC"), ("id", "DESC")],
+            "columns": ["platform", "created_at", "id"],
             "name": "idx_jobs_platform",
         },
         {
-            "columns": [("created_at", "DESC"), ("id", "DESC")],
+            "columns": ["created_at", "id"],
             "unique": False,
             "name": "idx_jobs_created_at",
         },
         {
-            "columns": ["status", ("created_at", "DESC"), ("id", "DESC")],
+            "columns": ["status", "created_at", "id"],
             "unique": False,
             "name": "idx_jobs_status_created",
         },
         {
-            "columns": [("created_at", "DESC"), ("id", "DESC")],
+            "columns": ["created_at", "id"],
             "where": {"status": list(ACTIVE_STATUSES)},
             "name": "idx_jobs_active_created",
         },
