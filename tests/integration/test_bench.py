@@ -358,18 +358,19 @@ def test_run_measures_inserts_per_index_and_derived_table(bench_run) -> None:
     inserts = data["inserts"]
     indexes = DECLARED_INDEXES
     tables = {item.table for item in derived.declared(ALL_MODELS)}
-    cases = {
-        "no indexes",
-        "all indexes and derived tables",
-        "no indexes, uuid4 ids",
-        "all, uuid4 ids",
-    }
+    variants = ("one row per statement", "uuid4 ids", "rows generated too")
+    cases = {"no indexes", "all indexes and derived tables"}
+    cases |= {f"{side}, {variant}" for side in ("no indexes", "all") for variant in variants}
 
     assert inserts["jobs"] == INSERT_JOBS
     assert inserts["repeats"] == 3
     assert set(inserts["rows_per_s"]) == cases | indexes | tables
     assert set(inserts["relative_to_no_indexes"]) == set(inserts["rows_per_s"])
     assert inserts["relative_to_no_indexes"]["no indexes"] == 1.0
+    assert set(inserts["all_over_none"]) == set(variants)
+    rates = inserts["rows_per_s"]
+    for variant, ratio in inserts["all_over_none"].items():
+        assert ratio == rates[f"all, {variant}"] / rates[f"no indexes, {variant}"]
     assert all(rate > 0 for rate in inserts["rows_per_s"].values())
     assert indexes <= set(data["index_usage"])
 

@@ -151,15 +151,14 @@ def write_dataset(
     The tables must exist. ``progress`` is called with the number of jobs written
     after each batch.
     """
-    job_sql, file_sql = JobRepository.insert_sql(), FileRepository.insert_sql()
     job_rows: list[tuple[Any, ...]] = []
     file_rows: list[tuple[Any, ...]] = []
     total_files = 0
 
     def flush() -> None:
         with db.transaction() as conn:
-            conn.executemany(job_sql, job_rows)
-            conn.executemany(file_sql, file_rows)
+            JobRepository.insert_rows(conn, job_rows)
+            FileRepository.insert_rows(conn, file_rows)
         if progress:
             progress(len(job_rows))
         job_rows.clear()

@@ -16,6 +16,7 @@ import platform
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,9 @@ from collector.schema import derived
 from collector.schema.plans import explain
 from collector.schema.reconcile import reconcile
 
-from .dataset import write_dataset
+from .dataset import generate_rows, write_dataset
 from .queries import QUERIES, BenchQuery, Probe
-from .targets import evaluate
+from .targets import ALL_INDEXES, NO_INDEXES, evaluate
 from .timing import median_ms
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -204,21 +205,69 @@ def run_size(
     }
 
 
-def _insert_rate(
-    workdir: Path, jobs: int, setup: Callable[[DatabaseConfig], None], ids: str = "time"
-) -> float:
+Batch = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]  # (job rows, file rows)
+INSERT_BATCH = 5_000  # jobs per transaction
+# Other ways in, each timed with no indexes and with all: (ids, mode).
+VARIANTS = {
+    "one row per statement": ("time", "one per statement"),
+    "uuid4 ids": ("uuid4", "bulk"),
+    "rows generated too": ("time", "generated"),
+}
+
+
+@dataclass(frozen=True)
+class InsertCase:
+    """One insert measurement: the schema it starts from and how rows go in.
+
+    ``mode``: "bulk" (Repository.insert_rows, rows built beforehand: SQLite's time
+    only), "one per statement" (executemany, as a naive bulk path runs), or
+    "generated" (the dataset's rows built during the timing, as ``bench dataset``
+    and a real import pay for them).
+    """
+
+    name: str
+    setup: Callable[[DatabaseConfig], None]
+    ids: str = "time"
+    mode: str = "bulk"
+
+
+def _batches(jobs: int, ids: str) -> list[Batch]:
+    batches: list[Batch] = []
+    for job, files in generate_rows(jobs, 3, "realistic", 2, ids):
+        if not batches or len(batches[-1][0]) >= INSERT_BATCH:
+            batches.append(([], []))
+        batches[-1][0].append(job)
+        batches[-1][1].extend(files)
+    return batches
+
+
+def _insert_rate(workdir: Path, jobs: int, case: InsertCase, batches: list[Batch]) -> float:
     db = _fresh(workdir / "bench-insert.db")
     reconcile(db, ALL_MODELS, indexes=False)
-    setup(db)
+    case.setup(db)
     started = time.perf_counter()
-    summary = write_dataset(db, jobs, 3, "realistic", 2, batch=5_000, ids=ids)
+    if case.mode == "generated":
+        summary = write_dataset(db, jobs, 3, "realistic", 2, batch=INSERT_BATCH, ids=case.ids)
+        rows = summary.jobs + summary.files
+    else:
+        rows = 0
+        for job_rows, file_rows in batches:
+            with db.transaction() as conn:
+                if case.mode == "bulk":
+                    JobRepository.insert_rows(conn, job_rows)
+                    FileRepository.insert_rows(conn, file_rows)
+                else:
+                    conn.executemany(JobRepository.insert_sql(), job_rows)
+                    conn.executemany(FileRepository.insert_sql(), file_rows)
+            rows += len(job_rows) + len(file_rows)
     elapsed = time.perf_counter() - started
     db.close()
-    return (summary.jobs + summary.files) / elapsed
+    return rows / elapsed
 
 
-def _insert_cases() -> list[tuple[str, Callable[[DatabaseConfig], None], str]]:
-    """(name, schema set-up, id style): nothing, everything, and each piece alone."""
+def _insert_cases() -> list[InsertCase]:
+    """Nothing and everything (bulk, one row per statement, uuid4 ids, rows generated
+    in the timing), then each index and derived table alone."""
 
     def only_index(spec: Any) -> Callable[[DatabaseConfig], None]:
         return lambda db: db.connection().execute(spec.create_sql())
@@ -230,18 +279,22 @@ def _insert_cases() -> list[tuple[str, Callable[[DatabaseConfig], None], str]]:
 
         return setup
 
+    def nothing(db: DatabaseConfig) -> None:
+        return None
+
     def everything(db: DatabaseConfig) -> None:
         db.initialize_schema(ALL_MODELS)
 
     specs = [spec for model in ALL_MODELS for spec in model.index_specs()]
-    cases: list[tuple[str, Callable[[DatabaseConfig], None], str]] = [
-        ("no indexes", lambda db: None, "time"),
-        ("all indexes and derived tables", everything, "time"),
-        ("no indexes, uuid4 ids", lambda db: None, "uuid4"),
-        ("all, uuid4 ids", everything, "uuid4"),
+    cases = [
+        InsertCase(NO_INDEXES, nothing),
+        InsertCase(ALL_INDEXES, everything),
     ]
-    cases += [(spec.name, only_index(spec), "time") for spec in specs]
-    cases += [(item.table, only_derived(item), "time") for item in derived.declared(ALL_MODELS)]
+    for variant, (ids, mode) in VARIANTS.items():
+        cases.append(InsertCase(f"no indexes, {variant}", nothing, ids, mode))
+        cases.append(InsertCase(f"all, {variant}", everything, ids, mode))
+    cases += [InsertCase(spec.name, only_index(spec)) for spec in specs]
+    cases += [InsertCase(item.table, only_derived(item)) for item in derived.declared(ALL_MODELS)]
     return cases
 
 
@@ -255,19 +308,27 @@ def insert_costs(
     rate of each is kept (the least disturbed run).
     """
     cases = _insert_cases()
+    batches = {ids: _batches(jobs, ids) for ids in {case.ids for case in cases}}
     rates: dict[str, float] = {}
     steps = len(cases) * repeats
     for step in range(steps):
-        name, setup, ids = cases[step % len(cases)]
-        rates[name] = max(rates.get(name, 0.0), _insert_rate(workdir, jobs, setup, ids))
+        case = cases[step % len(cases)]
+        rate = _insert_rate(workdir, jobs, case, batches[case.ids])
+        rates[case.name] = max(rates.get(case.name, 0.0), rate)
         if progress:
             progress(f"inserts of {jobs:,} jobs", step + 1, steps)
-    base = rates["no indexes"]
+    base = rates[NO_INDEXES]
     return {
         "jobs": jobs,
         "repeats": repeats,
+        "batch": INSERT_BATCH,
         "rows_per_s": rates,
         "relative_to_no_indexes": {name: rate / base for name, rate in rates.items()},
+        # All over none, each measured the same other way.
+        "all_over_none": {
+            variant: rates[f"all, {variant}"] / rates[f"no indexes, {variant}"]
+            for variant in VARIANTS
+        },
     }
 
 

@@ -21,6 +21,7 @@ PAGES = (
     "videos, page of 50",
 )
 ALL_INDEXES = "all indexes and derived tables"
+NO_INDEXES = "no indexes"
 # Two timings of the same plan on the same data differ by a few percent.
 NOISE = 1.1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -15,6 +16,8 @@ from .paging import DEFAULT_PAGE, Page, encode_cursor, keyset_query
 M = TypeVar("M", bound=BaseModel)
 
 MAX_LIMIT = 10_000
+# Rows per bulk INSERT statement: past ~50 the per-statement cost is gone (measured).
+ROWS_PER_INSERT = 100
 
 
 def check_limit(limit: Any, allow_none: bool = True) -> int | None:
@@ -46,11 +49,47 @@ class Repository(Generic[M]):
         return quote_identifier(cls.model.get_table_name())
 
     @classmethod
-    def insert_sql(cls) -> str:
+    def insert_sql(cls, rows: int = 1) -> str:
+        """INSERT of ``rows`` rows, each a tuple in ``field_names()`` order."""
+        if rows < 1:
+            raise ValueError(f"rows must be 1 or more, not {rows!r}")
         names = cls.model.field_names()
-        return (
-            f"INSERT INTO {cls.table()} ({column_list(names)}) VALUES ({placeholders(len(names))})"
-        )
+        values = ", ".join([f"({placeholders(len(names))})"] * rows)
+        return f"INSERT INTO {cls.table()} ({column_list(names)}) VALUES {values}"
+
+    @classmethod
+    def rows_per_insert(cls, conn: sqlite3.Connection) -> int:
+        """Rows one bulk INSERT carries: ROWS_PER_INSERT, fewer if SQLite's bound-variable
+        limit on this connection is lower."""
+        variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return max(1, min(ROWS_PER_INSERT, variables // len(cls.model.field_names())))
+
+    @classmethod
+    def insert_rows(cls, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """Bulk insert: row tuples in ``field_names()`` order, inside the caller's transaction.
+
+        Rows go in several to a statement, not one per statement as executemany runs
+        them. Every statement on a table with triggers opens a statement journal that
+        copies each page the statement first touches; with the schema's indexes and
+        triggers that cost more than the inserts themselves (docs/indexes.md, "Bulk
+        insert"). Returns the number of rows inserted.
+        """
+        width = len(cls.model.field_names())
+        for number, row in enumerate(rows):
+            if len(row) != width:
+                raise ValueError(
+                    f"row {number} of {cls.model.__name__} has {len(row)} values; "
+                    f"{width} expected ({', '.join(cls.model.field_names())})"
+                )
+        per = cls.rows_per_insert(conn)
+        full = cls.insert_sql(per)
+        start = 0
+        while start < len(rows):
+            chunk = rows[start : start + per]
+            sql = full if len(chunk) == per else cls.insert_sql(len(chunk))
+            conn.execute(sql, [value for row in chunk for value in row])
+            start += per
+        return len(rows)
 
     def _rows_to_models(self, rows: Sequence[Any]) -> list[M]:
         if not rows:

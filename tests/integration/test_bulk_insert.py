@@ -1,0 +1,175 @@
+"""Repository.insert_rows: the bulk path, several rows to a statement, same result as one by one."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.bench.dataset import generate_rows
+from collector.config.database import DatabaseConfig
+from collector.models import ALL_MODELS
+from collector.models.job import Job
+from collector.repositories import FileRepository, JobRepository
+from collector.repositories.base import ROWS_PER_INSERT
+from collector.schema import derived
+from tests.conftest import raw, reading
+
+Rows = list[tuple[Any, ...]]
+
+
+def dataset(jobs: int, seed: int = 3) -> tuple[Rows, Rows]:
+    job_rows: Rows = []
+    file_rows: Rows = []
+    for job, files in generate_rows(jobs, 3, "plan", seed):
+        job_rows.append(job)
+        file_rows.extend(files)
+    return job_rows, file_rows
+
+
+def stored(path: Path, table: str) -> Rows:
+    with reading(path) as conn:
+        return [tuple(row) for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY id')]
+
+
+def derived_is_exact(path: Path) -> None:
+    with reading(path) as conn:
+        for item in derived.declared(ALL_MODELS):
+            held = sorted(tuple(row) for row in conn.execute(item.content_sql))
+            truth = sorted(tuple(row) for row in conn.execute(item.truth_sql))
+            assert held == truth, item.table
+
+
+class Recording:
+    """A connection that records, for each statement, how many rows it inserted."""
+
+    def __init__(self, conn: sqlite3.Connection, width: int) -> None:
+        self.conn, self.width = conn, width
+        self.rows_per_statement: list[int] = []
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        assert sql.count("(?") * self.width == len(params)
+        self.rows_per_statement.append(sql.count("(?"))
+        return self.conn.execute(sql, params)
+
+    def getlimit(self, category: int) -> int:
+        return self.conn.getlimit(category)
+
+
+@pytest.mark.parametrize(
+    "count",
+    [0, 1, ROWS_PER_INSERT - 1, ROWS_PER_INSERT, ROWS_PER_INSERT + 1, 3 * ROWS_PER_INSERT + 7],
+)
+def test_rows_stored_as_given_with_counts_exact(
+    db: DatabaseConfig, db_path: Path, count: int
+) -> None:
+    job_rows, file_rows = dataset(count)
+
+    with db.transaction() as conn:
+        assert JobRepository.insert_rows(conn, job_rows) == count
+        assert FileRepository.insert_rows(conn, file_rows) == len(file_rows)
+
+    assert stored(db_path, "jobs") == sorted(job_rows)
+    assert stored(db_path, "files") == sorted(file_rows)
+    assert JobRepository(db).count() == count
+    assert FileRepository(db).count() == len(file_rows)
+    derived_is_exact(db_path)
+
+
+def test_several_rows_to_a_statement(db: DatabaseConfig, db_path: Path) -> None:
+    job_rows, _ = dataset(2 * ROWS_PER_INSERT + 5)
+    conn = Recording(db.connection(), len(Job.field_names()))
+
+    with db.transaction():
+        JobRepository.insert_rows(conn, job_rows)  # type: ignore[arg-type]  # a recording stand-in
+
+    assert conn.rows_per_statement == [ROWS_PER_INSERT, ROWS_PER_INSERT, 5]
+    assert stored(db_path, "jobs") == sorted(job_rows)
+
+
+def test_fewer_rows_a_statement_under_a_low_variable_limit(
+    db: DatabaseConfig, db_path: Path
+) -> None:
+    width = len(Job.field_names())
+    job_rows, file_rows = dataset(20)
+    raw_conn = db.connection()
+    previous = raw_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 3 * width + 1)
+    try:
+        conn = Recording(raw_conn, width)
+        with db.transaction():
+            JobRepository.insert_rows(conn, job_rows)  # type: ignore[arg-type]  # a recording stand-in
+            FileRepository.insert_rows(raw_conn, file_rows)
+        raw_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, width - 1)
+        assert JobRepository.rows_per_insert(raw_conn) == 1
+    finally:
+        raw_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, previous)
+
+    assert conn.rows_per_statement == [3] * 6 + [2]
+    assert stored(db_path, "jobs") == sorted(job_rows)
+    assert stored(db_path, "files") == sorted(file_rows)
+
+
+def test_a_failing_row_rolls_back_the_whole_batch(db: DatabaseConfig, db_path: Path) -> None:
+    before, _ = dataset(5, seed=1)
+    with db.transaction() as conn:
+        JobRepository.insert_rows(conn, before)
+    job_rows, _ = dataset(2 * ROWS_PER_INSERT)
+    job_rows[ROWS_PER_INSERT + 3] = before[2]  # a duplicate id in the second statement
+
+    with pytest.raises(sqlite3.IntegrityError), db.transaction() as conn:
+        JobRepository.insert_rows(conn, job_rows)
+
+    assert stored(db_path, "jobs") == sorted(before)
+    statistics = JobRepository(db).get_job_statistics()
+    assert {status: n for status, n in statistics.items() if n} == Counter(r[5] for r in before)
+    derived_is_exact(db_path)
+
+
+def test_a_row_of_the_wrong_width_is_refused_before_any_insert(
+    db: DatabaseConfig, db_path: Path
+) -> None:
+    job_rows, _ = dataset(3)
+    job_rows[1] = job_rows[1][:-1]
+
+    refused = pytest.raises(ValueError, match=r"row 1 of Job has 15 values; 16 expected \(id, ")
+    with refused, db.transaction() as conn:
+        JobRepository.insert_rows(conn, job_rows)
+
+    assert stored(db_path, "jobs") == []
+
+
+def test_hostile_values_are_bound_not_pasted(db: DatabaseConfig, db_path: Path) -> None:
+    job_rows, _ = dataset(3)
+    hostile = "x'); DROP TABLE jobs; --"
+    job_rows[0] = (*job_rows[0][:6], hostile, *job_rows[0][7:])  # the title
+
+    with db.transaction() as conn:
+        JobRepository.insert_rows(conn, job_rows)
+
+    assert stored(db_path, "jobs") == sorted(job_rows)
+    assert hostile in {row[6] for row in stored(db_path, "jobs")}
+
+
+def test_files_without_their_job_are_tracked_as_orphans(db: DatabaseConfig, db_path: Path) -> None:
+    # Foreign keys off, as the pre-index code and other tools write: the trigger,
+    # not the constraint, keeps the orphan table exact.
+    job_rows, file_rows = dataset(2 * ROWS_PER_INSERT)
+    kept = job_rows[::2]
+    with closing(raw(db_path)) as conn:
+        JobRepository.insert_rows(conn, kept)
+        FileRepository.insert_rows(conn, file_rows)
+        conn.commit()
+
+    orphaned = {row[3] for row in file_rows} - {row[0] for row in kept}
+    assert len(orphaned) == ROWS_PER_INSERT
+    assert {f.job_id for f in FileRepository(db).get_orphaned_files()} == orphaned
+    derived_is_exact(db_path)
+
+
+def test_insert_sql_needs_one_row_or_more() -> None:
+    with pytest.raises(ValueError, match="rows must be 1 or more, not 0"):
+        JobRepository.insert_sql(0)
