@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.repositories import FileRepository, JobRepository
+from collector.repositories.paging import Page
 
 ACTIVE = ("pending", "running", "cancelling")
 
@@ -35,6 +36,9 @@ class BenchQuery:
     plan_params: Callable[[Probe], tuple[Any, ...]]
     call: Callable[[JobRepository, FileRepository, Probe], Any]
     dashboard: bool = True  # on a page the dashboard renders (flatness target)
+    # The same page with another length: flatness compares pages of equal length
+    # where the smallest dataset cannot fill one (7 active jobs in 1,000).
+    sized: Callable[[JobRepository, FileRepository, Probe, int], Any] | None = None
 
 
 QUERIES: tuple[BenchQuery, ...] = (
@@ -43,6 +47,7 @@ QUERIES: tuple[BenchQuery, ...] = (
         "SELECT * FROM jobs ORDER BY created_at DESC LIMIT 10",
         lambda p: (),
         lambda j, f, p: j.get_recent_jobs(10),
+        sized=lambda j, f, p, n: j.get_recent_jobs(n),
     ),
     BenchQuery(
         "statistics",
@@ -64,24 +69,28 @@ QUERIES: tuple[BenchQuery, ...] = (
         "ORDER BY created_at DESC LIMIT 50",
         lambda p: (),
         lambda j, f, p: j.page(active=True),
+        sized=lambda j, f, p, n: j.page(active=True, limit=n),
     ),
     BenchQuery(
         "failed jobs, page of 50",
         "SELECT * FROM jobs WHERE status = ? ORDER BY created_at DESC LIMIT 50",
         lambda p: ("failed",),
         lambda j, f, p: j.page(status="failed"),
+        sized=lambda j, f, p, n: j.page(status="failed", limit=n),
     ),
     BenchQuery(
         "tiktok jobs, page of 50",
         "SELECT * FROM jobs WHERE platform = ? ORDER BY created_at DESC LIMIT 50",
         lambda p: ("tiktok",),
         lambda j, f, p: j.page(platform="tiktok"),
+        sized=lambda j, f, p, n: j.page(platform="tiktok", limit=n),
     ),
     BenchQuery(
         "job list, page at 90% depth",
         "SELECT * FROM jobs ORDER BY created_at DESC LIMIT 50 OFFSET ?",
         lambda p: (p.deep_offset,),
         lambda j, f, p: j.page(cursor=p.deep_cursor),
+        sized=lambda j, f, p, n: j.page(cursor=p.deep_cursor, limit=n),
     ),
     BenchQuery(
         "files of one job",
@@ -100,6 +109,7 @@ QUERIES: tuple[BenchQuery, ...] = (
         "SELECT * FROM files WHERE file_type = ? ORDER BY created_at DESC LIMIT 50",
         lambda p: ("video",),
         lambda j, f, p: f.page(file_type="video"),
+        sized=lambda j, f, p, n: f.page(file_type="video", limit=n),
     ),
     BenchQuery(
         "orphaned files",
@@ -115,3 +125,12 @@ QUERIES: tuple[BenchQuery, ...] = (
         lambda j, f, p: j.count(),
     ),
 )
+
+
+def rows_returned(result: Any) -> int:
+    """How many rows a repository call returned (a page's items, a list, a dict)."""
+    if isinstance(result, Page):
+        return len(result.items)
+    if isinstance(result, (list, dict)):
+        return len(result)
+    return 1

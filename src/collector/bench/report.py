@@ -39,6 +39,12 @@ def size_lines(size: dict[str, Any]) -> list[str]:
             f"{_ms(q['repo_ms']):>9} {_ms(q['raw_same_sql_ms']):>9} "
             f"{_speedup(q['speedup']):>9}  {_plan_text(q['repo_plan'])}"
         )
+    for name, q in size["queries"].items():
+        if "same_rows" in q:
+            lines.append(
+                f"{name}, {q['same_rows']} rows as at the smallest size: "
+                f"{_ms(q['repo_ms_same_rows'])} ms"
+            )
     return lines
 
 

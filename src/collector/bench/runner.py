@@ -31,7 +31,7 @@ from collector.schema.plans import explain
 from collector.schema.reconcile import reconcile
 
 from .dataset import generate_rows, write_dataset
-from .queries import QUERIES, BenchQuery, Probe
+from .queries import QUERIES, BenchQuery, Probe, rows_returned
 from .targets import ALL_INDEXES, NO_INDEXES, evaluate
 from .timing import median_ms
 
@@ -138,16 +138,32 @@ def _baseline(conn: sqlite3.Connection, probe: Probe, stage: str, progress: Prog
 
 
 def _with_indexes(
-    db: DatabaseConfig, conn: sqlite3.Connection, query: BenchQuery, probe: Probe
+    db: DatabaseConfig,
+    conn: sqlite3.Connection,
+    query: BenchQuery,
+    probe: Probe,
+    reference_rows: int | None = None,
 ) -> dict[str, Any]:
-    """The plan's SQL, the repository method and raw sqlite3 on its SQL, with indexes."""
+    """The plan's SQL, the repository method and raw sqlite3 on its SQL, with indexes.
+
+    Where ``reference_rows`` (the rows the smallest size returned) is fewer than
+    this size returns, the call is timed again returning that many rows.
+    """
     params = query.plan_params(probe)
     jobs, files = JobRepository(db), FileRepository(db)
     entry: dict[str, Any] = {
         "plan_with_index_ms": median_ms(partial(_fetch, conn, query.plan_sql, params)),
         "plan_with_index": _plan(conn, query.plan_sql, params),
         "repo_ms": median_ms(partial(query.call, jobs, files, probe)),
+        "rows": rows_returned(query.call(jobs, files, probe)),
     }
+    if query.sized and reference_rows and reference_rows < entry["rows"]:
+        call = partial(query.sized, jobs, files, probe, reference_rows)
+        returned = rows_returned(call())
+        if returned != reference_rows:
+            raise RuntimeError(f"{query.name}: asked for {reference_rows} rows, got {returned}")
+        entry["same_rows"] = reference_rows
+        entry["repo_ms_same_rows"] = median_ms(call)
     with db.capture() as statements:
         query.call(jobs, files, probe)
     entry["repo_sql"] = [s.sql for s in statements]
@@ -165,8 +181,13 @@ def run_size(
     mix: str = "realistic",
     seed: int = 1,
     progress: Progress | None = None,
+    reference_rows: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Measure every query at one size; see the module docstring."""
+    """Measure every query at one size; see the module docstring.
+
+    ``reference_rows``: rows each query returned at the smallest size, for
+    comparing pages of equal length (see _with_indexes).
+    """
     db = _fresh(workdir / f"bench-{num_jobs}.db")
     summary, load_s = _load(db, num_jobs, mix, seed, progress)
     raw = _raw(db.db_path)
@@ -184,7 +205,8 @@ def run_size(
     raw = _raw(db.db_path)  # a new connection sees the new schema and statistics
     for number, query in enumerate(QUERIES):
         entry = results[query.name]
-        entry.update(_with_indexes(db, raw, query, probe))
+        reference = (reference_rows or {}).get(query.name)
+        entry.update(_with_indexes(db, raw, query, probe, reference))
         entry["speedup"] = entry["plan_no_index_ms"] / max(entry["repo_ms"], 1e-6)
         entry["repo_vs_raw"] = entry["repo_ms"] / max(entry["raw_same_sql_ms"], 1e-6)
         if progress:
@@ -375,7 +397,12 @@ def run_benchmarks(
         with tempfile.TemporaryDirectory(prefix="collector-bench-") as tmp:
             return run_benchmarks(sizes, Path(tmp), insert_jobs, mix, progress, seed)
     workdir.mkdir(parents=True, exist_ok=True)
-    measured = [run_size(workdir, n, mix, seed, progress) for n in sizes]
+    measured: list[dict[str, Any]] = []
+    for num_jobs in sorted(sizes):  # the smallest first: its row counts are the reference
+        reference = (
+            {name: q["rows"] for name, q in measured[0]["queries"].items()} if measured else None
+        )
+        measured.append(run_size(workdir, num_jobs, mix, seed, progress, reference))
     inserts = insert_costs(workdir, insert_jobs, progress) if insert_jobs else None
     result = {
         "sqlite_version": sqlite3.sqlite_version,

@@ -1,7 +1,9 @@
 """The issue's targets, checked against measured figures (never in tests: they are timings).
 
 Each target is read at the largest size measured (the issue's are at 1M jobs,
-realistic mix), except flatness, which compares the largest with the smallest.
+realistic mix), except flatness, which compares the largest with the smallest:
+where the smallest returned fewer rows than a page (7 active jobs in 1,000), the
+largest is timed returning as many, so pages of equal length are compared.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ def _query_targets(largest: dict[str, Any], smallest: dict[str, Any]) -> Iterato
     if smallest is not largest:
         for name, entry in queries.items():
             if entry["dashboard"]:
-                flat = entry["repo_ms"] / smallest["queries"][name]["repo_ms"]
+                # Pages of equal length where the smallest size returned fewer rows.
+                large = entry.get("repo_ms_same_rows", entry["repo_ms"])
+                flat = large / smallest["queries"][name]["repo_ms"]
                 yield _target("largest size within 2x of smallest", name, flat, 2, False)
     for name, entry in queries.items():
         yield _target("repository within 2x of raw sqlite3", name, entry["repo_vs_raw"], 2, False)
@@ -76,8 +80,22 @@ def evaluate(result: dict[str, Any]) -> list[dict[str, Any]]:
     targets = list(_query_targets(sizes[-1], sizes[0]))
     inserts = result.get("inserts")
     if inserts:
+        # SQLite's time alone (rows built beforehand) is the strict reading; a bulk
+        # path that builds its rows too (bench dataset, an import) is what a user waits on.
         relative = inserts["relative_to_no_indexes"][ALL_INDEXES]
-        targets.append(_target("insert rate with all indexes >= 0.5x", None, relative, 0.5, True))
+        generated = inserts["all_over_none"]["rows generated too"]
+        targets.append(
+            _target("insert rate with all indexes >= 0.5x, SQLite alone", None, relative, 0.5, True)
+        )
+        targets.append(
+            _target(
+                "insert rate with all indexes >= 0.5x, rows generated too",
+                None,
+                generated,
+                0.5,
+                True,
+            )
+        )
     for target in targets:
         target["jobs"] = sizes[-1]["jobs"]
     return targets
