@@ -320,7 +320,7 @@ def test_explain_json_parses_with_plans_and_no_problems(dataset_copy: Path) -> N
         if names:
             assert any(n in step for n in names for step in entry["plan"]), entry
     active = next(e for e in entries if e["query"] == "JobRepository.get_active_jobs")
-    assert active["plan"] == ["SCAN jobs USING INDEX idx_jobs_active_created"]
+    assert active["plan"] == ["SCAN jobs USING COVERING INDEX idx_jobs_active_created"]
 
 
 def test_explain_without_the_partial_index_is_broken(dataset_copy: Path) -> None:

@@ -16,7 +16,9 @@ from collector.config.database import DatabaseConfig, get_db_config
 from collector.repositories import FileRepository, JobRepository
 from collector.schema.plans import explain, plan_problems
 from tests.conftest import raw
+from tests.expected import JOB_FIELDS
 
+ACTIVE_COVERS = [name for name in JOB_FIELDS if name not in ("created_at", "id")]
 ACTIVE_WHERE = "WHERE \"status\" IN ('pending', 'running', 'cancelling')"
 
 # name -> (unique, partial, key columns as (name, desc, collation))
@@ -27,7 +29,8 @@ JOBS_INDEXES = {
     "idx_jobs_platform": (False, False, [("platform", 0, "BINARY"), *NEWEST]),
     "idx_jobs_created_at": (False, False, NEWEST),
     "idx_jobs_status_created": (False, False, [("status", 0, "BINARY"), *NEWEST]),
-    "idx_jobs_active_created": (False, True, NEWEST),
+    # Covering: the keyset order, then every other column of jobs.
+    "idx_jobs_active_created": (False, True, [*NEWEST, *((c, 0, "BINARY") for c in ACTIVE_COVERS)]),
 }
 FILES_INDEXES = {
     "idx_files_job_id": (False, False, [("job_id", 0, "BINARY"), ("created_at", 0, "BINARY")]),
@@ -118,6 +121,7 @@ def test_index_usage_on_active_jobs(large_db: DatabaseConfig) -> None:
     assert [(s.op, s.table, s.index) for s in steps] == [
         ("SCAN", "jobs", "idx_jobs_active_created")
     ]
+    assert steps[0].covering  # the table is not read at all
     assert not any(s.full_scan for s in steps)
     assert not any(s.temp_sort for s in steps)
     assert plan_problems(steps, "idx_jobs_active_created") == []

@@ -18,7 +18,7 @@ from collector.repositories import FileRepository, JobRepository
 from collector.schema.introspect import where_tokens
 from collector.schema.reconcile import Change, SchemaError, inspect
 from tests.conftest import index_names, reading, schema_rows, table_names
-from tests.expected import PLAN_INDEXES
+from tests.expected import JOB_FIELDS, PLAN_INDEXES
 from tests.legacy import create_legacy_database
 
 DECLARED = {spec.name: spec for model in ALL_MODELS for spec in model.index_specs()}
@@ -192,7 +192,8 @@ def test_declared_key_columns_and_directions(db: DatabaseConfig, db_path: Path) 
     assert key_columns(db_path, "idx_jobs_platform") == [("platform", 0), *newest]
     assert key_columns(db_path, "idx_jobs_created_at") == newest
     assert key_columns(db_path, "idx_jobs_status_created") == [("status", 0), *newest]
-    assert key_columns(db_path, "idx_jobs_active_created") == newest
+    covered = [(name, 0) for name in JOB_FIELDS if name not in ("created_at", "id")]
+    assert key_columns(db_path, "idx_jobs_active_created") == [*newest, *covered]
     assert key_columns(db_path, "idx_files_job_id") == [("job_id", 0), ("created_at", 0)]
     assert key_columns(db_path, "idx_files_file_type") == [("file_type", 0), *newest]
     assert key_columns(db_path, "idx_files_created_at") == newest
@@ -323,6 +324,8 @@ def test_inspect_reports_every_declared_index_ok(db: DatabaseConfig) -> None:
 # -- drift --------------------------------------------------------------------------------
 
 ACTIVE_IN = "WHERE status IN ('pending', 'running', 'cancelling')"
+# The columns idx_jobs_active_created covers after its keyset order, as SQL.
+ACTIVE_COVERS = ", ".join(name for name in JOB_FIELDS if name not in ("created_at", "id"))
 # Each differs from its declaration in one respect.
 DRIFTS = [
     ("idx_jobs_status", "CREATE INDEX idx_jobs_status ON jobs(platform)"),
@@ -339,21 +342,35 @@ DRIFTS = [
         "idx_jobs_status",
         "CREATE INDEX idx_jobs_status ON jobs(status) WHERE status = 'pending'",
     ),
-    ("idx_jobs_active_created", "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id)"),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id) "
+        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at, id, {ACTIVE_COVERS})",
+    ),
+    (
+        "idx_jobs_active_created",
+        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at, id, {ACTIVE_COVERS}) "
         "WHERE status IN ('pending', 'running')",
     ),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id) "
+        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at, id, {ACTIVE_COVERS}) "
         "WHERE status IN ('pending', 'running', 'cancelling', 'failed')",
     ),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id) "
+        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at, id, {ACTIVE_COVERS}) "
         "WHERE platform IN ('pending', 'running', 'cancelling')",
+    ),
+    # One covered column missing (a column added to jobs later, say).
+    (
+        "idx_jobs_active_created",
+        "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id, "
+        f"{ACTIVE_COVERS.removesuffix(', next_attempt_at')}) {ACTIVE_IN}",
+    ),
+    # The previous version's definition, before it covered every column.
+    (
+        "idx_jobs_active_created",
+        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at, id) {ACTIVE_IN}",
     ),
     # The previous version's definitions: keyset order descending (the plan's DESC).
     (
@@ -448,13 +465,13 @@ OK_SPELLINGS = [
     ),
     (
         "idx_jobs_active_created",
-        "CREATE INDEX idx_jobs_active_created ON jobs(created_at ASC, id ASC) "
+        f"CREATE INDEX idx_jobs_active_created ON jobs(created_at ASC, id ASC, {ACTIVE_COVERS}) "
         "WHERE status IN ('pending','running','cancelling')",
     ),
     (
         "idx_jobs_active_created",
-        "create index idx_jobs_active_created on jobs (created_at , id asc)\n"
-        "    where STATUS in ( 'pending' , 'running' , 'cancelling' )",
+        "create index idx_jobs_active_created on jobs (created_at , id asc, "
+        f"{ACTIVE_COVERS.upper()})\n    where STATUS in ( 'pending' , 'running' , 'cancelling' )",
     ),
 ]
 

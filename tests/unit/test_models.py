@@ -81,7 +81,10 @@ class TestDeclarations:
             'CREATE INDEX IF NOT EXISTS "idx_jobs_status_created" ON "jobs" '
             '("status", "created_at", "id")',
             'CREATE INDEX IF NOT EXISTS "idx_jobs_active_created" ON "jobs" '
-            '("created_at", "id") '
+            '("created_at", "id", "updated_at", "url", "platform", "status", "title", '
+            '"progress", "current_operation", "error_message", "retry_count", '
+            '"bytes_downloaded", "completed_at", "worker_id", "lease_expires_at", '
+            '"next_attempt_at") '
             "WHERE \"status\" IN ('pending', 'running', 'cancelling')",
         ]
 
@@ -102,8 +105,10 @@ class TestDeclarations:
 
     def test_partial_index_spec(self) -> None:
         spec = Job.index("idx_jobs_active_created")
-        assert spec.columns == (("created_at", None), ("id", None))
-        assert spec.column_names == ("created_at", "id")
+        # Covering: the keyset order first, then every other column of jobs.
+        assert spec.column_names[:2] == ("created_at", "id")
+        assert sorted(spec.column_names) == sorted(JOB_FIELDS)
+        assert all(direction is None for _, direction in spec.columns)
         assert spec.where == (("status", ACTIVE_STATUSES),)
         assert spec.where_sql() == "\"status\" IN ('pending', 'running', 'cancelling')"
         assert not spec.unique
