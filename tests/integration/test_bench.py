@@ -68,6 +68,7 @@ SIZE_FIELDS = {
     "load_average",
     "storage_bytes",
     "queries",
+    "progress_update",
 }
 QUERY_FIELDS = {
     "plan_no_index_ms",
@@ -333,6 +334,15 @@ def test_run_measures_every_query_at_every_size(bench_run) -> None:
             for field in TIMINGS:
                 assert isinstance(entry[field], float) and entry[field] > 0, (name, field)
             assert len(entry["repo_sql"]) == len(entry["repo_plan"]) >= 1, name
+
+
+def test_run_times_the_workers_progress_report_without_and_with_indexes(bench_run) -> None:
+    _, data, _ = bench_run
+    larger = data["sizes"][-1]
+
+    # 2,000 jobs of the realistic mix have a few running ones to report on.
+    assert set(larger["progress_update"]) == {"no_index_ms", "with_indexes_ms"}
+    assert all(ms > 0 for ms in larger["progress_update"].values())
 
 
 def test_run_times_pages_of_the_smaller_sizes_length_at_the_larger(bench_run) -> None:

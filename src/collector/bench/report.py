@@ -32,6 +32,12 @@ def size_lines(size: dict[str, Any]) -> list[str]:
     ]
     if size.get("storage_bytes"):
         lines.append(_storage_line(size["storage_bytes"]))
+    update = size["progress_update"]
+    if update["no_index_ms"] is not None:
+        lines.append(
+            f"a worker's progress report (one transaction): {_ms(update['no_index_ms'])} ms "
+            f"without indexes, {_ms(update['with_indexes_ms'])} ms with"
+        )
     lines.append(QUERY_HEADER)
     for name, q in size["queries"].items():
         lines.append(
