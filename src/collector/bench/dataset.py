@@ -5,8 +5,9 @@ uniformly) and ``realistic`` (what a collector that has run a while holds: about
 90% completed, 7% failed, 2.3% cancelled, 0.5% pending, 0.2% running).
 
 Rows are built as tuples in the models' column order (``Model.field_names()``) and
-inserted with the repositories' INSERT statements, so there is no second schema;
-skipping the model objects is what lets a million jobs load in well under a minute.
+inserted with the repositories' bulk path (``Repository.insert_rows``: many rows to
+a statement), so there is no second schema; skipping the model objects is what
+lets a million jobs load in well under a minute.
 The same seed gives the same dataset, ids included (time-ordered, like new_id()).
 """
 

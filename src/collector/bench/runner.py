@@ -4,9 +4,10 @@ For each size: load a dataset into a database with tables only (as the pre-index
 code left them, including a few orphaned file rows), time the plan's SQL there
 (the baseline), upgrade the database in place (indexes, derived tables,
 statistics: timed), then time the plan's SQL again, the repository method that
-serves the same need, and raw sqlite3 running the SQL the repository ran.
-Separately, insert throughput with no indexes, with all of them, and with each
-index alone, so every index shows what it costs to keep.
+serves the same need, and raw sqlite3 running the SQL the repository ran; and a
+worker's progress report before and after the upgrade. Separately, insert
+throughput with no indexes, with all of them, and with each index alone, so every
+index shows what it costs to keep.
 """
 
 from __future__ import annotations
