@@ -388,7 +388,7 @@ def test_run_measures_inserts_per_index_and_derived_table(bench_run) -> None:
     indexes = DECLARED_INDEXES
     tables = {item.table for item in derived.declared(ALL_MODELS)}
     variants = ("one row per statement", "uuid4 ids", "rows generated too")
-    cases = {"no indexes", "all indexes and derived tables"}
+    cases = {"no indexes", "all indexes and derived tables", "trigger-kept tables only"}
     cases |= {f"{side}, {variant}" for side in ("no indexes", "all") for variant in variants}
 
     assert inserts["jobs"] == INSERT_JOBS
@@ -400,6 +400,9 @@ def test_run_measures_inserts_per_index_and_derived_table(bench_run) -> None:
     rates = inserts["rows_per_s"]
     for variant, ratio in inserts["all_over_none"].items():
         assert ratio == rates[f"all, {variant}"] / rates[f"no indexes, {variant}"]
+    assert inserts["all_over_trigger_tables"] == (
+        rates["all indexes and derived tables"] / rates["trigger-kept tables only"]
+    )
     assert all(rate > 0 for rate in inserts["rows_per_s"].values())
     assert indexes <= set(data["index_usage"])
 
