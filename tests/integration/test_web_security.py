@@ -202,10 +202,12 @@ def test_a_new_token_signs_everyone_out(db_path: Path) -> None:
     second = create_app(
         {"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": TOKEN + "-rotated"}
     )
-    cookie = client.get_cookie("session")
+    name = first.config["SESSION_COOKIE_NAME"]
+    cookie = client.get_cookie(name)
     assert cookie is not None
+    assert second.config["SESSION_COOKIE_NAME"] == name  # the same database
     other = second.test_client()
-    other.set_cookie("session", cookie.value)
+    other.set_cookie(name, cookie.value)
     assert other.get("/", headers=HTML).status_code == 302
 
 
@@ -376,12 +378,14 @@ def test_sessions_survive_a_restart(db_path: Path) -> None:
     first = create_app({"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": TOKEN})
     client = first.test_client()
     sign_in(client)
-    cookie = client.get_cookie("session")
+    name = first.config["SESSION_COOKIE_NAME"]
+    cookie = client.get_cookie(name)
     assert cookie is not None
 
     restarted = create_app({"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": TOKEN})
+    assert restarted.config["SESSION_COOKIE_NAME"] == name
     other = restarted.test_client()
-    other.set_cookie("session", cookie.value)
+    other.set_cookie(name, cookie.value)
     assert other.get("/", headers=HTML).status_code == 200
 
 
@@ -397,3 +401,18 @@ def test_different_databases_have_different_keys(tmp_path: Path) -> None:
     one = create_app({"DB_PATH": str(tmp_path / "one.db")})
     two = create_app({"DB_PATH": str(tmp_path / "two.db")})
     assert one.secret_key != two.secret_key
+
+
+def test_two_instances_on_one_host_keep_their_own_session_cookies(tmp_path: Path) -> None:
+    # Browsers send a host's cookies to every port: two instances (two databases)
+    # must not share a cookie name, or signing in to one signs out of the other.
+    first = create_app({"TESTING": True, "DB_PATH": str(tmp_path / "a.db"), "AUTH_TOKEN": TOKEN})
+    second = create_app({"TESTING": True, "DB_PATH": str(tmp_path / "b.db"), "AUTH_TOKEN": TOKEN})
+    names = {app.config["SESSION_COOKIE_NAME"] for app in (first, second)}
+    assert len(names) == 2
+    assert all(re.fullmatch(r"collector_session_[0-9a-f]{12}", name) for name in names)
+
+    client = first.test_client()
+    sign_in(client)
+    assert client.get_cookie(first.config["SESSION_COOKIE_NAME"]) is not None
+    assert client.get_cookie("session") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -70,10 +71,20 @@ def add_headers(response: Response) -> Response:
     return response
 
 
+def session_cookie_name(db: DatabaseConfig) -> str:
+    """A cookie name of this database's own: browsers do not tell cookies apart by
+    port, so two instances on one host (say :5000 and :5001) sharing the name
+    "session" would sign each other's users out."""
+    digest = hashlib.sha256(str(db.db_path.resolve()).encode()).hexdigest()[:12]
+    return f"collector_session_{digest}"
+
+
 def install(app: Flask, db: DatabaseConfig) -> None:
     """Secret key, cookie settings, headers and timing for ``app``."""
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key(db)
+    if app.config.get("SESSION_COOKIE_NAME") == "session":  # Flask's default
+        app.config["SESSION_COOKIE_NAME"] = session_cookie_name(db)
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
