@@ -256,6 +256,32 @@ def test_settings_refuses_bad_keys_and_values(
     assert SettingsRepository(db).all() == {}
 
 
+def test_settings_refuses_a_download_dir_it_cannot_write_to(
+    db_path: Path, db: DatabaseConfig, tmp_path: Path
+) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder")
+
+    below_a_file = failing(db_path, "settings", "download_dir", str(in_the_way / "downloads"))
+    on_a_file = failing(db_path, "settings", "download_dir", str(in_the_way))
+
+    assert f"Error: download_dir: cannot write downloads to {in_the_way / 'downloads'}: " in (
+        below_a_file
+    )
+    assert f"Error: download_dir: {in_the_way} exists and is not a directory" in on_a_file
+    assert SettingsRepository(db).all() == {}
+    assert in_the_way.read_text() == "not a folder"
+
+
+def test_settings_creates_a_new_download_dir(db_path: Path, tmp_path: Path) -> None:
+    target = tmp_path / "new" / "downloads"
+
+    ok(db_path, "settings", "download_dir", str(target))
+
+    assert target.is_dir()
+    assert list(target.iterdir()) == []  # the probe file is gone
+
+
 # -- worker ------------------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import unicodedata
 import click
 
 from collector.config.database import DatabaseConfig
-from collector.config.runtime import KNOWN_SETTINGS, check_setting, load_settings
+from collector.config.runtime import KNOWN_SETTINGS, load_settings, prepare_setting
 from collector.models.job import PLATFORMS, Job
 from collector.models.urls import validate_url
 from collector.repositories import JobRepository, SettingsRepository
@@ -136,7 +136,7 @@ def settings(ctx: click.Context, key: str | None, value: str | None) -> None:
     try:
         database = ready_db(ctx)
         if key is not None and value is not None:
-            SettingsRepository(database).set(key, check_setting(key, value))
+            SettingsRepository(database).set(key, prepare_setting(key, value))
         effective = _effective(database)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc

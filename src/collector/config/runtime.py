@@ -7,6 +7,7 @@ stored value that no longer parses logs a warning and falls back to the default.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,33 @@ KNOWN_SETTINGS: dict[str, SettingSpec] = {
         ),
     )
 }
+
+
+def usable_directory(path: Path) -> None:
+    """Create ``path`` if needed and check a file can be written there (ValueError if not).
+
+    Run when the download folder is set, so a typo or a read-only place is refused
+    then, not discovered by the first download. Not run on every read: a folder on
+    a disk that is briefly unmounted must not silently send downloads elsewhere.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ValueError(f"cannot write downloads to {path}: {reason}") from None
+
+
+def prepare_setting(key: str, value: str) -> str:
+    """check_setting, plus what can only be checked on this machine when setting it."""
+    checked = check_setting(key, value)
+    if key == "download_dir":
+        try:
+            usable_directory(Path(checked))
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    return checked
 
 
 def check_setting(key: str, value: str) -> str:
