@@ -52,8 +52,9 @@ class Recording:
         self.rows_per_statement: list[int] = []
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        assert sql.count("(?") * self.width == len(params)
-        self.rows_per_statement.append(sql.count("(?"))
+        if sql.startswith("INSERT"):
+            assert sql.count("(?") * self.width == len(params)
+            self.rows_per_statement.append(sql.count("(?"))
         return self.conn.execute(sql, params)
 
     def getlimit(self, category: int) -> int:
@@ -103,8 +104,12 @@ def test_fewer_rows_a_statement_under_a_low_variable_limit(
         with db.transaction():
             JobRepository.insert_rows(conn, job_rows)  # type: ignore[arg-type]  # a recording stand-in
             FileRepository.insert_rows(raw_conn, file_rows)
-        raw_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, width - 1)
+        raw_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, width)
         assert JobRepository.rows_per_insert(raw_conn) == 1
+        raw_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, width - 1)
+        too_few = f"limit of {width - 1} bound variables is below the {width} values of one Job"
+        with pytest.raises(ValueError, match=too_few):
+            JobRepository.insert_rows(raw_conn, job_rows)
     finally:
         raw_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, previous)
 
@@ -127,6 +132,35 @@ def test_a_failing_row_rolls_back_the_whole_batch(db: DatabaseConfig, db_path: P
     statistics = JobRepository(db).get_job_statistics()
     assert {status: n for status, n in statistics.items() if n} == Counter(r[5] for r in before)
     derived_is_exact(db_path)
+
+
+def test_a_failing_row_leaves_nothing_without_a_transaction_too(
+    db: DatabaseConfig, db_path: Path
+) -> None:
+    # The connection is in autocommit: the savepoint, not the caller, makes it all or none.
+    before, _ = dataset(5, seed=1)
+    job_rows, _ = dataset(3 * ROWS_PER_INSERT)
+    job_rows[2 * ROWS_PER_INSERT + 10] = before[0]
+    conn = db.connection()
+    JobRepository.insert_rows(conn, before)
+    assert not conn.in_transaction
+
+    with pytest.raises(sqlite3.IntegrityError):
+        JobRepository.insert_rows(conn, job_rows)
+
+    assert not conn.in_transaction
+    assert stored(db_path, "jobs") == sorted(before)
+    derived_is_exact(db_path)
+
+
+def test_rows_may_come_from_a_generator(db: DatabaseConfig, db_path: Path) -> None:
+    job_rows, _ = dataset(ROWS_PER_INSERT + 3)
+
+    with db.transaction() as conn:
+        inserted = JobRepository.insert_rows(conn, (row for row in job_rows))
+
+    assert inserted == len(job_rows)
+    assert stored(db_path, "jobs") == sorted(job_rows)
 
 
 def test_a_row_of_the_wrong_width_is_refused_before_any_insert(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from collector.config.database import DatabaseConfig, get_db_config
@@ -60,20 +60,29 @@ class Repository(Generic[M]):
     @classmethod
     def rows_per_insert(cls, conn: sqlite3.Connection) -> int:
         """Rows one bulk INSERT carries: ROWS_PER_INSERT, fewer if SQLite's bound-variable
-        limit on this connection is lower."""
+        limit on this connection is lower; ValueError if not even one row fits."""
+        width = len(cls.model.field_names())
         variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        return max(1, min(ROWS_PER_INSERT, variables // len(cls.model.field_names())))
+        if variables < width:
+            raise ValueError(
+                f"SQLite's limit of {variables} bound variables is below the "
+                f"{width} values of one {cls.model.__name__} row"
+            )
+        return min(ROWS_PER_INSERT, variables // width)
 
     @classmethod
-    def insert_rows(cls, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> int:
-        """Bulk insert: row tuples in ``field_names()`` order, inside the caller's transaction.
+    def insert_rows(cls, conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> int:
+        """Bulk insert: row tuples in ``field_names()`` order, all or none.
 
         Rows go in several to a statement, not one per statement as executemany runs
-        them. Every statement on a table with triggers opens a statement journal that
-        copies each page the statement first touches; with the schema's indexes and
-        triggers that cost more than the inserts themselves (docs/indexes.md, "Bulk
-        insert"). Returns the number of rows inserted.
+        them: every statement opens a cursor on the table and each of its indexes,
+        and on a table with triggers a statement journal, which with the schema's
+        indexes and triggers cost more than the inserts themselves (docs/indexes.md,
+        "Bulk insert"). The statements run inside a savepoint, so a failing row
+        leaves none of the rows behind, whether or not the caller holds a
+        transaction. Returns the number of rows inserted.
         """
+        rows = rows if isinstance(rows, (list, tuple)) else list(rows)
         width = len(cls.model.field_names())
         for number, row in enumerate(rows):
             if len(row) != width:
@@ -83,12 +92,17 @@ class Repository(Generic[M]):
                 )
         per = cls.rows_per_insert(conn)
         full = cls.insert_sql(per)
-        start = 0
-        while start < len(rows):
-            chunk = rows[start : start + per]
-            sql = full if len(chunk) == per else cls.insert_sql(len(chunk))
-            conn.execute(sql, [value for row in chunk for value in row])
-            start += per
+        conn.execute("SAVEPOINT insert_rows")
+        try:
+            for start in range(0, len(rows), per):
+                chunk = rows[start : start + per]
+                sql = full if len(chunk) == per else cls.insert_sql(len(chunk))
+                conn.execute(sql, [value for row in chunk for value in row])
+        except BaseException:
+            conn.execute("ROLLBACK TO insert_rows")
+            conn.execute("RELEASE insert_rows")
+            raise
+        conn.execute("RELEASE insert_rows")
         return len(rows)
 
     def _rows_to_models(self, rows: Sequence[Any]) -> list[M]:
