@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import re
@@ -85,6 +86,8 @@ QUERY_FIELDS = {
     "rows",
 }
 SAME_ROWS_FIELDS = {"same_rows", "repo_ms_same_rows"}  # where the smaller size had fewer rows
+# At larger sizes: the size flatness compares with (the first that returned rows).
+REFERENCE_FIELDS = {"reference_jobs", *SAME_ROWS_FIELDS}
 TIMINGS = {"plan_no_index_ms", "plan_with_index_ms", "repo_ms", "raw_same_sql_ms"}
 TARGET_FIELDS = {"target", "query", "figure", "threshold", "better", "met", "jobs"}
 DECLARED_INDEXES = {spec.name for model in ALL_MODELS for spec in model.index_specs()}
@@ -330,7 +333,7 @@ def test_run_measures_every_query_at_every_size(bench_run) -> None:
         assert size["upgrade_s"] > 0
         assert [name for name in size["queries"]] == [q.name for q in QUERIES]
         for name, entry in size["queries"].items():
-            assert set(entry) - SAME_ROWS_FIELDS == QUERY_FIELDS, name
+            assert set(entry) - REFERENCE_FIELDS == QUERY_FIELDS, name
             for field in TIMINGS:
                 assert isinstance(entry[field], float) and entry[field] > 0, (name, field)
             assert len(entry["repo_sql"]) == len(entry["repo_plan"]) >= 1, name
@@ -354,12 +357,16 @@ def test_run_times_pages_of_the_smaller_sizes_length_at_the_larger(bench_run) ->
     assert 0 < small["failed jobs, page of 50"]["rows"] < large["failed jobs, page of 50"]["rows"]
     assert small["job list, page at 90% depth"]["rows"] == 50
     for name, entry in large.items():
-        shorter = 0 < small[name]["rows"] < entry["rows"]  # an empty page has no length to match
+        # An empty page has no length to match: the larger size is compared with the
+        # first size that returned rows, here none before it.
+        returned = small[name]["rows"] > 0
+        assert entry.get("reference_jobs") == (SMALL if returned else None), name
+        shorter = 0 < small[name]["rows"] < entry["rows"]
         assert (set(entry) >= SAME_ROWS_FIELDS) == (shorter and name in sized), name
         if set(entry) >= SAME_ROWS_FIELDS:
             assert entry["same_rows"] == small[name]["rows"], name
             assert entry["repo_ms_same_rows"] > 0, name
-    assert not any(SAME_ROWS_FIELDS & set(entry) for entry in small.values())
+    assert not any(REFERENCE_FIELDS & set(entry) for entry in small.values())
 
 
 def test_run_plans_are_the_documented_ones(bench_run) -> None:
@@ -531,6 +538,30 @@ def test_flatness_compares_pages_of_equal_length() -> None:
 
     assert flat["active jobs, page of 50"] == pytest.approx(0.12 / 0.1)
     assert flat["failed jobs, page of 50"] == pytest.approx(0.15 / 0.1)
+
+
+def test_flatness_compares_with_the_first_size_that_returned_rows() -> None:
+    # No active job at the smallest size, 5 at the middle one: the largest is timed
+    # returning 5 and compared with the middle size, not with an empty page.
+    result = made_up(speedup=5000, repo_ms=0.15, insert_ratio=0.6)
+    middle = copy.deepcopy(result["sizes"][0])
+    middle["jobs"] = 100
+    result["sizes"].insert(1, middle)
+    smallest, middle, largest = (
+        size["queries"]["active jobs, page of 50"] for size in result["sizes"]
+    )
+    smallest.update(rows=0, repo_ms=0.01)
+    middle.update(rows=5, repo_ms=0.04)
+    largest.update(reference_jobs=100, same_rows=5, repo_ms_same_rows=0.06)
+
+    flat = {
+        t["query"]: t["figure"]
+        for t in evaluate(result)
+        if t["target"] == "largest size within 2x of smallest"
+    }
+
+    assert flat["active jobs, page of 50"] == pytest.approx(0.06 / 0.04)
+    assert flat["failed jobs, page of 50"] == pytest.approx(0.15 / 0.1)  # no reference: smallest
 
 
 # -- statistics exact at all times (an issue target the benchmark does not time) ------------

@@ -37,7 +37,7 @@ class BenchQuery:
     call: Callable[[JobRepository, FileRepository, Probe], Any]
     dashboard: bool = True  # on a page the dashboard renders (flatness target)
     # The same page with another length: flatness compares pages of equal length
-    # where the smallest dataset cannot fill one (7 active jobs in 1,000).
+    # where the smallest dataset cannot fill one (5 active jobs in 1,000).
     sized: Callable[[JobRepository, FileRepository, Probe, int], Any] | None = None
 
 

@@ -184,12 +184,13 @@ def _with_indexes(
     conn: sqlite3.Connection,
     query: BenchQuery,
     probe: Probe,
-    reference_rows: int | None = None,
+    reference: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The plan's SQL, the repository method and raw sqlite3 on its SQL, with indexes.
 
-    Where ``reference_rows`` (the rows the smallest size returned) is fewer than
-    this size returns, the call is timed again returning that many rows.
+    ``reference`` is (jobs, rows) of the smallest size where the query returned
+    rows: flatness compares with that size. Where its rows are fewer than this
+    size returns, the call is timed again returning that many rows.
     """
     params = query.plan_params(probe)
     jobs, files = JobRepository(db), FileRepository(db)
@@ -199,13 +200,15 @@ def _with_indexes(
         "repo_ms": median_ms(partial(query.call, jobs, files, probe)),
         "rows": rows_returned(query.call(jobs, files, probe)),
     }
-    if query.sized and reference_rows and reference_rows < entry["rows"]:
-        call = partial(query.sized, jobs, files, probe, reference_rows)
-        returned = rows_returned(call())
-        if returned != reference_rows:
-            raise RuntimeError(f"{query.name}: asked for {reference_rows} rows, got {returned}")
-        entry["same_rows"] = reference_rows
-        entry["repo_ms_same_rows"] = median_ms(call)
+    if reference:
+        entry["reference_jobs"], reference_rows = reference
+        if query.sized and reference_rows < entry["rows"]:
+            call = partial(query.sized, jobs, files, probe, reference_rows)
+            returned = rows_returned(call())
+            if returned != reference_rows:
+                raise RuntimeError(f"{query.name}: asked for {reference_rows} rows, got {returned}")
+            entry["same_rows"] = reference_rows
+            entry["repo_ms_same_rows"] = median_ms(call)
     with db.capture() as statements:
         query.call(jobs, files, probe)
     entry["repo_sql"] = [s.sql for s in statements]
@@ -223,12 +226,12 @@ def run_size(
     mix: str = "realistic",
     seed: int = 1,
     progress: Progress | None = None,
-    reference_rows: dict[str, int] | None = None,
+    references: dict[str, tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
     """Measure every query at one size; see the module docstring.
 
-    ``reference_rows``: rows each query returned at the smallest size, for
-    comparing pages of equal length (see _with_indexes).
+    ``references``: per query, (jobs, rows) of the smallest size measured before
+    where it returned rows, for comparing pages of equal length (see _with_indexes).
     """
     db = _fresh(workdir / f"bench-{num_jobs}.db")
     summary, load_s = _load(db, num_jobs, mix, seed, progress)
@@ -249,7 +252,7 @@ def run_size(
     raw = _raw(db.db_path)  # a new connection sees the new schema and statistics
     for number, query in enumerate(QUERIES):
         entry = results[query.name]
-        reference = (reference_rows or {}).get(query.name)
+        reference = (references or {}).get(query.name)
         entry.update(_with_indexes(db, raw, query, probe, reference))
         entry["speedup"] = entry["plan_no_index_ms"] / max(entry["repo_ms"], 1e-6)
         entry["repo_vs_raw"] = entry["repo_ms"] / max(entry["raw_same_sql_ms"], 1e-6)
@@ -451,11 +454,14 @@ def run_benchmarks(
             return run_benchmarks(sizes, Path(tmp), insert_jobs, mix, progress, seed)
     workdir.mkdir(parents=True, exist_ok=True)
     measured: list[dict[str, Any]] = []
-    for num_jobs in sorted(sizes):  # the smallest first: its row counts are the reference
-        reference = (
-            {name: q["rows"] for name, q in measured[0]["queries"].items()} if measured else None
-        )
-        measured.append(run_size(workdir, num_jobs, mix, seed, progress, reference))
+    # The smallest size first: per query, the first size that returned rows is the one
+    # the larger sizes are compared with (5 active jobs in 1,000; none in 500).
+    references: dict[str, tuple[int, int]] = {}
+    for num_jobs in sorted(sizes):
+        measured.append(run_size(workdir, num_jobs, mix, seed, progress, dict(references)))
+        for name, entry in measured[-1]["queries"].items():
+            if name not in references and entry["rows"] > 0:
+                references[name] = (num_jobs, entry["rows"])
     inserts = insert_costs(workdir, insert_jobs, progress) if insert_jobs else None
     result = {
         "sqlite_version": sqlite3.sqlite_version,
