@@ -10,7 +10,6 @@ from flask.typing import ResponseReturnValue
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, Job
 from collector.models.urls import InvalidURLError
-from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
@@ -68,9 +67,7 @@ def create_job() -> ResponseReturnValue:
 
 @bp.get("/api/jobs/<job_id>")
 def get_job(job_id: str) -> ResponseReturnValue:
-    job = JobRepository().get_job(job_id)
-    if job is None:
-        abort(404, f"no job with id {quoted(job_id)}")
+    job = params.job_or_404(job_id)
     files = FileRepository().get_job_files(job.id)
     return jsonify({**job_dict(job), "files": [file_dict(f) for f in files]})
 

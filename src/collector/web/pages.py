@@ -10,7 +10,6 @@ from flask.typing import ResponseReturnValue
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, Job
 from collector.models.urls import InvalidURLError, validate_url
-from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
@@ -101,9 +100,7 @@ def jobs() -> ResponseReturnValue:
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str) -> ResponseReturnValue:
-    found = JobRepository().get_job(job_id)
-    if found is None:
-        abort(404, f"no job with id {quoted(job_id)}")
+    found = params.job_or_404(job_id)
     files = FileRepository().get_job_files(found.id)
     return render_template("job.html", job=found, files=files)
 

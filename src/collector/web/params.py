@@ -1,4 +1,4 @@
-"""Query-string and body parameters, checked: bad input is a 400 naming the fault."""
+"""Query-string, path and body parameters, checked: bad input is a 4xx naming the fault."""
 
 from __future__ import annotations
 
@@ -7,10 +7,20 @@ from typing import Any
 
 from flask import abort
 
+from collector.models.job import Job
 from collector.models.values import quoted
+from collector.repositories import JobRepository
 from collector.repositories.paging import decode_cursor
 
 MAX_PAGE = 200
+
+
+def job_or_404(job_id: str) -> Job:
+    """The job a URL names, or a 404 quoting (at most 100 characters of) the id."""
+    job = JobRepository().get_job(job_id)
+    if job is None:
+        abort(404, f"no job with id {quoted(job_id)}")
+    return job
 
 
 def choice(args: Mapping[str, str], name: str, choices: Sequence[str]) -> str | None:
