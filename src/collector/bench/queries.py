@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from collector.repositories import FileRepository, JobRepository
 from collector.repositories.paging import Page
 
 ACTIVE = ("pending", "running", "cancelling")
@@ -34,11 +33,12 @@ class BenchQuery:
     name: str
     plan_sql: str
     plan_params: Callable[[Probe], tuple[Any, ...]]
-    call: Callable[[JobRepository, FileRepository, Probe], Any]
+    # The repository call. A sized one takes the page length as a 4th argument, with
+    # a default: flatness compares pages of equal length where the smallest
+    # dataset cannot fill one (5 active jobs in 1,000).
+    call: Callable[..., Any]  # (JobRepository, FileRepository, Probe[, n: int])
     dashboard: bool = True  # on a page the dashboard renders (flatness target)
-    # The same page with another length: flatness compares pages of equal length
-    # where the smallest dataset cannot fill one (5 active jobs in 1,000).
-    sized: Callable[[JobRepository, FileRepository, Probe, int], Any] | None = None
+    sized: bool = False
 
 
 QUERIES: tuple[BenchQuery, ...] = (
@@ -46,8 +46,8 @@ QUERIES: tuple[BenchQuery, ...] = (
         "recent jobs (10)",
         "SELECT * FROM jobs ORDER BY created_at DESC LIMIT 10",
         lambda p: (),
-        lambda j, f, p: j.get_recent_jobs(10),
-        sized=lambda j, f, p, n: j.get_recent_jobs(n),
+        lambda j, f, p, n=10: j.get_recent_jobs(n),
+        sized=True,
     ),
     BenchQuery(
         "statistics",
@@ -68,29 +68,29 @@ QUERIES: tuple[BenchQuery, ...] = (
         "SELECT * FROM jobs WHERE status IN ('pending', 'running', 'cancelling') "
         "ORDER BY created_at DESC LIMIT 50",
         lambda p: (),
-        lambda j, f, p: j.page(active=True),
-        sized=lambda j, f, p, n: j.page(active=True, limit=n),
+        lambda j, f, p, n=50: j.page(active=True, limit=n),
+        sized=True,
     ),
     BenchQuery(
         "failed jobs, page of 50",
         "SELECT * FROM jobs WHERE status = ? ORDER BY created_at DESC LIMIT 50",
         lambda p: ("failed",),
-        lambda j, f, p: j.page(status="failed"),
-        sized=lambda j, f, p, n: j.page(status="failed", limit=n),
+        lambda j, f, p, n=50: j.page(status="failed", limit=n),
+        sized=True,
     ),
     BenchQuery(
         "tiktok jobs, page of 50",
         "SELECT * FROM jobs WHERE platform = ? ORDER BY created_at DESC LIMIT 50",
         lambda p: ("tiktok",),
-        lambda j, f, p: j.page(platform="tiktok"),
-        sized=lambda j, f, p, n: j.page(platform="tiktok", limit=n),
+        lambda j, f, p, n=50: j.page(platform="tiktok", limit=n),
+        sized=True,
     ),
     BenchQuery(
         "job list, page at 90% depth",
         "SELECT * FROM jobs ORDER BY created_at DESC LIMIT 50 OFFSET ?",
         lambda p: (p.deep_offset,),
-        lambda j, f, p: j.page(cursor=p.deep_cursor),
-        sized=lambda j, f, p, n: j.page(cursor=p.deep_cursor, limit=n),
+        lambda j, f, p, n=50: j.page(cursor=p.deep_cursor, limit=n),
+        sized=True,
     ),
     BenchQuery(
         "files of one job",
@@ -108,8 +108,8 @@ QUERIES: tuple[BenchQuery, ...] = (
         "videos, page of 50",
         "SELECT * FROM files WHERE file_type = ? ORDER BY created_at DESC LIMIT 50",
         lambda p: ("video",),
-        lambda j, f, p: f.page(file_type="video"),
-        sized=lambda j, f, p, n: f.page(file_type="video", limit=n),
+        lambda j, f, p, n=50: f.page(file_type="video", limit=n),
+        sized=True,
     ),
     BenchQuery(
         "orphaned files",

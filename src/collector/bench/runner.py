@@ -203,7 +203,7 @@ def _with_indexes(
     if reference:
         entry["reference_jobs"], reference_rows = reference
         if query.sized and reference_rows < entry["rows"]:
-            call = partial(query.sized, jobs, files, probe, reference_rows)
+            call = partial(query.call, jobs, files, probe, reference_rows)
             returned = rows_returned(call())
             if returned != reference_rows:
                 raise RuntimeError(f"{query.name}: asked for {reference_rows} rows, got {returned}")
