@@ -55,13 +55,35 @@ def _directory(value: str) -> str:
     return str(path)
 
 
+def _usable_directory(value: str) -> None:
+    """Create ``path`` if needed and check a file can be written there (ValueError if not).
+
+    Run when the download folder is set, so a typo or a read-only place is refused
+    then, not discovered by the first download. Not run on every read: a folder on
+    a disk that is briefly unmounted must not silently send downloads elsewhere.
+    """
+    path = Path(value)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ValueError(f"cannot write downloads to {path}: {reason}") from None
+
+
 @dataclass(frozen=True)
 class SettingSpec:
-    """One known setting: how to check a new value, and what it means."""
+    """One known setting: how to check a new value, and what it means.
+
+    ``prepare`` checks the parsed value against this machine when it is set (not
+    when it is read back), and may create what it names.
+    """
 
     key: str
     parse: Callable[[str], str]
     help: str
+    prepare: Callable[[str], None] | None = None
 
 
 KNOWN_SETTINGS: dict[str, SettingSpec] = {
@@ -71,6 +93,7 @@ KNOWN_SETTINGS: dict[str, SettingSpec] = {
             "download_dir",
             _directory,
             "folder downloads go to (default: COLLECTOR_DOWNLOAD_DIR or ./data/downloads)",
+            prepare=_usable_directory,
         ),
         SettingSpec(
             "max_retries",
@@ -87,28 +110,13 @@ KNOWN_SETTINGS: dict[str, SettingSpec] = {
 }
 
 
-def usable_directory(path: Path) -> None:
-    """Create ``path`` if needed and check a file can be written there (ValueError if not).
-
-    Run when the download folder is set, so a typo or a read-only place is refused
-    then, not discovered by the first download. Not run on every read: a folder on
-    a disk that is briefly unmounted must not silently send downloads elsewhere.
-    """
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ValueError(f"cannot write downloads to {path}: {reason}") from None
-
-
 def prepare_setting(key: str, value: str) -> str:
-    """check_setting, plus what can only be checked on this machine when setting it."""
+    """check_setting, then the setting's own check against this machine (its prepare)."""
     checked = check_setting(key, value)
-    if key == "download_dir":
+    prepare = KNOWN_SETTINGS[key].prepare
+    if prepare is not None:
         try:
-            usable_directory(Path(checked))
+            prepare(checked)
         except ValueError as exc:
             raise ValueError(f"{key}: {exc}") from None
     return checked
