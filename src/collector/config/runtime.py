@@ -56,7 +56,7 @@ def _directory(value: str) -> str:
 
 
 def _usable_directory(value: str) -> None:
-    """Create ``path`` if needed and check a file can be written there (ValueError if not).
+    """Create the folder ``value`` names if needed and check a file can be written there.
 
     Run when the download folder is set, so a typo or a read-only place is refused
     then, not discovered by the first download. Not run on every read: a folder on
