@@ -10,6 +10,7 @@ import click
 from collector.config.database import DatabaseConfig, DatabaseError
 from collector.config.settings import Config
 from collector.models import ModelDefinitionError
+from collector.models.redaction import install_log_filter
 from collector.schema.reconcile import SchemaError
 
 ERRORS = (DatabaseError, SchemaError, ModelDefinitionError, ValueError)
@@ -45,6 +46,7 @@ def main(ctx: click.Context, db_path: Path | None, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_log_filter()  # no log line shows a URL's credentials
     ctx.obj = {"db_path": db_path or Config.DB_PATH}
 
 

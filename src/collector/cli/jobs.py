@@ -10,6 +10,7 @@ import click
 from collector.config.database import DatabaseConfig
 from collector.config.runtime import KNOWN_SETTINGS, load_settings, prepare_setting
 from collector.models.job import PLATFORMS, Job
+from collector.models.redaction import redact_fields, redact_text, redact_url
 from collector.models.urls import validate_url
 from collector.repositories import JobRepository, SettingsRepository
 from collector.repositories.job_repository import STATUS_FILTERS
@@ -38,11 +39,14 @@ def printable(text: str) -> str:
 
 
 def describe(job: Job) -> str:
-    """One line per job: id, status, progress, platform, title (or URL), error."""
+    """One line per job: id, status, progress, platform, title (or URL), error.
+
+    Credentials in the URL, or in an error quoting it, are masked.
+    """
     line = f"{job.id}  {job.status:<10} {job.progress:>3}%  {job.platform:<9} "
-    line += printable(job.title or job.url)
+    line += printable(job.title or redact_url(job.url))
     if job.status == "failed" and job.error_message:
-        line += f"  ({printable(job.error_message)})"
+        line += f"  ({printable(redact_text(job.error_message))})"
     return line
 
 
@@ -60,16 +64,17 @@ def add(ctx: click.Context, urls: tuple[str, ...], as_json: bool) -> None:
             validate_url(url)
         queue = JobQueue(ready_db(ctx))
         results = [queue.enqueue(url) for url in urls]
-    except ERRORS as exc:
-        raise click.ClickException(str(exc)) from exc
+    except ERRORS as exc:  # a refused URL's message may quote it
+        raise click.ClickException(redact_text(str(exc))) from exc
     if as_json:
-        rows = [{**r.job.to_dict(), "created": r.created} for r in results]
+        rows = [{**redact_fields(r.job.to_dict()), "created": r.created} for r in results]
         click.echo(json.dumps(rows, indent=2))
         return
     for result in results:
         click.echo(result.job.id)
         if not result.created:
-            click.echo(f"already queued: {result.job.url} ({result.job.status})", err=True)
+            shown = redact_url(result.job.url)
+            click.echo(f"already queued: {shown} ({result.job.status})", err=True)
 
 
 @click.command("jobs")
@@ -91,7 +96,7 @@ def list_jobs(
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(json.dumps([job.to_dict() for job in page.items], indent=2))
+        click.echo(json.dumps([redact_fields(job.to_dict()) for job in page.items], indent=2))
         return
     for job in page.items:
         click.echo(describe(job))

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from collector.config.database import DatabaseConfig
 from collector.models.job import Job
+from collector.models.redaction import redact_url
 from collector.models.urls import detect_platform, validate_url
 from collector.models.values import from_db_timestamp, quoted, to_db_timestamp, utcnow
 
@@ -174,7 +175,7 @@ class JobQueue(Repository[Job]):
                 return Enqueued(existing, False)
             job = Job(url=url, platform=detect_platform(url))
             self.db.execute_update(self.insert_sql(), job.to_row())
-        logger.info("queued job %s for %s", job.id, url)
+        logger.info("queued job %s for %s", job.id, redact_url(url))
         return Enqueued(job, True)
 
     def find_queued(self, url: str) -> Job | None:
@@ -215,7 +216,8 @@ class JobQueue(Repository[Job]):
                 )
             other = self.find_queued(current.url)
             if other is not None:
-                raise JobStateError(f"{current.url} is already queued as job {other.id}")
+                shown = redact_url(current.url)
+                raise JobStateError(f"{shown} is already queued as job {other.id}")
             job = self._one(self.db.execute_returning(SQL_RETRY, (_stamp(), job_id)))
         if job is None:  # only when the statement was recorded, not run (plan checks)
             raise JobStateError(f"job {job_id} was not queued again")

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, Job
+from collector.models.redaction import redact_text
 from collector.models.urls import InvalidURLError
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
@@ -58,7 +59,7 @@ def create_job() -> ResponseReturnValue:
     try:
         job, created = JobQueue().enqueue(body["url"])
     except InvalidURLError as exc:
-        abort(400, str(exc))
+        abort(400, redact_text(str(exc)))  # the message may quote the URL
     response = jsonify(job_dict(job))
     response.status_code = 201 if created else 200
     response.headers["Location"] = url_for("api.get_job", job_id=job.id)

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, Job
+from collector.models.redaction import redact_text
 from collector.models.urls import InvalidURLError, validate_url
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
@@ -56,7 +57,7 @@ def add_jobs() -> ResponseReturnValue:
         for url in urls:
             validate_url(url)
     except InvalidURLError as exc:
-        flash(str(exc), "error")
+        flash(redact_text(str(exc)), "error")  # the message may quote the URL
         return redirect(url_for("pages.dashboard"), code=303)
     queue = JobQueue()
     results = [queue.enqueue(url) for url in urls]

@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Flask
 
+from collector.models.redaction import redact_text, redact_url
+
 from . import views
 from .auth import required_token
 from .charts import BAR_SPAN, ROW_HEIGHT
@@ -23,10 +25,27 @@ def number(value: int) -> str:
     return f"{value:,}"
 
 
+def shown_url(value: str | None) -> str:
+    """A URL as a page shows it: credentials and tokens masked."""
+    return redact_url(value) if value else ""
+
+
+def shown_text(value: str | None) -> str:
+    """A message as a page shows it: any URL in it masked."""
+    return redact_text(value) if value else ""
+
+
 def install(app: Flask) -> None:
     # Titles and paths come from remote sites: escape in every template, whatever its name.
     app.jinja_env.autoescape = True
-    app.jinja_env.filters.update(size=views.human_size, when=when, number=number)
+    # Every URL a template shows goes through redact_url (error texts: redact_text).
+    app.jinja_env.filters.update(
+        size=views.human_size,
+        when=when,
+        number=number,
+        redact_url=shown_url,
+        redact_text=shown_text,
+    )
     app.jinja_env.globals.update(
         csrf_token=csrf_token,
         can_cancel=views.can_cancel,

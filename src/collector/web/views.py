@@ -7,14 +7,19 @@ from typing import Any
 
 from collector.models.file import File
 from collector.models.job import ACTIVE_STATUSES, Job
+from collector.models.redaction import redact_fields
 
 CANCELLABLE = ("pending", "running")
 RETRYABLE = ("failed", "cancelled")
 
 
 def job_dict(job: Job) -> dict[str, Any]:
-    """A job as the API returns it: every field, timestamps in ISO 8601."""
-    return job.to_dict()
+    """A job as the API returns it: every field, timestamps in ISO 8601.
+
+    Credentials in its URL (and in an error message quoting it) are masked: the
+    full URL stays in the database for the worker alone.
+    """
+    return redact_fields(job.to_dict())
 
 
 def file_dict(record: File) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from yt_dlp.networking.exceptions import (
 )
 from yt_dlp.utils import ContentTooShortError, DownloadError
 
+from collector.models.redaction import redact_text
+
 from .connections import StoppableYoutubeDL, StopSignal
 from .errors import DownloadFailed, clean_message
 from .files import PARTIAL_DIR, FoundFile, collect_files
@@ -66,19 +68,22 @@ ProgressCallback = Callable[[ProgressUpdate], None]
 
 
 class _YtDlpLogger:
-    """yt-dlp's messages into Python logging (errors are reported by the worker)."""
+    """yt-dlp's messages into Python logging (errors are reported by the worker).
+
+    yt-dlp names the URL it works on in its messages: every one is redacted.
+    """
 
     def debug(self, message: str) -> None:
-        ytdlp_logger.debug("%s", message)
+        ytdlp_logger.debug("%s", redact_text(message))
 
     def info(self, message: str) -> None:
-        ytdlp_logger.debug("%s", message)
+        ytdlp_logger.debug("%s", redact_text(message))
 
     def warning(self, message: str) -> None:
         ytdlp_logger.warning("%s", clean_message(message))
 
     def error(self, message: str) -> None:
-        ytdlp_logger.debug("%s", message)
+        ytdlp_logger.debug("%s", redact_text(message))
 
 
 @dataclass

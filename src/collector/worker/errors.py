@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from collector.models.redaction import redact_text
+
 MAX_MESSAGE = 300
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _PREFIXES = (
@@ -39,7 +41,11 @@ class DownloadStopped(Exception):
 
 
 def clean_message(text: str) -> str:
-    """The first line of an error, without colours, log prefixes, causes or errno codes."""
+    """The first line of an error, without colours, log prefixes, causes or errno codes.
+
+    URLs in it are redacted: the message is stored as the job's error and shown
+    everywhere, and yt-dlp quotes the URL it failed on, credentials and all.
+    """
     # yt-dlp starts some errors with a carriage return (a terminal artefact), not a new line.
     text = _ANSI.sub("", text or "").replace("\r", "")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -48,7 +54,7 @@ def clean_message(text: str) -> str:
         message = pattern.sub("", message)
     for pattern in _SUFFIXES:
         message = pattern.sub("", message)
-    message = _ERRNO.sub("", message).strip()
+    message = redact_text(_ERRNO.sub("", message)).strip()
     if not message:
         return "download failed"
     if len(message) > MAX_MESSAGE:

@@ -8,6 +8,7 @@ from pathlib import Path
 from collector.config.database import DatabaseError
 from collector.config.runtime import RuntimeSettings
 from collector.models.job import Job
+from collector.models.redaction import redact_url
 from collector.repositories.queue import JobNotFoundError, JobQueue
 
 from .control import CANCEL, LOST, SHUTDOWN, Heartbeat, JobControl, Throttle
@@ -45,7 +46,7 @@ class JobRun:
         self.percent = 0
 
     def run(self) -> str:
-        logger.info("job %s: downloading %s", self.job.id, self.job.url)
+        logger.info("job %s: downloading %s", self.job.id, redact_url(self.job.url))
         try:
             with Heartbeat(self.queue, self.job.id, self.worker_id, self.lease, self.control):
                 result = self.downloader.download(
