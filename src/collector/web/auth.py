@@ -3,8 +3,16 @@
 Without a token (loopback only, see ``collector serve``) everything is open. With one,
 API calls need ``Authorization: Bearer <token>`` (or the session of a signed-in
 browser, which is how the dashboard's own script polls), and pages need a login.
-Tokens are compared with :func:`hmac.compare_digest`; the session keeps a keyed
+Tokens are compared with :func:`hmac.compare_digest` over their SHA-256 digests (so
+neither content nor length shows in the time taken); the session keeps a keyed
 fingerprint of the token, so changing the token signs every browser out.
+
+Guessing is slowed down: a client (``request.remote_addr``; X-Forwarded-For is not
+trusted) whose token was wrong 5 times within 60 seconds, on the sign-in form or as
+a Bearer token, gets 429 with ``Retry-After`` until the oldest of those failures is
+a minute old, whatever token it sends meanwhile: were a right token let through, a
+429 would only mean "wrong", and guessing would go on at full speed. A signed-in
+session is not a guess and is never refused.
 """
 
 from __future__ import annotations
@@ -25,14 +33,47 @@ from flask import (
     session,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from collector.models.values import quoted
+
+from .throttle import FailureThrottle, client_key
 
 bp = Blueprint("auth", __name__)
 
 OPEN_ENDPOINTS = frozenset({"auth.login", "static", "api.healthz", "api.openapi"})
 MIN_TOKEN_LENGTH = 16
+THROTTLE_EXTENSION = "collector.sign_in_throttle"
+
+
+@bp.record_once
+def _install_throttle(state: BlueprintSetupState) -> None:
+    state.app.extensions.setdefault(THROTTLE_EXTENSION, FailureThrottle())
+
+
+def throttle() -> FailureThrottle:
+    """This app's count of failed sign-ins (one per process)."""
+    found: FailureThrottle = current_app.extensions[THROTTLE_EXTENSION]
+    return found
+
+
+def client() -> str:
+    """Who a failed attempt is charged to: the connecting address (see client_key)."""
+    return client_key(request.remote_addr)
+
+
+def token_matches(given: str) -> bool:
+    """Whether ``given`` is the configured token, compared in constant time."""
+    token = required_token()
+    if token is None:
+        return False
+    given_digest = hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest()
+    return hmac.compare_digest(given_digest, hashlib.sha256(token.encode()).digest())
+
+
+def too_many_attempts(seconds: int) -> str:
+    return f"too many failed sign-in attempts from this address; try again in {seconds} s"
 
 
 def required_token() -> str | None:
@@ -59,11 +100,14 @@ def signed_in() -> bool:
 
 def bearer_ok() -> bool:
     """Whether the request carries ``Authorization: Bearer <the token>``."""
-    token = required_token()
+    given = bearer_token()
+    return given is not None and token_matches(given)
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None without one."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if token is None or scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    return given.strip() if scheme.lower() == "bearer" else None
 
 
 def loopback_host(host: str) -> bool:
@@ -98,15 +142,29 @@ def guard() -> ResponseReturnValue | None:
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if is_api_request():
-        if bearer_ok() or signed_in():
-            return None
-        response = jsonify(error="authentication required: send Authorization: Bearer <token>")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer realm="collector"'
-        return response
+        return None if signed_in() else _check_bearer()
     if signed_in():
         return None
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def _check_bearer() -> ResponseReturnValue | None:
+    """The API without a session: a right Bearer token passes; a wrong one is counted."""
+    given = bearer_token()
+    if given is not None:
+        wait = throttle().retry_after(client())
+        if wait:
+            response = jsonify(error=too_many_attempts(wait))
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait)
+            return response
+        if token_matches(given):
+            return None
+        throttle().failed(client())
+    response = jsonify(error="authentication required: send Authorization: Bearer <token>")
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="collector"'
+    return response
 
 
 def _safe_next(target: str | None) -> str:
@@ -131,16 +189,25 @@ def _safe_next(target: str | None) -> str:
 def login() -> ResponseReturnValue:
     if required_token() is None:
         return redirect(url_for("pages.dashboard"))
-    error = None
-    if request.method == "POST":
-        given = request.form.get("token", "")
-        if hmac.compare_digest(given.encode(), str(required_token()).encode()):
-            session.clear()
-            session["auth"] = _fingerprint(str(required_token()))
-            return redirect(_safe_next(request.form.get("next")), code=303)
-        error = "That token is not right."
-    status = 401 if error else 200
-    return render_template("login.html", error=error, next=request.values.get("next", "")), status
+    if request.method == "GET":
+        return _login_page(None, 200)
+    wait = throttle().retry_after(client())
+    if wait:
+        message = too_many_attempts(wait).capitalize() + "."
+        return _login_page(message, 429, {"Retry-After": str(wait)})
+    if not token_matches(request.form.get("token", "")):
+        throttle().failed(client())
+        return _login_page("That token is not right.", 401)
+    session.clear()
+    session["auth"] = _fingerprint(str(required_token()))
+    return redirect(_safe_next(request.form.get("next")), code=303)
+
+
+def _login_page(
+    error: str | None, status: int, headers: dict[str, str] | None = None
+) -> ResponseReturnValue:
+    page = render_template("login.html", error=error, next=request.values.get("next", ""))
+    return page, status, headers or {}
 
 
 @bp.post("/logout")
