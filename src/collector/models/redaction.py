@@ -110,6 +110,28 @@ def redact_url(url: str) -> str:
     return out
 
 
+def secret_values(url: str) -> list[str]:
+    """The secrets :func:`redact_url` masks in ``url``, as written and decoded, longest first.
+
+    For text derived from a URL without quoting it whole: yt-dlp names a file after
+    the last segment of its URL, query string and all, when it has no extension.
+    """
+    parts = _PARTS.match(url)
+    found: set[str] = set()
+    if parts is None:
+        return []
+    authority = parts.group("authority") or ""
+    if "@" in authority:
+        found.update(p for p in authority.rpartition("@")[0].split(":") if p)
+    for section in (parts.group("query"), parts.group("fragment")):
+        for piece in (section or "").split("&"):
+            name, sep, value = piece.partition("=")
+            if sep and value and is_secret_parameter(name):
+                found.add(value)
+    found |= {unquote_plus(value) for value in found}
+    return sorted(found, key=lambda value: (-len(value), value))
+
+
 def redact_text(text: str) -> str:
     """``text`` with every URL in it redacted (error messages, log lines, tracebacks)."""
     text = _URL_IN_TEXT.sub(lambda found: redact_url(found.group(0)), text)

@@ -10,6 +10,7 @@ raise to abort the download (yt-dlp lets exceptions from hooks through).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +22,10 @@ from yt_dlp.networking.exceptions import (
     IncompleteRead,
     TransportError,
 )
+from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import ContentTooShortError, DownloadError
 
-from collector.models.redaction import redact_text
+from collector.models.redaction import MASK, redact_text, secret_values
 
 from .connections import StoppableYoutubeDL, StopSignal
 from .errors import DownloadFailed, clean_message
@@ -36,6 +38,7 @@ RETRYABLE = (TransportError, IncompleteRead, ContentTooShortError, TimeoutError,
 TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 GAVE_UP_RETRYING = "[download] Got error: "
 OUTPUT_TEMPLATE = "%(title).150B [%(id).60B].%(ext)s"
+NAMED_FIELDS = ("title", "id")  # the fields OUTPUT_TEMPLATE names files with
 DEFAULT_OPTIONS: dict[str, Any] = {
     "socket_timeout": 20,
     "retries": 3,
@@ -70,20 +73,30 @@ ProgressCallback = Callable[[ProgressUpdate], None]
 class _YtDlpLogger:
     """yt-dlp's messages into Python logging (errors are reported by the worker).
 
-    yt-dlp names the URL it works on in its messages: every one is redacted.
+    yt-dlp names the URL it works on in its messages, and the media id it took
+    from the URL (``[generic] get?token=...: Downloading webpage``): URLs are
+    redacted and this download's secrets masked wherever they appear.
     """
 
+    def __init__(self, url: str = "") -> None:
+        secrets = secret_values(url)
+        self.secrets = re.compile("|".join(map(re.escape, secrets))) if secrets else None
+
+    def shown(self, message: str) -> str:
+        message = redact_text(message)
+        return self.secrets.sub(MASK, message) if self.secrets else message
+
     def debug(self, message: str) -> None:
-        ytdlp_logger.debug("%s", redact_text(message))
+        ytdlp_logger.debug("%s", self.shown(message))
 
     def info(self, message: str) -> None:
-        ytdlp_logger.debug("%s", redact_text(message))
+        ytdlp_logger.debug("%s", self.shown(message))
 
     def warning(self, message: str) -> None:
-        ytdlp_logger.warning("%s", clean_message(message))
+        ytdlp_logger.warning("%s", self.shown(clean_message(message)))
 
     def error(self, message: str) -> None:
-        ytdlp_logger.debug("%s", redact_text(message))
+        ytdlp_logger.debug("%s", self.shown(message))
 
 
 @dataclass
@@ -91,6 +104,7 @@ class _Session:
     """The state of one download, fed by yt-dlp's hooks."""
 
     on_progress: ProgressCallback
+    url: str = ""
     done_bytes: int = 0
     current_bytes: int = 0
     title: str | None = None
@@ -143,7 +157,7 @@ class Downloader:
             "quiet": True,
             "noprogress": True,
             "color": "no_color",
-            "logger": _YtDlpLogger(),
+            "logger": _YtDlpLogger(session.url),
             "paths": {"home": str(folder), "temp": str(folder / PARTIAL_DIR)},
             "outtmpl": {"default": OUTPUT_TEMPLATE},
             "progress_hooks": [session.progress_hook],
@@ -164,16 +178,32 @@ class Downloader:
         when ``stop`` fires, the open connections are cut so a blocked read returns.
         """
         folder.mkdir(parents=True, exist_ok=True)
-        session = _Session(on_progress)
+        session = _Session(on_progress, url)
         on_progress(ProgressUpdate(0, 0, "extracting media information"))
+        params = {**self.params(folder, session), "postprocessors": _scrub_names(url)}
         try:
-            with StoppableYoutubeDL(self.params(folder, session), stop) as ydl:
+            with StoppableYoutubeDL(params, stop) as ydl:
                 info = ydl.extract_info(url, download=True)
         except DownloadError as exc:
             raise DownloadFailed(clean_message(str(exc)), transient=_transient(exc)) from exc
         title = (info or {}).get("title") or session.title
         on_progress(ProgressUpdate(100, session.bytes, "recording files", title))
         return DownloadResult(title, collect_files(folder, session.media), session.bytes)
+
+
+def _scrub_names(url: str) -> list[dict[str, Any]]:
+    """yt-dlp post-processors masking the URL's secrets in the fields file names use.
+
+    A generic link's id is the last segment of its URL, query string included when
+    the segment has no extension (``/get?token=...``): the file would be named after
+    the token. Run before the download, so no file ever bears it.
+    """
+    secrets = secret_values(url)
+    if not secrets:
+        return []
+    pattern = "|".join(re.escape(secret) for secret in secrets)
+    actions = [(MetadataParserPP.Actions.REPLACE, key, pattern, MASK) for key in NAMED_FIELDS]
+    return [{"key": "MetadataParser", "actions": actions, "when": "pre_process"}]
 
 
 def _transient(error: DownloadError) -> bool:
