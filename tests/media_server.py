@@ -9,11 +9,13 @@ resumes a partial file) to download. Routes:
   (bounded: the delay and size are the test's, and shutdown ends every dribble);
 - ``/flaky/<name>``: answers 503 to the first ``failures`` downloads, then serves;
 - on every route, ``cut_after`` closes each response early (Content-Length unchanged);
+- a file with ``credentials`` (``user:password``) wants them as HTTP basic auth (else 401);
 - anything else: 404.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import threading
@@ -48,6 +50,7 @@ class Media:
     failures: int = 0
     cut_after: int | None = None  # close each response after this many body bytes
     requests: list[str | None] = field(default_factory=list)  # each GET's Range header
+    credentials: str | None = None  # "user:password" wanted as basic auth
 
 
 class MediaServer(ThreadingHTTPServer):
@@ -100,6 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
         route = parts[0]
         if media is None or route not in ("media", "slow", "flaky"):
             return self._error(404, b"not found")
+        if media.credentials is not None:
+            wanted = "Basic " + base64.b64encode(media.credentials.encode()).decode()
+            if self.headers.get("Authorization") != wanted:
+                return self._error(401, b"unauthorized")
         with self.server.lock:
             media.requests.append(self.headers.get("Range"))
             if route == "flaky" and media.failures > 0:

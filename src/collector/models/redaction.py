@@ -68,8 +68,9 @@ _PARTS = re.compile(
     r"(?P<path>[^?#]*)(?:\?(?P<query>[^#]*))?(?:#(?P<fragment>.*))?$",
     re.DOTALL,
 )
-# A URL inside free text: a scheme, ://, then up to a space, quote or angle bracket.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+# A URL inside free text: a scheme, ://, then up to a space, quote or angle bracket,
+# less the punctuation that ends a sentence.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]*[^\s\"'<>.,;:!?)\]]")
 # User information left over where a quote in a password cut the URL short above.
 _USERINFO_IN_TEXT = re.compile(r"(://)[^\s/?#@]*@")
 
