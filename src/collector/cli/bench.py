@@ -192,3 +192,119 @@ def bench_run(
     if plot_path is not None:
         write_plot(result, plot_path)
         click.echo(f"wrote {plot_path}")
+
+
+@bench.command("load")
+@click.option("--seconds", type=click.FloatRange(1, 3600), default=60, show_default=True)
+@click.option("--workers", type=click.IntRange(0, 64), default=3, show_default=True)
+@click.option("--writers", type=click.IntRange(0, 64), default=2, show_default=True)
+@click.option("--readers", type=click.IntRange(0, 64), default=4, show_default=True)
+@click.option(
+    "--write-rate",
+    type=click.FloatRange(0, 100_000),
+    default=140,
+    show_default=True,
+    help="Jobs queued per second over all writers (0: as fast as they can).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the figures here.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the database and the fleet's logs here (default: a temporary folder).",
+)
+def bench_load(
+    seconds: float,
+    workers: int,
+    writers: int,
+    readers: int,
+    write_rate: float,
+    json_path: Path | None,
+    workdir: Path | None,
+) -> None:
+    """Writers, readers and worker processes on one new database; then what was lost.
+
+    Runs `collector serve` and WORKERS `collector worker` processes against a loopback
+    media server, queues and reads through the API for SECONDS, stops the fleet
+    with SIGTERM and checks every acknowledged job is in the database.
+    """
+    import tempfile
+
+    from collector.bench.load import LoadOptions, run_load
+
+    options = LoadOptions(seconds, workers, writers, readers, write_rate)
+    with tempfile.TemporaryDirectory(prefix="collector-load-") as scratch:
+        folder = workdir or Path(scratch)
+        result = run_load(folder, options, progress=lambda line: click.echo(line, err=True))
+    for line in _load_lines(result):
+        click.echo(line)
+    _write_json(result, json_path)
+
+
+def _load_lines(result: dict[str, Any]) -> list[str]:
+    lines = []
+    for kind in ("writes", "reads"):
+        s = result[kind]
+        lines.append(
+            f"{kind}: {s['requests']:,} requests, {s['per_second']}/s, p50 {s['p50_ms']} ms, "
+            f"p99 {s['p99_ms']} ms, 5xx {s['5xx']}, no answer {s['no_answer']}"
+        )
+    lines.append(
+        f"jobs acknowledged {result['acknowledged_jobs']:,}, lost {result['lost_jobs']}, "
+        f"left running {result['left_running']}, by status {result['jobs_by_status']}"
+    )
+    lines.append(
+        f"'database is locked' logged {result['database_is_locked_logged']}, "
+        f"tracebacks {result['tracebacks_logged']}, clips fetched more than once "
+        f"{result['clips_fetched_more_than_once']}, statistics = GROUP BY "
+        f"{result['statistics_equal_group_by']}, integrity {result['integrity_check']}"
+    )
+    return lines
+
+
+def _write_json(result: dict[str, Any], json_path: Path | None) -> None:
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        click.echo(f"wrote {json_path}")
+
+
+@bench.command("faults")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the figures here.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep each scenario's database and logs here (default: a temporary folder).",
+)
+def bench_faults(names: tuple[str, ...], json_path: Path | None, workdir: Path | None) -> None:
+    """Kill, fill and damage a fleet's storage; report what each fault lost.
+
+    NAMES: scenarios to run (default: all of them).
+    """
+    import tempfile
+
+    from collector.bench.faults import SCENARIOS, run_faults
+
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}",
+            param_hint="NAMES",
+        )
+    with tempfile.TemporaryDirectory(prefix="collector-faults-") as scratch:
+        folder = workdir or Path(scratch)
+        result = run_faults(
+            folder, list(names or SCENARIOS), progress=lambda line: click.echo(line, err=True)
+        )
+    click.echo(json.dumps(result, indent=2))
+    _write_json(result, json_path)

@@ -1,0 +1,256 @@
+"""The fault runs: what a fleet survives, and what each fault lost.
+
+``collector bench faults`` runs each scenario on a database of its own, with the
+real commands in their own processes, and checks the database afterwards:
+
+- ``worker-kill``: a worker is SIGKILLed in the middle of a download; another one
+  must take the job over once its lease expires and finish every job.
+- ``upgrade-kill``: ``collector db upgrade`` is SIGKILLed again and again while it
+  builds the indexes of an index-less database; after each kill the file must pass
+  the integrity check with every row, and the next upgrade must finish the job.
+- ``database-full``: the database sits on a tmpfs that fills up while the API
+  queues jobs; every acknowledged job must be in the database, every refusal a
+  clear 507, and queueing must work again once space is freed.
+- ``downloads-full``: the download folder is a tmpfs too small for the queue; the
+  worker must hand the job back and wait, and finish everything once it grows.
+- ``damaged``: pages of the database are overwritten; every command must exit 1
+  with one line, and ``serve`` answer 503.
+
+The tmpfs scenarios need root (``mount``); without it they report why they did not
+run. Nothing here asserts: it reports, and the tests check the same behaviours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from collector.schema.sql import quote_identifier
+
+from .fleet import Fleet
+from .loopback import LoopbackMedia
+
+Scenario = Callable[[Path], dict[str, Any]]
+POLL = 0.1
+
+
+def _wait(condition: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(POLL)
+    return None
+
+
+def _statuses(fleet: Fleet) -> dict[str, int]:
+    from collector.config.database import DatabaseConfig
+
+    db = DatabaseConfig(fleet.db_path)
+    try:
+        rows = db.execute_query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        return {row["status"]: row["n"] for row in rows}
+    finally:
+        db.close()
+
+
+def _add(fleet: Fleet, urls: list[str]) -> list[str]:
+    done = fleet.run("add", "--json", *urls)
+    if done.returncode != 0:
+        raise RuntimeError(f"collector add failed: {done.stderr.strip()}")
+    import json
+
+    return [job["id"] for job in json.loads(done.stdout)]
+
+
+def worker_kill(folder: Path, jobs: int = 6, lease: float = 2.0) -> dict[str, Any]:
+    """SIGKILL a worker mid-download; a second worker must finish every job."""
+    media = LoopbackMedia(size=64_000, delay=0.4).start()  # about 1.6 s a download
+    fleet = Fleet(folder, folder / "collector.db")
+    try:
+        ids = _add(fleet, [media.url(f"kill-{n}") for n in range(jobs)])
+        fleet.worker("doomed", "--lease-seconds", str(lease))
+        running = _wait(lambda: _statuses(fleet).get("running"), 60)
+        time.sleep(0.5)  # well inside the download
+        fleet.kill("doomed")
+        killed_at = time.monotonic()
+        fleet.worker("survivor", "--lease-seconds", str(lease))
+        done = _wait(lambda: _statuses(fleet).get("completed", 0) == jobs, 120)
+        recovered_s = time.monotonic() - killed_at
+    finally:
+        fleet.stop()
+        media.stop()
+    statuses = _statuses(fleet)
+    retried = _count(fleet, "SELECT COUNT(*) FROM jobs WHERE retry_count > 0")
+    return {
+        "jobs": jobs,
+        "running_when_killed": running or 0,
+        "all_completed": bool(done),
+        "seconds_to_finish_after_kill": round(recovered_s, 1),
+        "jobs_retried_after_the_kill": retried,
+        "jobs_by_status": statuses,
+        "lost_jobs": jobs - sum(statuses.values()),
+        "acknowledged": len(ids),
+    }
+
+
+def _count(fleet: Fleet, sql: str) -> int:
+    from collector.config.database import DatabaseConfig
+
+    db = DatabaseConfig(fleet.db_path)
+    try:
+        return int(db.execute_query(sql)[0][0])
+    finally:
+        db.close()
+
+
+def index_less_database(path: Path, jobs: int) -> None:
+    """A database with the app's tables and rows but none of its indexes (an old release's)."""
+    from collector.bench.dataset import write_dataset
+    from collector.config.database import DatabaseConfig
+    from collector.models import ALL_MODELS
+    from collector.schema.reconcile import reconcile
+
+    db = DatabaseConfig(path)
+    try:
+        reconcile(db, list(ALL_MODELS), indexes=False)
+        write_dataset(db, jobs, files_per_job=3, mix="realistic", seed=3)
+    finally:
+        db.close()
+
+
+def upgrade_kill(folder: Path, jobs: int = 300_000, kills: int = 7) -> dict[str, Any]:
+    """SIGKILL ``db upgrade`` at random moments; check the file after each kill."""
+    fleet = Fleet(folder, folder / "collector.db")
+    index_less_database(fleet.db_path, jobs)
+    before = _row_counts(fleet)
+    started = time.monotonic()
+    full = fleet.run("db", "upgrade")  # how long a whole upgrade takes, on a copy's worth
+    upgrade_s = time.monotonic() - started
+    # Start again from no indexes: the timed run above built them.
+    fleet.db_path.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{fleet.db_path}{suffix}").unlink(missing_ok=True)
+    index_less_database(fleet.db_path, jobs)
+    rng = random.Random(7)
+    results = []
+    for number in range(kills):
+        process = fleet.start(f"upgrade-{number}", "db", "upgrade")
+        time.sleep(rng.uniform(0.05, 0.9) * upgrade_s)
+        finished_first = process.poll() is not None
+        process.kill()
+        process.wait()
+        fleet.processes.clear()
+        results.append(
+            {
+                "killed_after_it_finished": finished_first,
+                "indexes_present": _count(
+                    fleet,
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%'",
+                ),
+                "integrity_check": _integrity(fleet),
+                "rows_equal": _row_counts(fleet) == before,
+            }
+        )
+    last = fleet.run("db", "upgrade")
+    status = fleet.run("db", "status", "--json")
+    return {
+        "jobs": jobs,
+        "upgrade_seconds": round(upgrade_s, 1),
+        "first_upgrade_exit": full.returncode,
+        "kills": results,
+        "final_upgrade_exit": last.returncode,
+        "final_status_exit": status.returncode,
+        "indexes_not_ok": _indexes_not_ok(status.stdout),
+        "rows_equal_at_end": _row_counts(fleet) == before,
+        "integrity_at_end": _integrity(fleet),
+    }
+
+
+def _row_counts(fleet: Fleet) -> dict[str, int]:
+    return {
+        table: _count(fleet, "SELECT COUNT(*) FROM " + quote_identifier(table))
+        for table in ("jobs", "files")
+    }
+
+
+def _integrity(fleet: Fleet) -> str:
+    from collector.config.database import DatabaseConfig
+
+    db = DatabaseConfig(fleet.db_path)
+    try:
+        return str(db.execute_query("PRAGMA integrity_check")[0][0])
+    finally:
+        db.close()
+
+
+def _indexes_not_ok(status_json: str) -> list[str]:
+    import json
+
+    try:
+        tables = json.loads(status_json)["tables"]
+    except (ValueError, KeyError):
+        return ["<db status --json did not answer>"]
+    return [
+        f"{index['name']}: {index['state']}"
+        for table in tables
+        for index in table["indexes"]
+        if index["state"] != "ok"
+    ]
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` (root only), unmounted afterwards."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+
+
+def can_mount() -> str | None:
+    """None if a tmpfs can be mounted here, else why not."""
+    import os
+    import tempfile
+
+    if os.geteuid() != 0:
+        return "needs root to mount a tmpfs"
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            with tmpfs(Path(scratch) / "probe", "1m"):
+                return None
+        except (OSError, subprocess.CalledProcessError) as exc:
+            return f"cannot mount a tmpfs here: {exc}"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "worker-kill": worker_kill,
+    "upgrade-kill": upgrade_kill,
+}
+
+
+def run_faults(
+    folder: Path, names: list[str], progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
+    """Each named scenario in a folder of its own under ``folder``."""
+    results: dict[str, Any] = {}
+    for name in names:
+        progress(f"fault: {name}")
+        started = time.monotonic()
+        scenario_folder = folder / name
+        scenario_folder.mkdir(parents=True, exist_ok=True)
+        results[name] = SCENARIOS[name](scenario_folder)
+        results[name]["seconds"] = round(time.monotonic() - started, 1)
+    return results

@@ -1,0 +1,135 @@
+"""A fleet on one machine for the load and fault runs: ``collector serve`` and workers.
+
+Each process is the real command (``python -m collector``) on one database, with
+its output in a log file of its own under the run's folder, so a run can count
+what the processes logged ("database is locked", tracebacks) after the fact.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STOP_SECONDS = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Fleet:
+    """Processes of one run: started with ``serve()``/``worker()``, all stopped by ``stop()``."""
+
+    def __init__(self, folder: Path, db_path: Path, allowed_hosts: str = "127.0.0.1") -> None:
+        self.folder = folder
+        self.db_path = db_path
+        self.env = {
+            **os.environ,
+            "COLLECTOR_DB_PATH": str(db_path),
+            "COLLECTOR_DOWNLOAD_DIR": str(folder / "downloads"),
+            "COLLECTOR_ALLOWED_HOSTS": allowed_hosts,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.env.pop("COLLECTOR_TOKEN", None)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.port: int | None = None
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "collector", "--db", str(self.db_path), *args]
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.folder / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            self.command(*args), env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self.processes[name] = process
+        return process
+
+    def run(self, *args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+        """A command to its end: its exit code and output."""
+        return subprocess.run(
+            self.command(*args), env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def serve(self, workers: int = 0, timeout: float = 60.0) -> int:
+        """``collector serve`` on a free port; returns once /healthz answers."""
+        self.port = free_port()
+        process = self.start("serve", "serve", "--port", str(self.port), "--workers", str(workers))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"collector serve exited: see {self.folder / 'serve.log'}")
+            try:
+                if request(self.port, "GET", "/healthz")[0] == 200:
+                    return self.port
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"collector serve did not answer within {timeout:.0f} s")
+
+    def worker(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        return self.start(name, "worker", *args)
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def stop(self) -> dict[str, int | None]:
+        """SIGTERM every process, wait for each; their exit codes."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes: dict[str, int | None] = {}
+        for name, process in self.processes.items():
+            try:
+                codes[name] = process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes[name] = process.wait()
+        self.processes.clear()
+        return codes
+
+    def logged(self, needle: str) -> int:
+        """Lines containing ``needle`` (case-insensitive) in every process's log."""
+        needle = needle.lower()
+        count = 0
+        for log in self.folder.glob("*.log"):
+            with log.open(errors="replace") as lines:
+                count += sum(needle in line.lower() for line in lines)
+        return count
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    connection: http.client.HTTPConnection | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, bytes]:
+    """One request to the fleet's web app: status and body (a new connection unless given)."""
+    conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Accept": "application/json"}
+    payload = None
+    if body is not None:
+        payload = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        if connection is None:
+            conn.close()
