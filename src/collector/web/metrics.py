@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
@@ -22,7 +23,9 @@ from prometheus_client.registry import Collector
 
 from collector.models.job import STATUSES
 from collector.repositories import JobRepository
-from collector.worker.metrics import WorkerMetrics
+
+if TYPE_CHECKING:  # the worker package brings yt-dlp, which a web-only app does without
+    from collector.worker.metrics import WorkerMetrics
 
 bp = Blueprint("metrics", __name__)
 
@@ -75,6 +78,8 @@ def app_metrics(app: Flask) -> AppMetrics:
 
 def worker_metrics(app: Flask) -> WorkerMetrics:
     """The job-run metrics of workers running in ``app``'s process, on its registry."""
+    from collector.worker.metrics import WorkerMetrics
+
     metrics = app_metrics(app)
     if metrics.workers is None:
         metrics.workers = WorkerMetrics(metrics.registry)
