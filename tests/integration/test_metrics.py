@@ -10,7 +10,9 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -29,6 +31,7 @@ from collector.config.database import DatabaseConfig
 from collector.models.job import STATUSES, Job
 from collector.models.values import utcnow
 from collector.repositories.queue import JobQueue
+from collector.schema.derived import counts_table
 from collector.web.metrics import worker_metrics
 from collector.worker import Downloader, DownloadFailed
 from collector.worker.metrics import CAUSES, WorkerMetrics, classify, queue_wait
@@ -122,6 +125,26 @@ def test_jobs_by_status_equal_a_group_by(
         "failed": 1,
         "cancelled": 1,
     }
+
+
+def test_a_scrape_reads_the_counts_not_the_jobs(
+    app: Flask, client: FlaskClient, queue: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue.enqueue("https://example.com/a")
+    statements: list[str] = []
+    connect = DatabaseConfig.connect
+
+    def traced(self: DatabaseConfig) -> sqlite3.Connection:
+        conn = connect(self)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(DatabaseConfig, "connect", traced)
+    scrape(client)
+
+    reads = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    assert any(counts_table("jobs", "status") in sql for sql in reads), statements
+    assert not [sql for sql in reads if re.search(r'\bFROM\s+"?jobs"?(\s|$)', sql)]
 
 
 def test_jobs_by_status_follow_changes(app: Flask, client: FlaskClient, queue: JobQueue) -> None:
