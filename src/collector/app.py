@@ -42,7 +42,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def _install_web(app: Flask, database: DatabaseConfig) -> None:
     from collector.web import api, auth, csrf, errors, maintenance, pages, security, templating
+    from collector.web.metrics import install as install_metrics
 
+    install_metrics(app)  # first: its timer starts before any other before_request
     security.install(app, database)
     app.before_request(auth.guard)
     app.before_request(csrf.protect)

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,9 @@ from collector.config.database import DatabaseConfig
 from collector.web.auth import MIN_TOKEN_LENGTH
 
 from . import ERRORS
+
+if TYPE_CHECKING:
+    from collector.worker.metrics import WorkerMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +53,11 @@ def check_binding(host: str, token: str | None) -> None:
 class Workers:
     """The in-process download workers: one Worker with N slots, in a thread of its own."""
 
-    def __init__(self, db_path: str, slots: int) -> None:
+    def __init__(self, db_path: str, slots: int, metrics: WorkerMetrics | None = None) -> None:
         from collector.worker import Worker
 
-        self.worker = Worker(DatabaseConfig(db_path), concurrency=slots) if slots else None
+        database = DatabaseConfig(db_path)
+        self.worker = Worker(database, concurrency=slots, metrics=metrics) if slots else None
         self.thread = threading.Thread(target=self._run, name="collector-worker", daemon=True)
 
     def _run(self) -> None:
@@ -105,13 +110,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     import waitress
 
     from collector.app import create_app
+    from collector.web.metrics import worker_metrics
 
     token = os.environ.get("COLLECTOR_TOKEN") or None
     check_binding(host, token)
     db_path = str(ctx.obj["db_path"])
     try:
         app = create_app({"DB_PATH": db_path, "AUTH_TOKEN": token})
-        pool = Workers(db_path, workers)
+        pool = Workers(db_path, workers, worker_metrics(app) if workers else None)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     try:  # bound before any worker starts: a port in use is an error, not a traceback

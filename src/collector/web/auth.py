@@ -82,7 +82,8 @@ def required_token() -> str | None:
 
 
 def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+    """The API, and /metrics (web/metrics.py), which answer as the API does: 401, not a sign-in."""
+    return request.path.startswith("/api/") or request.path == "/metrics"
 
 
 def _fingerprint(token: str) -> str:

@@ -15,6 +15,7 @@ from .control import CANCEL, LOST, SHUTDOWN, Heartbeat, JobControl, Throttle
 from .engine import Downloader, DownloadResult, ProgressUpdate
 from .errors import DownloadFailed, DownloadStopped, clean_message
 from .files import remove_folder, remove_partial
+from .metrics import WorkerMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +38,19 @@ class JobRun:
         lease_seconds: float,
         settings: RuntimeSettings,
         control: JobControl | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.queue, self.downloader, self.job = queue, downloader, job
         self.worker_id, self.lease, self.settings = worker_id, lease_seconds, settings
         self.control = control or JobControl()
+        self.metrics = metrics or WorkerMetrics()
         self.folder = job_folder(settings, job.id)
         self.throttle = Throttle(PROGRESS_INTERVAL)
         self.percent = 0
 
     def run(self) -> str:
         logger.info("job %s: downloading %s", self.job.id, redact_url(self.job.url))
+        started, error, result = self.metrics.job_started(self.job), None, None
         try:
             with Heartbeat(self.queue, self.job.id, self.worker_id, self.lease, self.control):
                 result = self.downloader.download(
@@ -54,10 +58,12 @@ class JobRun:
                 )
                 self.control.check()
         except Exception as exc:
+            error = exc
             outcome = self._after_error(exc)
         else:
             outcome = self._after_success(result)
         logger.info("job %s: %s", self.job.id, outcome)
+        self.metrics.job_ended(self.job, outcome, started, error, result)
         return outcome
 
     def on_progress(self, update: ProgressUpdate) -> None:

@@ -29,6 +29,7 @@ from .control import SHUTDOWN, JobControl
 from .engine import Downloader
 from .files import remove_folder
 from .job_run import JobRun, job_folder
+from .metrics import WorkerMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Worker:
         downloader: Downloader | None = None,
         name: str | None = None,
         idle_max: float = IDLE_MAX,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be from 1 to {MAX_CONCURRENCY}, not {concurrency}")
@@ -68,6 +70,7 @@ class Worker:
         self.downloader = downloader or Downloader()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.idle_max = idle_max
+        self.metrics = metrics or WorkerMetrics()
         self._stopping = threading.Event()
         self._aborting = False
         self._lock = threading.Lock()
@@ -175,7 +178,14 @@ class Worker:
                 control.stop(SHUTDOWN)  # hand it straight back
         try:
             run = JobRun(
-                self.queue, self.downloader, job, worker_id, self.lease_seconds, settings, control
+                self.queue,
+                self.downloader,
+                job,
+                worker_id,
+                self.lease_seconds,
+                settings,
+                control,
+                self.metrics,
             )
             run.run()
         finally:
