@@ -65,10 +65,14 @@ def test_benchmark_builds_and_times_a_small_database(
     with caplog.at_level(logging.INFO, logger="collector.web.benchmark"):
         code = benchmark.main(["--db", str(path), "--jobs", "300"])
 
-    assert code == 0
     lines = [r.getMessage() for r in caplog.records if r.name == "collector.web.benchmark"]
     assert any(line.endswith(": 300 jobs") for line in lines)
     timed = [line for line in lines if re.match(r"\s*\d+\.\d\d ms  200  /", line)]
     assert len(timed) == 15
+    # The exit code follows the figures it printed (a busy machine may miss the target).
+    headline = {line.split()[-1]: float(line.split()[0]) for line in timed}
+    slow = [route for route in ("/", "/api/jobs") if headline[route] > benchmark.TARGET_MS]
+    assert code == (1 if slow else 0)
+    assert any(line.startswith("over the") for line in lines) == bool(slow)
     assert any(line.endswith("  /") for line in timed)
     assert any(line.endswith("  /api/jobs") for line in timed)
