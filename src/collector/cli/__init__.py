@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import click
 
+from collector.config import conditions
 from collector.config.database import DatabaseConfig, DatabaseError
 from collector.config.settings import Config
 from collector.models import ModelDefinitionError
 from collector.schema.reconcile import SchemaError
 
 ERRORS = (DatabaseError, SchemaError, ModelDefinitionError, ValueError)
+# Commands that keep running: they log a storage condition when it starts and clears.
+LONG_RUNNING = ("serve", "worker")
 
 
 def open_db(ctx: click.Context, must_exist: bool = False) -> DatabaseConfig:
@@ -28,7 +33,25 @@ def open_db(ctx: click.Context, must_exist: bool = False) -> DatabaseConfig:
     return db
 
 
-@click.group()
+class CollectorGroup(click.Group):
+    """The command group: a database error no command expected still ends in one line.
+
+    A damaged page or a full disk can surface in any query; wherever it does, the
+    user gets the file and what to do (exit 1), never a traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.DatabaseError as exc:
+            path = (ctx.obj or {}).get("db_path") or Config.DB_PATH
+            translated = DatabaseConfig(path).translate(exc)
+            raise click.ClickException(str(translated)) from exc
+        except DatabaseError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=CollectorGroup)
 @click.option(
     "--db",
     "db_path",
@@ -46,6 +69,10 @@ def main(ctx: click.Context, db_path: Path | None, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     ctx.obj = {"db_path": db_path or Config.DB_PATH}
+    if not verbose and ctx.invoked_subcommand not in LONG_RUNNING:
+        # A one-shot command ends with the condition's own one line (its error);
+        # the log line that long-running processes need would only repeat it.
+        logging.getLogger(conditions.__name__).setLevel(logging.CRITICAL)
 
 
 def _register() -> None:
