@@ -71,7 +71,8 @@ def _status(database: DatabaseConfig) -> dict[str, Any]:
         rows, error = None, None
         if present:
             try:
-                rows = database.execute_query("SELECT COUNT(*) FROM " + quote_identifier(name))[0][0]
+                count = "SELECT COUNT(*) FROM " + quote_identifier(name)
+                rows = database.execute_query(count)[0][0]
             except DatabaseDamagedError as exc:
                 error = exc.reason
         tables.append(
