@@ -34,6 +34,15 @@ class Condition:
     last_seen: float  # time.monotonic() of the latest occurrence
     occurrences: int = 1
 
+    def describe(self) -> str:
+        """What a client may be told (no path): the condition and what it means."""
+        if self.kind == DAMAGED:
+            return (
+                f"the database is damaged ({self.reason}); the operator must check it "
+                "(`collector db check`) and restore a backup"
+            )
+        return f"no space left for the database ({self.reason}); writes are refused"
+
 
 _lock = threading.Lock()
 _current: dict[Path, Condition] = {}
