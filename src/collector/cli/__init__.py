@@ -72,7 +72,10 @@ def main(ctx: click.Context, db_path: Path | None, verbose: bool) -> None:
     if not verbose and ctx.invoked_subcommand not in LONG_RUNNING:
         # A one-shot command ends with the condition's own one line (its error);
         # the log line that long-running processes need would only repeat it.
-        logging.getLogger(conditions.__name__).setLevel(logging.CRITICAL)
+        quiet = logging.getLogger(conditions.__name__)
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        ctx.call_on_close(lambda: quiet.setLevel(level))
 
 
 def _register() -> None:
