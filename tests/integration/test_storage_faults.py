@@ -64,9 +64,8 @@ def deep_pages(path: Path) -> list[int]:
 
 def root_page(path: Path, name: str) -> int:
     with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(
-            "SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)
-        ).fetchone()[0]
+        sql = "SELECT rootpage FROM sqlite_master WHERE name = ?"
+        return conn.execute(sql, (name,)).fetchone()[0]
 
 
 @pytest.fixture(scope="module")
