@@ -371,7 +371,9 @@ class FillsTheDisk(Downloader):
         super().__init__()
         self.db = db
 
-    def download(self, url, folder, on_progress, stop=None) -> DownloadResult:  # type: ignore[override]  # the test double takes what the worker passes
+    def download(
+        self, url: str, folder: Path, on_progress: object, stop: object = None
+    ) -> DownloadResult:
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(20):
             (folder / (f"{n:02d}-" + "z" * 230 + ".mp4")).write_bytes(b"clip")
@@ -383,7 +385,9 @@ class FillsTheDisk(Downloader):
 
 
 class Simple(Downloader):
-    def download(self, url, folder, on_progress, stop=None) -> DownloadResult:  # type: ignore[override]  # the test double takes what the worker passes
+    def download(
+        self, url: str, folder: Path, on_progress: object, stop: object = None
+    ) -> DownloadResult:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "clip.mp4").write_bytes(b"clip")
         return DownloadResult("clip", collect_files(folder), 4)
