@@ -6,9 +6,17 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, request
 
-from collector.config.database import APP_EXTENSION, DatabaseConfig, close_db, get_db_config
+from collector.config.database import (
+    APP_EXTENSION,
+    DatabaseConfig,
+    DatabaseDamagedError,
+    DatabaseError,
+    DatabaseFullError,
+    close_db,
+    get_db_config,
+)
 from collector.config.settings import Config
 from collector.models import ALL_MODELS
 
@@ -21,6 +29,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     ``AUTH_TOKEN`` (default: env COLLECTOR_TOKEN) turns on sign-in; ``SECRET_KEY``
     (default: env COLLECTOR_SECRET_KEY, else one kept in the settings table) signs
     the session cookie.
+
+    A damaged file or a full disk met while reconciling does not stop the app: it
+    starts, answers every request with that error (503 or 507 JSON, /healthz saying
+    why), and logs it once. Other database errors (not a database at all) raise.
     """
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.from_mapping(
@@ -33,11 +45,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     database = DatabaseConfig(app.config["DB_PATH"])
     app.extensions[APP_EXTENSION] = database
     with app.app_context():
-        get_db_config().initialize_schema(ALL_MODELS)
+        try:
+            get_db_config().initialize_schema(ALL_MODELS)
+        except (DatabaseDamagedError, DatabaseFullError) as exc:
+            from collector.web.api import STARTUP_ERROR
+
+            app.extensions[STARTUP_ERROR] = exc
+            app.before_request(_refuse_requests)
         _install_web(app, database)
         database.close()
     app.teardown_appcontext(close_db)
     return app
+
+
+def _refuse_requests() -> None:
+    """before_request of an app whose schema could not be reconciled: its error, anew."""
+    from collector.web.api import STARTUP_ERROR
+
+    if request.endpoint in ("static", "api.healthz"):
+        return
+    error: DatabaseError = current_app.extensions[STARTUP_ERROR]
+    raise type(error)(str(error), error.reason)
 
 
 def _install_web(app: Flask, database: DatabaseConfig) -> None:

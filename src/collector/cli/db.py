@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
-from collector.config.database import DatabaseConfig
+from collector.config.backup import backup
+from collector.config.database import DatabaseConfig, DatabaseDamagedError
 from collector.models import ALL_MODELS
 from collector.schema.reconcile import inspect
 from collector.schema.sql import quote_identifier
@@ -17,54 +19,127 @@ from . import ERRORS, open_db
 
 @click.group()
 def db() -> None:
-    """Inspect and upgrade the database schema."""
+    """Inspect, check, back up and upgrade the database."""
 
 
 @db.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def db_status(ctx: click.Context, as_json: bool) -> None:
-    """Rows per table; each index ok, missing, drifted or unmanaged."""
+    """Rows per table; each index ok, missing, drifted or unmanaged; SQLite's quick_check.
+
+    Exits 1 if quick_check finds the file damaged (after printing everything).
+    """
     database = open_db(ctx, must_exist=True)
     try:
         result = _status(database)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
+    damaged = result["quick_check"] != ["ok"]
     if as_json:
         click.echo(json.dumps(result, indent=2))
-        return
+        ctx.exit(1 if damaged else 0)
     click.echo(f"database {database.db_path}")
+    click.echo("quick_check: " + "; ".join(result["quick_check"]))
     for table in result["tables"]:
         rows = "missing" if table["rows"] is None else _rows(table["rows"])
+        if table.get("error"):
+            rows = f"unreadable ({table['error']})"
         click.echo(f"table {table['name']}: {rows}")
         for column in table["missing_columns"]:
             click.echo(f"  column {column}: missing")
         for index in table["indexes"]:
             detail = f"  ({index['detail']})" if index["detail"] else ""
             click.echo(f"  {index['name']:<28} {index['state']}{detail}")
+    if damaged:
+        raise click.ClickException(
+            f"the database {database.db_path} is damaged: run `collector --db "
+            f"{database.db_path} db check` for every problem, and restore a backup"
+        )
 
 
 def _status(database: DatabaseConfig) -> dict[str, Any]:
     from collector.schema import introspect
 
     conn = database.connection()
+    quick_check = database.integrity_check(quick=True) or ["ok"]
     states = inspect(conn, ALL_MODELS)
     tables = []
     for model in ALL_MODELS:
         name = model.get_table_name()
         present = {c.name for c in introspect.table_columns(conn, name)}
-        rows = None
+        rows, error = None, None
         if present:
-            rows = conn.execute("SELECT COUNT(*) FROM " + quote_identifier(name)).fetchone()[0]
+            try:
+                count = "SELECT COUNT(*) FROM " + quote_identifier(name)
+                rows = database.execute_query(count)[0][0]
+            except DatabaseDamagedError as exc:
+                error = exc.reason
         tables.append(
             {
                 "name": name,
                 "rows": rows,
+                "error": error,
                 "missing_columns": [c for c in model.field_names() if present and c not in present],
                 "indexes": [s._asdict() for s in states if s.table == name],
             }
         )
-    return {"database": str(database.db_path), "tables": tables}
+    return {"database": str(database.db_path), "quick_check": quick_check, "tables": tables}
+
+
+@db.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def db_check(ctx: click.Context, as_json: bool) -> None:
+    """Run SQLite's integrity check on the whole file; exit 1 if it finds problems.
+
+    Reads every page: about as long as copying the file. Changes nothing.
+    """
+    database = open_db(ctx, must_exist=True)
+    try:
+        problems = database.integrity_check()
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        result = {"database": str(database.db_path), "ok": not problems, "problems": problems}
+        click.echo(json.dumps(result, indent=2))
+    elif not problems:
+        click.echo(f"database {database.db_path}: integrity check ok")
+    else:
+        click.echo(f"database {database.db_path}: {len(problems)} problem(s)")
+        for problem in problems:
+            click.echo(f"  {problem}")
+    if problems:
+        if not as_json:
+            click.echo(
+                "the file is damaged: stop collector and restore the latest backup "
+                "(README: Backups)",
+                err=True,
+            )
+        ctx.exit(1)
+
+
+@db.command("backup")
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace TARGET if it exists.")
+@click.pass_context
+def db_backup(ctx: click.Context, target: Path, force: bool) -> None:
+    """Copy the live database to TARGET, consistently, while others keep writing.
+
+    Uses SQLite's online backup; the copy is checked (quick_check) and moved into
+    place only when complete. An existing TARGET is kept unless --force.
+    """
+    database = open_db(ctx, must_exist=True)
+    try:
+        result = backup(database, target, force=force)
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"backed up {database.db_path} to {result.path} ({_size(result.size)})")
+    if result.problems:
+        raise click.ClickException(
+            f"the copy at {result.path} is damaged, so the database is too: "
+            + "; ".join(result.problems[:3])
+        )
 
 
 @db.command("upgrade")
@@ -134,6 +209,10 @@ def db_explain(ctx: click.Context, as_json: bool) -> None:
                 click.echo(f"    {line}")
     if broken:
         ctx.exit(1)
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:,.1f} MB" if size >= 100_000 else f"{size:,} bytes"
 
 
 def _rows(count: int) -> str:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from collector.config.database import DatabaseConfig
+from collector.config.database import DatabaseConfig, DatabaseDamagedError
+from collector.web.api import STARTUP_ERROR
 from collector.web.auth import MIN_TOKEN_LENGTH
 
 from . import ERRORS
@@ -64,6 +65,8 @@ class Workers:
         assert self.worker is not None
         try:
             self.worker.run()
+        except DatabaseDamagedError:
+            logger.error("download workers stopped: the database is damaged")
         finally:
             self.worker.db.close()
 
@@ -117,6 +120,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     db_path = str(ctx.obj["db_path"])
     try:
         app = create_app({"DB_PATH": db_path, "AUTH_TOKEN": token})
+        startup_error = app.extensions.get(STARTUP_ERROR)
+        if startup_error is not None:
+            # Serve anyway, so that clients and /healthz are told why; download nothing.
+            click.echo(f"collector cannot use its database: {startup_error}", err=True)
+            workers = 0
         pool = Workers(db_path, workers, worker_metrics(app) if workers else None)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc

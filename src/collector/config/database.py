@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import conditions
 from .settings import Config
 
 if TYPE_CHECKING:
@@ -36,7 +37,15 @@ Params = Sequence[Any]
 
 
 class DatabaseError(Exception):
-    """The database cannot be used."""
+    """The database cannot be used.
+
+    ``reason`` is SQLite's own words, without the file's path: what a web client
+    may be told (the message, with the path, is for the operator).
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 class NotADatabaseError(DatabaseError):
@@ -45,6 +54,18 @@ class NotADatabaseError(DatabaseError):
 
 class DatabaseBusyError(DatabaseError):
     """Another writer held the lock longer than the busy timeout."""
+
+
+class DatabaseDamagedError(DatabaseError):
+    """SQLite met a damaged page: check the file and restore a backup."""
+
+
+class DatabaseFullError(DatabaseError):
+    """A write was refused for lack of space; nothing of it was kept."""
+
+
+# SQLite's primary result codes (the low byte of an extended code).
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 5, 6, 11, 13, 26
 
 
 class Statement(NamedTuple):
@@ -108,7 +129,7 @@ class DatabaseConfig:
             conn.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise self._translate(exc) from exc
+            raise self.translate(exc) from exc
         _CONNECTED.add(self.db_path.resolve())
         return conn
 
@@ -132,15 +153,41 @@ class DatabaseConfig:
             self._local.conn = None
             conn.close()
 
-    def _translate(self, exc: sqlite3.Error) -> Exception:
+    def translate(self, exc: BaseException) -> BaseException:
+        """``exc`` as one of this module's errors when it is about the file, else itself.
+
+        A damaged file or a full disk is also noted in ``conditions`` (one log line
+        per condition, however many operations meet it).
+        """
+        if not isinstance(exc, sqlite3.DatabaseError):
+            return exc
         message = str(exc)
-        if "locked" in message or "busy" in message:
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        path = self.db_path
+        if code in (SQLITE_BUSY, SQLITE_LOCKED) or (
+            not code and ("locked" in message or "busy" in message)
+        ):
             return DatabaseBusyError(
-                f"{self.db_path} is locked by another writer "
-                f"(waited {self.busy_timeout_ms} ms): {message}"
+                f"{path} is locked by another writer (waited {self.busy_timeout_ms} ms): {message}",
+                "the database is busy",
             )
-        if "not a database" in message or "malformed" in message:
-            return NotADatabaseError(f"{self.db_path} is not a usable SQLite database: {message}")
+        if code == SQLITE_CORRUPT or (not code and "malformed" in message):
+            conditions.report(path, conditions.DAMAGED, message)
+            return DatabaseDamagedError(
+                f"the database {path} is damaged ({message}); stop collector, run "
+                f"`collector --db {path} db check` and restore the latest backup "
+                "(README: Backups)",
+                f"the database is damaged ({message})",
+            )
+        if code == SQLITE_FULL or (not code and "is full" in message):
+            conditions.report(path, conditions.FULL, message)
+            return DatabaseFullError(
+                f"no space left for the database {path} ({message}); nothing of this change "
+                "was saved: free disk space and try again",
+                f"no space left for the database ({message}); nothing of this change was saved",
+            )
+        if code == SQLITE_NOTADB or (not code and "not a database" in message):
+            return NotADatabaseError(f"{path} is not a usable SQLite database: {message}")
         return exc
 
     # -- transactions ----------------------------------------------------------------
@@ -160,26 +207,40 @@ class DatabaseConfig:
                 conn.execute("BEGIN IMMEDIATE")
             else:
                 conn.execute(f"SAVEPOINT {savepoint}")
-        except sqlite3.OperationalError as exc:
-            raise self._translate(exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from exc
         self._local.depth = depth + 1
         try:
             yield conn
-        except BaseException:
+        except BaseException as exc:
             self._local.depth = depth
-            if depth == 0:
-                conn.execute("ROLLBACK")
-            else:
-                conn.execute(f"ROLLBACK TO {savepoint}")
-                conn.execute(f"RELEASE {savepoint}")
-            raise
+            self._roll_back(conn, depth, savepoint)
+            translated = self.translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
         self._local.depth = depth
         try:
             conn.execute("COMMIT" if depth == 0 else f"RELEASE {savepoint}")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             if depth == 0 and conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise self._translate(exc) from exc
+            raise self.translate(exc) from exc
+        if depth == 0:
+            conditions.write_succeeded(self.db_path)
+
+    @staticmethod
+    def _roll_back(conn: sqlite3.Connection, depth: int, savepoint: str) -> None:
+        """Undo the failed (sub)transaction. SQLite may have rolled the whole
+        transaction back itself (a full disk, a damaged page), so only what is
+        still open is undone."""
+        if not conn.in_transaction:
+            return
+        if depth == 0:
+            conn.execute("ROLLBACK")
+        else:
+            conn.execute(f"ROLLBACK TO {savepoint}")
+            conn.execute(f"RELEASE {savepoint}")
 
     # -- statements --------------------------------------------------------------------
 
@@ -213,8 +274,8 @@ class DatabaseConfig:
             return []
         try:
             return self.connection().execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise self._translate(exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from exc
 
     def execute_rows(self, sql: str, params: Params = ()) -> tuple[list[str], list[tuple]]:
         """Run a read; return the column names and the rows as plain tuples.
@@ -228,8 +289,8 @@ class DatabaseConfig:
         try:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        except sqlite3.OperationalError as exc:
-            raise self._translate(exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from exc
         return [d[0] for d in cursor.description or ()], rows
 
     def execute_update(self, sql: str, params: Params = ()) -> int:
@@ -261,6 +322,33 @@ class DatabaseConfig:
             return 0
         with self.transaction() as conn:
             return conn.executemany(sql, rows).rowcount
+
+    def integrity_check(self, quick: bool = False, max_problems: int = 100) -> list[str]:
+        """SQLite's ``PRAGMA integrity_check`` (or ``quick_check``): the problems, [] if ok.
+
+        Both read the whole file (quick_check skips matching index entries to rows).
+        A page so damaged that the check itself cannot go on is one problem.
+        """
+        pragma = "quick_check" if quick else "integrity_check"
+        rows: list[Any] = []
+        # Walking further into a damaged file can meet a page the check itself cannot
+        # get past; asking for fewer problems then still lists the first ones.
+        for limit in (int(max_problems), 10, 1):
+            try:
+                # PRAGMA arguments cannot be bound; this one is an int.
+                rows = self.connection().execute(f"PRAGMA {pragma}({limit})").fetchall()
+                break
+            except sqlite3.DatabaseError as exc:
+                translated = self.translate(exc)
+                if not isinstance(translated, DatabaseDamagedError):
+                    raise translated from exc
+                rows = [(str(exc),)]
+        lines = [line for row in rows for line in str(row[0]).splitlines()]
+        if lines == ["ok"]:
+            return []
+        problems = [line for line in lines if not line.startswith("*** in database")]
+        conditions.report(self.db_path, conditions.DAMAGED, problems[0])
+        return problems
 
     # -- schema ---------------------------------------------------------------------------
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
+from collector.config import conditions
+from collector.config.database import DatabaseDamagedError, DatabaseFullError, get_db_config
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_text
@@ -24,10 +26,28 @@ bp = Blueprint("api", __name__)
 DEFAULT_PAGE = 50
 
 
+STARTUP_ERROR = "collector.startup_error"
+
+
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    JobRepository().db.execute_query("SELECT 1")
-    return jsonify(status="ok")
+    """ok, or 503 with why: a damaged file or a full disk, as this process has met them.
+
+    The probe reads the newest job and the counts (a few pages, whatever the size);
+    damage elsewhere shows once any request or worker meets it, or `collector db check`.
+    """
+    db = get_db_config()
+    if STARTUP_ERROR not in current_app.extensions:
+        try:
+            repo = JobRepository(db)
+            repo.page(limit=1)
+            repo.get_job_statistics()
+        except (DatabaseDamagedError, DatabaseFullError):
+            pass  # noted as the database's condition, answered below
+    condition = conditions.current(db.db_path)
+    if condition is None:
+        return jsonify(status="ok")
+    return jsonify(status=condition.kind, error=condition.describe()), 503
 
 
 @bp.get("/api/stats")

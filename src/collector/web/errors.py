@@ -7,14 +7,31 @@ page gets the same message in the site's layout. Nothing ever shows a traceback.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from collector.config.database import DatabaseBusyError
+from collector.config.database import (
+    DatabaseBusyError,
+    DatabaseDamagedError,
+    DatabaseFullError,
+    get_db_config,
+)
 
 logger = logging.getLogger(__name__)
+
+
+class InsufficientStorage(HTTPException):
+    """507: the change was refused for lack of space, and nothing of it was kept.
+
+    Chosen over 503 with Retry-After: a full disk clears when someone frees space,
+    not after a delay a client could wait out, and 503 already means "busy" here.
+    """
+
+    code = 507
+    description = "no space left to store this change"
 
 
 def wants_html() -> bool:
@@ -52,6 +69,33 @@ def register(app: Flask) -> None:
     def busy(exc: DatabaseBusyError) -> ResponseReturnValue:
         logger.warning("database busy: %s", exc)
         return render_error(ServiceUnavailable("the database is busy; try again in a moment"))
+
+    # Damaged and full are logged once per condition where they are met (conditions.py),
+    # not once per request.
+    @app.errorhandler(DatabaseDamagedError)
+    def damaged(exc: DatabaseDamagedError) -> ResponseReturnValue:
+        return render_error(
+            ServiceUnavailable(
+                f"{exc.reason}; the operator must check it (`collector db check`) "
+                "and restore a backup"
+            )
+        )
+
+    @app.errorhandler(DatabaseFullError)
+    def full(exc: DatabaseFullError) -> ResponseReturnValue:
+        return render_error(InsufficientStorage(f"{exc.reason}; try again once space is freed"))
+
+    @app.errorhandler(sqlite3.DatabaseError)
+    def database(exc: sqlite3.DatabaseError) -> ResponseReturnValue:
+        """A query run on the connection directly: the same answers as through the layer."""
+        translated = get_db_config().translate(exc)
+        if isinstance(translated, DatabaseDamagedError):
+            return damaged(translated)
+        if isinstance(translated, DatabaseFullError):
+            return full(translated)
+        if isinstance(translated, DatabaseBusyError):
+            return busy(translated)
+        return unexpected(exc)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> ResponseReturnValue:

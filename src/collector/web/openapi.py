@@ -74,7 +74,12 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Liveness: the database answers",
                 "security": [],
-                "responses": {"200": _json({"type": "object"}, "ok")},
+                "responses": {
+                    "200": _json({"type": "object"}, "ok"),
+                    "503": _json(
+                        {"type": "object"}, "the database is damaged or its disk is full (why)"
+                    ),
+                },
             }
         },
         "/api/stats": {

@@ -10,7 +10,7 @@ import time
 
 from flask import Flask, Response, g
 
-from collector.config.database import DatabaseConfig
+from collector.config.database import DatabaseConfig, DatabaseDamagedError, DatabaseFullError
 from collector.repositories import SettingsRepository
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,12 @@ def session_cookie_name(db: DatabaseConfig) -> str:
 def install(app: Flask, db: DatabaseConfig) -> None:
     """Secret key, cookie settings, headers and timing for ``app``."""
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = secret_key(db)
+        try:
+            app.config["SECRET_KEY"] = secret_key(db)
+        except (DatabaseDamagedError, DatabaseFullError) as exc:
+            # The app still starts, to answer 503/507 and say why; sign-ins last until restart.
+            logger.warning("secret key not stored (%s): using one for this run only", exc.reason)
+            app.config["SECRET_KEY"] = secrets.token_urlsafe(48)
     if app.config.get("SESSION_COOKIE_NAME") == "session":  # Flask's default
         app.config["SESSION_COOKIE_NAME"] = session_cookie_name(db)
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from collector.config.database import DatabaseDamagedError, DatabaseFullError
 from collector.repositories.queue import JobQueue
 
 from .errors import DownloadStopped
@@ -109,6 +110,8 @@ class Heartbeat:
             while not self._done.wait(self.interval):
                 try:
                     status = self.queue.renew(self.job_id, self.worker_id, self.lease)
+                except (DatabaseFullError, DatabaseDamagedError):
+                    continue  # logged once where it started; the next renewal may fit
                 except Exception:
                     logger.exception("job %s: could not renew its lease", self.job_id)
                     continue

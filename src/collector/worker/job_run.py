@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from collector.config.database import DatabaseError
+from collector.config.database import DatabaseDamagedError, DatabaseError, DatabaseFullError
 from collector.config.runtime import RuntimeSettings
 from collector.models.job import Job
 from collector.models.redaction import redact_url
@@ -59,12 +61,25 @@ class JobRun:
                 self.control.check()
         except Exception as exc:
             error = exc
-            outcome = self._after_error(exc)
+            outcome = self._record(self._after_error, exc)
         else:
-            outcome = self._after_success(result)
+            outcome = self._record(self._after_success, result)
         logger.info("job %s: %s", self.job.id, outcome)
         self.metrics.job_ended(self.job, outcome, started, error, result)
         return outcome
+
+    def _record(self, record: Callable[[Any], str], what: Any) -> str:
+        """Write how the job ended; on a full disk, leave it to lease recovery."""
+        try:
+            return record(what)
+        except DatabaseFullError as exc:
+            logger.warning(
+                "job %s: its outcome was not recorded (%s); it goes back to the queue "
+                "when its lease expires",
+                self.job.id,
+                exc.reason,
+            )
+            return "unrecorded"
 
     def on_progress(self, update: ProgressUpdate) -> None:
         """yt-dlp's progress, written at most once a second; raises to stop the download."""
@@ -85,8 +100,10 @@ class JobRun:
             )
         except DatabaseError as exc:
             # Progress is worth a retry next second, not the download: the heartbeat
-            # keeps the lease, and a lost one is noticed there.
-            logger.warning("job %s: progress not recorded: %s", self.job.id, exc)
+            # keeps the lease, and a lost one is noticed there. A full disk or a
+            # damaged file is logged once, where it started.
+            if not isinstance(exc, (DatabaseFullError, DatabaseDamagedError)):
+                logger.warning("job %s: progress not recorded: %s", self.job.id, exc)
             return
         self.control.observe(status)
         self.control.check()

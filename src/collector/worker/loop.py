@@ -19,7 +19,12 @@ import time
 from types import FrameType
 from typing import Any
 
-from collector.config.database import DatabaseConfig, get_db_config
+from collector.config.database import (
+    DatabaseConfig,
+    DatabaseDamagedError,
+    DatabaseFullError,
+    get_db_config,
+)
 from collector.config.runtime import load_settings
 from collector.models import ALL_MODELS
 from collector.repositories.queue import JobQueue
@@ -78,6 +83,7 @@ class Worker:
         self._processed = 0
         self._next_recovery = 0.0
         self._next_statistics = 0.0
+        self._damaged: DatabaseDamagedError | None = None
 
     # -- running and stopping ---------------------------------------------------------
 
@@ -105,6 +111,8 @@ class Worker:
                 signal.signal(signum, handler)
         processed = self._processed - before
         logger.info("worker %s stopped after %d job(s)", self.name, processed)
+        if self._damaged is not None:
+            raise self._damaged
         return processed
 
     def stop(self, abort: bool = False) -> None:
@@ -146,6 +154,13 @@ class Worker:
                         idle = IDLE_FIRST
                         continue
                     wait = self.queue.pending_wait()
+                except DatabaseDamagedError as exc:
+                    # Nothing to do but stop: leases bring the jobs back once it is restored.
+                    self._damaged = exc
+                    self.stop(abort=True)
+                    return
+                except DatabaseFullError:
+                    wait = None  # logged once where the condition started; retried, backing off
                 except Exception:
                     logger.exception("worker %s: loop iteration failed", worker_id)
                     wait = None
