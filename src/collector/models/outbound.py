@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .urls import InvalidURLError
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,10 +27,6 @@ LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdoma
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 SHARED = ipaddress.ip_network("100.64.0.0/10")
 IPV4_MAX = 0xFFFFFFFF
-
-
-class RefusedHostError(InvalidURLError):
-    """A URL whose host is internal (and not allowed): refused when it is queued."""
 
 
 def normalise_host(host: str) -> str:
@@ -156,6 +150,11 @@ class AllowedHosts:
     def __bool__(self) -> bool:
         return bool(self.names or self.networks)
 
+    @property
+    def allows_everything(self) -> bool:
+        """Whether every IPv4 and IPv6 address is allowed (0.0.0.0/0 and ::/0)."""
+        return {n.version for n in self.networks if n.prefixlen == 0} == {4, 6}
+
     def allows_name(self, host: str) -> bool:
         """Whether the (normalised) host name is listed."""
         return host in self.names
@@ -211,10 +210,3 @@ def refusal(host: str, allowed: AllowedHosts) -> str | None:
     if local_name(name):
         return f"refused: {host} is a local host name; {ALLOW_HINT}"
     return None
-
-
-def check_host(host: str, allowed: AllowedHosts = NO_HOSTS) -> None:
-    """RefusedHostError if a URL with this host may not be queued."""
-    reason = refusal(host, allowed)
-    if reason is not None:
-        raise RefusedHostError(reason)
