@@ -148,5 +148,5 @@ def test_environment_and_setting_are_combined(db, monkeypatch: pytest.MonkeyPatc
 
 def test_an_invalid_environment_value_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLLECTOR_ALLOWED_HOSTS", "127.0.0.1:80")
-    with pytest.raises(ValueError, match="^COLLECTOR_ALLOWED_HOSTS: '127.0.0.1:80' is not"):
+    with pytest.raises(ValueError, match=r"^COLLECTOR_ALLOWED_HOSTS: '127\.0\.0\.1:80' is not"):
         Config.allowed_hosts()
