@@ -291,3 +291,50 @@ def test_downloaders_that_run_another_program_are_refused() -> None:
     OutboundGuard().check_downloader(
         {"url": "https://example.com/v.mp4", "protocol": "https"}, {}, False
     )
+
+
+# -- through a proxy ------------------------------------------------------------------------
+
+
+def proxied_failure(url: str, proxy: str, allowed: str) -> DownloadFailed:
+    downloader = Downloader({**TEST_DOWNLOADER_OPTIONS, "proxy": proxy})
+    with pytest.raises(DownloadFailed) as caught:
+        downloader.download(
+            url,
+            Path("/nonexistent/never"),
+            lambda update: None,
+            allowed=AllowedHosts.parse(allowed),
+        )
+    return caught.value
+
+
+def test_an_internal_proxy_must_be_allowed_itself() -> None:
+    with listening("127.0.0.2") as proxy:
+        port = proxy.getsockname()[1]
+        failure = proxied_failure("http://media.example/v.mp4", f"http://127.0.0.2:{port}", "")
+        with pytest.raises(BlockingIOError):
+            proxy.accept()
+    assert failure.message.startswith("refused: 127.0.0.2 resolves to an internal address")
+
+
+def test_through_an_allowed_proxy_the_target_is_checked_as_written() -> None:
+    with listening("127.0.0.2") as proxy:
+        port = proxy.getsockname()[1]
+        failure = proxied_failure("http://10.1.2.3/v.mp4", f"http://127.0.0.2:{port}", "127.0.0.2")
+        with pytest.raises(BlockingIOError):
+            proxy.accept()
+    assert failure.message.startswith("refused: 10.1.2.3 is an internal address (10.1.2.3")
+
+
+def test_a_socks_proxy_is_not_used() -> None:
+    with listening("127.0.0.2") as proxy:
+        port = proxy.getsockname()[1]
+        failure = proxied_failure(
+            "http://media.example/v.mp4", f"socks5://127.0.0.2:{port}", "127.0.0.2"
+        )
+        with pytest.raises(BlockingIOError):
+            proxy.accept()
+    assert failure.message.startswith(
+        'refused: no checked connection can make this request (Unsupported proxy type: "socks5'
+    )
+    assert not failure.transient

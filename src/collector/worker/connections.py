@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import yt_dlp
+from yt_dlp.networking.exceptions import NoSupportingHandlers
 
 from .outbound import CheckedUrllibRH, OutboundGuard
 
@@ -117,7 +118,13 @@ class StoppableYoutubeDL(yt_dlp.YoutubeDL):
     def urlopen(self, req: Any) -> Any:
         if self._stop is not None:
             self._stop.check()
-        response = super().urlopen(req)
+        try:
+            response = super().urlopen(req)
+        except NoSupportingHandlers as exc:  # SOCKS, FTP, websockets: only checked HTTP(S)
+            why = "; ".join(dict.fromkeys(e.msg for e in exc.unsupported_errors)) or exc.msg
+            raise self.guard.refuse(
+                f"refused: no checked connection can make this request ({why})"
+            ) from exc
         self._connections.add(response)
         if self._stop is not None:
             try:
