@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 
+from collector.app import create_app
 from collector.cli import main
 from collector.config.database import DatabaseConfig
 from collector.models.outbound import NO_HOSTS, AllowedHosts
@@ -338,3 +339,20 @@ def test_a_socks_proxy_is_not_used() -> None:
         'refused: no checked connection can make this request (Unsupported proxy type: "socks5'
     )
     assert not failure.transient
+
+
+def test_a_worker_with_a_bad_allowed_hosts_variable_does_not_start(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLLECTOR_ALLOWED_HOSTS", "nas:80")
+    result = CliRunner().invoke(main, ["--db", str(db_path), "worker", "--burst"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: COLLECTOR_ALLOWED_HOSTS: 'nas:80' is not a host name")
+
+
+def test_the_web_app_with_a_bad_allowed_hosts_variable_does_not_start(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLLECTOR_ALLOWED_HOSTS", "*")
+    with pytest.raises(ValueError, match=r"^COLLECTOR_ALLOWED_HOSTS: '\*' is not a host name"):
+        create_app({"TESTING": True, "DB_PATH": str(db_path)})
