@@ -49,6 +49,7 @@ class Media:
     delay: float = 0.0
     failures: int = 0
     cut_after: int | None = None  # close each response after this many body bytes
+    redirect: str | None = None  # answer 302 to this URL instead of the data
     requests: list[str | None] = field(default_factory=list)  # each GET's Range header
     credentials: str | None = None  # "user:password" wanted as basic auth
 
@@ -112,6 +113,12 @@ class _Handler(BaseHTTPRequestHandler):
             if route == "flaky" and media.failures > 0:
                 media.failures -= 1
                 return self._error(503, b"try again later")
+        if media.redirect is not None:
+            self.send_response(302)
+            self.send_header("Location", media.redirect)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         start, end = self._range(len(media.data))
         if start is None:
             return self._error(416, b"bad range")

@@ -54,9 +54,14 @@ def queue(db: DatabaseConfig) -> JobQueue:
 
 @pytest.fixture
 def downloads(db: DatabaseConfig, tmp_path: Path) -> Path:
-    """The download folder (a setting in the test's database); retries wait 50 ms."""
+    """The download folder (a setting in the test's database); retries wait 50 ms.
+
+    The loopback media server is allowed by the allowed_hosts setting, as an
+    operator would allow an internal host: nothing else internal is.
+    """
     folder = tmp_path / "downloads"
     store = SettingsRepository(db)
+    store.set("allowed_hosts", "127.0.0.1")
     store.set("download_dir", str(folder))
     store.set("retry_backoff_seconds", "0.05")
     return folder

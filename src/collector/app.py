@@ -42,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
+    Config.allowed_hosts()  # a bad COLLECTOR_ALLOWED_HOSTS stops the start, not a request
     database = DatabaseConfig(app.config["DB_PATH"])
     app.extensions[APP_EXTENSION] = database
     with app.app_context():

@@ -107,6 +107,7 @@ def serving(root: Path, **extra_env: str) -> Iterator[str]:
         COLLECTOR_DOWNLOAD_DIR=str(root / "downloads"),
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
+        COLLECTOR_ALLOWED_HOSTS="127.0.0.1",  # the loopback media server, nothing else internal
         **extra_env,
     )
     command = [sys.executable, "-m", "collector", "serve", "--port", str(port), "--workers", "1"]

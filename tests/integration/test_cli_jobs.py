@@ -211,6 +211,7 @@ def test_settings_show_set_and_read(
         f"download_dir = {tmp_path / 'from-env'}",
         "max_retries = 3",
         "retry_backoff_seconds = 30.0",
+        "allowed_hosts = ",
     ]
     assert ok(db_path, "settings", "max_retries", "5").stdout == "max_retries = 5\n"
     assert ok(db_path, "settings", "max_retries").stdout == "5\n"
@@ -291,6 +292,7 @@ def test_worker_burst_downloads_the_queue(
     data = media_bytes(50_000, "cli")
     media_server.add("cli.mp4", data)
     ok(db_path, "settings", "download_dir", str(tmp_path / "downloads"))
+    ok(db_path, "settings", "allowed_hosts", "127.0.0.1")  # the loopback media server
     job_id = ok(db_path, "add", media_server.url("cli.mp4")).stdout.strip()
 
     result = ok(db_path, "worker", "--burst", "--lease-seconds", "5")
@@ -336,6 +338,7 @@ def test_worker_downloads_to_collector_download_dir(
 ) -> None:
     folder = tmp_path / "env-downloads"
     monkeypatch.setenv("COLLECTOR_DOWNLOAD_DIR", str(folder))
+    monkeypatch.setenv("COLLECTOR_ALLOWED_HOSTS", "127.0.0.1")  # the loopback media server
     media_server.add("env.mp4", media_bytes(10_000, "env"))
     job_id = ok(db_path, "add", media_server.url("env.mp4")).stdout.strip()
 
@@ -349,6 +352,7 @@ def test_worker_concurrency_option_runs_slots(
     db_path: Path, db: DatabaseConfig, tmp_path: Path, media_server: MediaServer
 ) -> None:
     ok(db_path, "settings", "download_dir", str(tmp_path / "downloads"))
+    ok(db_path, "settings", "allowed_hosts", "127.0.0.1")  # the loopback media server
     for n in range(4):
         media_server.add(f"c{n}.mp4", media_bytes(16_384, f"c{n}"), delay=0.05)
     urls = [media_server.url(f"c{n}.mp4", route="slow") for n in range(4)]

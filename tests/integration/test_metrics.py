@@ -29,6 +29,7 @@ from yt_dlp.utils import DownloadError, UnsupportedError
 from collector.app import create_app
 from collector.config.database import DatabaseConfig
 from collector.models.job import STATUSES, Job
+from collector.models.outbound import NO_HOSTS, AllowedHosts
 from collector.models.values import utcnow
 from collector.repositories.queue import JobQueue
 from collector.schema.derived import counts_table
@@ -240,9 +241,16 @@ def test_a_web_only_app_shows_no_worker_metrics(app: Flask, client: FlaskClient)
 # -- causes ---------------------------------------------------------------------------------------
 
 
-def download_error(media_server: MediaServer, url: str, tmp_path: Path) -> DownloadFailed:
+LOOPBACK = AllowedHosts.parse("127.0.0.1")
+
+
+def download_error(
+    media_server: MediaServer, url: str, tmp_path: Path, allowed: AllowedHosts = LOOPBACK
+) -> DownloadFailed:
     with pytest.raises(DownloadFailed) as caught:
-        Downloader(TEST_DOWNLOADER_OPTIONS).download(url, tmp_path / "job", lambda update: None)
+        Downloader(TEST_DOWNLOADER_OPTIONS).download(
+            url, tmp_path / "job", lambda update: None, allowed=allowed
+        )
     return caught.value
 
 
@@ -266,6 +274,16 @@ def test_causes_of_real_download_errors(
 def test_cause_of_a_closed_port(media_server: MediaServer, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/clip.mp4"
     assert classify(download_error(media_server, url, tmp_path)) == "network"
+
+
+def test_cause_of_a_refused_internal_address(media_server: MediaServer, tmp_path: Path) -> None:
+    media_server.add("clip.mp4", CLIP)
+    # No allowed hosts: the loopback server is an internal address like any other.
+    error = download_error(media_server, media_server.url("clip.mp4"), tmp_path, NO_HOSTS)
+
+    assert error.message.startswith("refused: ")
+    assert classify(error) == "refused"
+    assert media_server.files["clip.mp4"].requests == []
 
 
 def wrapped(cause: BaseException, transient: bool = False) -> DownloadFailed:
@@ -480,6 +498,7 @@ def test_serve_counts_its_workers_downloads(tmp_path: Path, media_server: MediaS
         **os.environ,
         "COLLECTOR_DB_PATH": str(tmp_path / "c.db"),
         "COLLECTOR_DOWNLOAD_DIR": str(tmp_path / "downloads"),
+        "COLLECTOR_ALLOWED_HOSTS": "127.0.0.1",  # the loopback media server
     }
     env.pop("COLLECTOR_TOKEN", None)
     command = [sys.executable, "-m", "collector", "serve", "--port", str(port), "--workers", "1"]

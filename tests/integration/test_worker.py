@@ -599,7 +599,12 @@ class TakenOver(Downloader):
         self.db, self.ending = db, ending
 
     def download(
-        self, url: str, folder: Path, on_progress: object, stop: object = None
+        self,
+        url: str,
+        folder: Path,
+        on_progress: object,
+        stop: object = None,
+        allowed: object = None,
     ) -> DownloadResult:
         queue = JobQueue(self.db)
         job = queue.find_queued(url)

@@ -11,7 +11,6 @@ from collector.config.database import DatabaseConfig
 from collector.config.runtime import KNOWN_SETTINGS, load_settings, prepare_setting
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_fields, redact_text, redact_url
-from collector.models.urls import validate_url
 from collector.repositories import JobRepository, SettingsRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobQueue
@@ -60,9 +59,9 @@ def add(ctx: click.Context, urls: tuple[str, ...], as_json: bool) -> None:
     A URL already pending or running is not queued twice: its job's id is printed.
     """
     try:
-        for url in urls:  # all or nothing: check every URL before queueing any
-            validate_url(url)
         queue = JobQueue(ready_db(ctx))
+        for url in urls:  # all or nothing: check every URL before queueing any
+            queue.check_url(url)
         results = [queue.enqueue(url) for url in urls]
     except ERRORS as exc:  # a refused URL's message may quote it
         raise click.ClickException(redact_text(str(exc))) from exc

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from collector.models.outbound import NO_HOSTS, AllowedHosts
+
 from .settings import Config
 
 if TYPE_CHECKING:
@@ -72,6 +74,10 @@ def _usable_directory(value: str) -> None:
         raise ValueError(f"cannot write downloads to {path}: {reason}") from None
 
 
+def _allowed_hosts(value: str) -> str:
+    return str(AllowedHosts.parse(value))
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     """One known setting: how to check a new value, and what it means.
@@ -105,6 +111,12 @@ KNOWN_SETTINGS: dict[str, SettingSpec] = {
             _seconds,
             "wait before the first retry, doubled each time "
             f"(default {DEFAULT_RETRY_BACKOFF_SECONDS:.0f})",
+        ),
+        SettingSpec(
+            "allowed_hosts",
+            _allowed_hosts,
+            "internal host names, addresses or networks downloads may reach, comma-separated; "
+            "added to COLLECTOR_ALLOWED_HOSTS (default: none)",
         ),
     )
 }
@@ -140,6 +152,7 @@ class RuntimeSettings:
     download_dir: Path
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_backoff_seconds: float = DEFAULT_RETRY_BACKOFF_SECONDS
+    allowed_hosts: AllowedHosts = NO_HOSTS
 
     def retry_delay(self, retry_count: int) -> float:
         """Seconds to wait before retry number ``retry_count + 1``: exponential, capped."""
@@ -147,7 +160,10 @@ class RuntimeSettings:
 
 
 def load_settings(db: DatabaseConfig) -> RuntimeSettings:
-    """The stored settings, with defaults (and COLLECTOR_DOWNLOAD_DIR) for missing ones."""
+    """The stored settings, with defaults (and COLLECTOR_DOWNLOAD_DIR) for missing ones.
+
+    ``allowed_hosts`` is the union of COLLECTOR_ALLOWED_HOSTS and the stored setting.
+    """
     from collector.repositories.settings_repository import SettingsRepository
 
     stored = SettingsRepository(db).all()
@@ -168,4 +184,5 @@ def load_settings(db: DatabaseConfig) -> RuntimeSettings:
         retry_backoff_seconds=float(
             read("retry_backoff_seconds", str(DEFAULT_RETRY_BACKOFF_SECONDS))
         ),
+        allowed_hosts=Config.allowed_hosts() | AllowedHosts.parse(read("allowed_hosts", "")),
     )

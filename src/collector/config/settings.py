@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from collector.models.outbound import AllowedHosts
+
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -25,6 +27,7 @@ class Config:
 
     - ``COLLECTOR_DB_PATH``: the SQLite database (default ``./data/collector.db``).
     - ``COLLECTOR_DOWNLOAD_DIR``: where downloads land (default ``./data/downloads``).
+    - ``COLLECTOR_ALLOWED_HOSTS``: internal hosts downloads may reach (default none).
     """
 
     DB_PATH = _EnvPath("COLLECTOR_DB_PATH", DEFAULT_DATA_DIR / "collector.db")
@@ -45,3 +48,15 @@ class Config:
         if not 0 <= value <= 600_000:
             raise ValueError("COLLECTOR_BUSY_TIMEOUT_MS must be between 0 and 600000")
         return value
+
+    @staticmethod
+    def allowed_hosts() -> AllowedHosts:
+        """``COLLECTOR_ALLOWED_HOSTS``: names, addresses and networks, comma-separated.
+
+        An invalid entry is a ValueError naming the variable: an operator's typo must
+        stop the start, not silently allow nothing (or more than meant).
+        """
+        try:
+            return AllowedHosts.parse(os.environ.get("COLLECTOR_ALLOWED_HOSTS", ""))
+        except ValueError as exc:
+            raise ValueError(f"COLLECTOR_ALLOWED_HOSTS: {exc}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from .outbound import NO_HOSTS, AllowedHosts, refusal
 from .values import quoted
 
 ALLOWED_SCHEMES = ("http", "https")
@@ -21,8 +22,16 @@ class InvalidURLError(ValueError):
     """A URL that cannot be queued: not http(s), without a host, or malformed."""
 
 
-def validate_url(url: object) -> str:
-    """The URL, stripped of surrounding space, if it is an http or https URL with a host."""
+class RefusedHostError(InvalidURLError):
+    """A URL whose host is internal and not allowed (see models/outbound.py)."""
+
+
+def validate_url(url: object, allowed: AllowedHosts = NO_HOSTS) -> str:
+    """The URL, stripped of surrounding space, if it is an http or https URL with a host.
+
+    A host that is internal (``localhost``, ``10.0.0.1``, ``0x7f000001``...) and not
+    in ``allowed`` is refused (RefusedHostError), without a DNS look-up.
+    """
     if not isinstance(url, str) or not url.strip():
         raise InvalidURLError("a URL must be a non-empty string")
     url = url.strip()
@@ -40,6 +49,9 @@ def validate_url(url: object) -> str:
         raise InvalidURLError(f"only http and https URLs can be queued, not {url!r}")
     if not host:
         raise InvalidURLError(f"URL has no host: {url!r}")
+    reason = refusal(host, allowed)
+    if reason is not None:
+        raise RefusedHostError(reason)
     return url
 
 

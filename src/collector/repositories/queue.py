@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from collector.config.database import DatabaseConfig
+from collector.config.runtime import load_settings
 from collector.models.job import Job
+from collector.models.outbound import AllowedHosts
 from collector.models.redaction import redact_url
 from collector.models.urls import detect_platform, validate_url
 from collector.models.values import from_db_timestamp, quoted, to_db_timestamp, utcnow
@@ -159,6 +161,18 @@ class JobQueue(Repository[Job]):
     def __init__(self, db: DatabaseConfig | None = None) -> None:
         super().__init__(db)
         self.files = FileRepository(self.db)
+        self._allowed_hosts: AllowedHosts | None = None
+
+    @property
+    def allowed_hosts(self) -> AllowedHosts:
+        """The internal hosts URLs may name (COLLECTOR_ALLOWED_HOSTS and the setting)."""
+        if self._allowed_hosts is None:
+            self._allowed_hosts = load_settings(self.db).allowed_hosts
+        return self._allowed_hosts
+
+    def check_url(self, url: object) -> str:
+        """validate_url with the allowed hosts: the URL to queue, or InvalidURLError."""
+        return validate_url(url, self.allowed_hosts)
 
     # -- the user's side ------------------------------------------------------------------
 
@@ -168,7 +182,7 @@ class JobQueue(Repository[Job]):
         Look-up and insert share one IMMEDIATE transaction, which serialises writers,
         so two callers queueing the same URL at once still make one job.
         """
-        url = validate_url(url)
+        url = self.check_url(url)
         with self.db.transaction():
             existing = self.find_queued(url)
             if existing is not None:

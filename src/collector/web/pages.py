@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_text
-from collector.models.urls import InvalidURLError, validate_url
+from collector.models.urls import InvalidURLError
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
@@ -49,17 +49,17 @@ def dashboard() -> ResponseReturnValue:
 def add_jobs() -> ResponseReturnValue:
     """Queue the URLs of the dashboard's form (one per line): all of them or none."""
     urls = request.form.get("urls", "").split()
+    queue = JobQueue()
     try:
         if not urls:
             raise InvalidURLError("paste at least one URL")
         if len(urls) > MAX_URLS_PER_FORM:
             raise InvalidURLError(f"at most {MAX_URLS_PER_FORM} URLs at once")
         for url in urls:
-            validate_url(url)
+            queue.check_url(url)
     except InvalidURLError as exc:
         flash(redact_text(str(exc)), "error")  # the message may quote the URL
         return redirect(url_for("pages.dashboard"), code=303)
-    queue = JobQueue()
     results = [queue.enqueue(url) for url in urls]
     created = sum(1 for r in results if r.created)
     message = f"Queued {created} job{'s' if created != 1 else ''}."

@@ -11,6 +11,7 @@ under it). A request started after the stop is refused before it is sent.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import socket
 import threading
@@ -18,6 +19,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import yt_dlp
+from yt_dlp.networking.exceptions import NoSupportingHandlers
+
+from .outbound import CheckedUrllibRH, OutboundGuard
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +96,19 @@ class Connections:
 
 
 class StoppableYoutubeDL(yt_dlp.YoutubeDL):
-    """YoutubeDL whose requests check the stop signal and can be cut when it fires."""
+    """YoutubeDL whose requests check the stop signal and can be cut when it fires.
 
-    def __init__(self, params: dict[str, Any], stop: StopSignal | None) -> None:
+    Its only request handler is CheckedUrllibRH with ``guard``'s checks (by default
+    no internal host is allowed): see worker/outbound.py.
+    """
+
+    def __init__(
+        self,
+        params: dict[str, Any],
+        stop: StopSignal | None,
+        guard: OutboundGuard | None = None,
+    ) -> None:
+        self.guard = guard or OutboundGuard()  # before YoutubeDL's init may open anything
         super().__init__(params)  # type: ignore[arg-type]
         self._stop = stop
         self._connections = Connections()
@@ -104,7 +118,13 @@ class StoppableYoutubeDL(yt_dlp.YoutubeDL):
     def urlopen(self, req: Any) -> Any:
         if self._stop is not None:
             self._stop.check()
-        response = super().urlopen(req)
+        try:
+            response = super().urlopen(req)
+        except NoSupportingHandlers as exc:  # SOCKS, FTP, websockets: only checked HTTP(S)
+            why = "; ".join(dict.fromkeys(e.msg for e in exc.unsupported_errors)) or exc.msg
+            raise self.guard.refuse(
+                f"refused: no checked connection can make this request ({why})"
+            ) from exc
         self._connections.add(response)
         if self._stop is not None:
             try:
@@ -113,6 +133,17 @@ class StoppableYoutubeDL(yt_dlp.YoutubeDL):
                 response.close()
                 raise
         return response
+
+    def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
+        """yt-dlp's director with one handler, whatever other handlers are installed."""
+        checked = functools.partial(CheckedUrllibRH, guard=self.guard)
+        return super().build_request_director([checked], preferences)
+
+    def dl(
+        self, name: str, info: dict[str, Any], subtitle: bool = False, test: bool = False
+    ) -> Any:
+        self.guard.check_downloader(info, self.params, to_stdout=name == "-")
+        return super().dl(name, info, subtitle, test)
 
     def close(self) -> None:
         self._connections.close()

@@ -25,11 +25,13 @@ from yt_dlp.networking.exceptions import (
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import ContentTooShortError, DownloadError
 
+from collector.models.outbound import NO_HOSTS, AllowedHosts
 from collector.models.redaction import MASK, redact_text, secret_values
 
 from .connections import StoppableYoutubeDL, StopSignal
-from .errors import DownloadFailed, clean_message
+from .errors import DownloadFailed, DownloadRefused, clean_message
 from .files import PARTIAL_DIR, FoundFile, collect_files
+from .outbound import OutboundGuard, OutboundRefused
 
 logger = logging.getLogger(__name__)
 ytdlp_logger = logging.getLogger("collector.worker.ytdlp")
@@ -171,20 +173,26 @@ class Downloader:
         folder: Path,
         on_progress: ProgressCallback,
         stop: StopSignal | None = None,
+        allowed: AllowedHosts = NO_HOSTS,
     ) -> DownloadResult:
         """Download ``url`` into ``folder``; DownloadFailed with a short message if it fails.
 
         Exceptions raised by ``on_progress`` or ``stop.check()`` propagate unchanged;
         when ``stop`` fires, the open connections are cut so a blocked read returns.
+        A connection to an internal address not in ``allowed`` is refused, and the
+        download fails (not transient) with the refusal as its reason.
         """
         folder.mkdir(parents=True, exist_ok=True)
         session = _Session(on_progress, url)
         on_progress(ProgressUpdate(0, 0, "extracting media information"))
         params = {**self.params(folder, session), "postprocessors": _scrub_names(url)}
+        guard = OutboundGuard(allowed)
         try:
-            with StoppableYoutubeDL(params, stop) as ydl:
+            with StoppableYoutubeDL(params, stop, guard) as ydl:
                 info = ydl.extract_info(url, download=True)
-        except DownloadError as exc:
+        except (DownloadError, OutboundRefused) as exc:
+            if guard.refused is not None:
+                raise DownloadRefused(guard.refused) from exc
             raise DownloadFailed(clean_message(str(exc)), transient=_transient(exc)) from exc
         title = (info or {}).get("title") or session.title
         on_progress(ProgressUpdate(100, session.bytes, "recording files", title))

@@ -32,6 +32,13 @@ class DownloadFailed(Exception):
         self.transient = transient
 
 
+class DownloadRefused(DownloadFailed):
+    """A download the outbound policy refused (an internal address): never worth a retry."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
+
+
 class DownloadStopped(Exception):
     """The worker stopped a download on purpose: cancelled, lease lost, or shutting down."""
 

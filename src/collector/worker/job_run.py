@@ -56,7 +56,11 @@ class JobRun:
         try:
             with Heartbeat(self.queue, self.job.id, self.worker_id, self.lease, self.control):
                 result = self.downloader.download(
-                    self.job.url, self.folder, self.on_progress, self.control
+                    self.job.url,
+                    self.folder,
+                    self.on_progress,
+                    self.control,
+                    allowed=self.settings.allowed_hosts,
                 )
                 self.control.check()
         except Exception as exc:

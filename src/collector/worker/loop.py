@@ -26,6 +26,7 @@ from collector.config.database import (
     get_db_config,
 )
 from collector.config.runtime import load_settings
+from collector.config.settings import Config
 from collector.models import ALL_MODELS
 from collector.repositories.queue import JobQueue
 from collector.schema.reconcile import refresh_statistics
@@ -68,6 +69,7 @@ class Worker:
             raise ValueError(f"lease_seconds must be at least {MIN_LEASE_SECONDS}")
         if lease_seconds > MAX_LEASE_SECONDS:
             raise ValueError(f"lease_seconds must be at most {MAX_LEASE_SECONDS:g}")
+        Config.allowed_hosts()  # a bad COLLECTOR_ALLOWED_HOSTS stops the start, not each job
         self.db = db if db is not None else get_db_config()
         self.queue = JobQueue(self.db)
         self.concurrency = concurrency

@@ -27,7 +27,7 @@ from yt_dlp.utils import ContentTooShortError, DownloadError, ExtractorError, Un
 from collector.models.job import Job
 
 from .engine import DownloadResult
-from .errors import DownloadFailed
+from .errors import DownloadFailed, DownloadRefused
 
 # Why a run failed or will be retried. "none" for runs that did not end in an error.
 CAUSES = (
@@ -40,6 +40,7 @@ CAUSES = (
     "timeout",
     "tls",  # the certificate or the TLS handshake
     "network",  # refused, reset, unresolvable, or the body cut short
+    "refused",  # the outbound policy: an internal address nobody allowed
     "unsupported",  # no extractor takes the URL
     "extractor",  # an extractor could not read the page
     "storage",  # the download folder: full, read-only, not permitted
@@ -128,6 +129,8 @@ def classify(error: BaseException) -> str:
     """
     if not isinstance(error, DownloadFailed):
         return "storage" if _storage(error) else "internal"
+    if isinstance(error, DownloadRefused):
+        return "refused"
     chain = _chain(error.__cause__)
     for cause, matches in RULES:
         if any(matches(item) for item in chain):
