@@ -372,7 +372,12 @@ class FillsTheDisk(Downloader):
         self.db = db
 
     def download(
-        self, url: str, folder: Path, on_progress: object, stop: object = None
+        self,
+        url: str,
+        folder: Path,
+        on_progress: object,
+        stop: object = None,
+        allowed: object = None,
     ) -> DownloadResult:
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(20):
@@ -386,7 +391,12 @@ class FillsTheDisk(Downloader):
 
 class Simple(Downloader):
     def download(
-        self, url: str, folder: Path, on_progress: object, stop: object = None
+        self,
+        url: str,
+        folder: Path,
+        on_progress: object,
+        stop: object = None,
+        allowed: object = None,
     ) -> DownloadResult:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "clip.mp4").write_bytes(b"clip")
