@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from collector.bench.faults import upgrade_kill, worker_kill
+from collector.bench.faults import damaged, database_full, upgrade_kill, worker_kill
 from collector.bench.load import LoadOptions, run_load
 from collector.cli import main
 
@@ -63,3 +63,33 @@ def test_an_unknown_fault_scenario_names_the_known_ones() -> None:
     assert result.exit_code == 2
     assert "unknown scenario 'nope'" in result.output
     assert "worker-kill" in result.output
+
+
+def test_a_full_database_disk_refuses_with_507_and_loses_nothing(tmp_path: Path) -> None:
+    result = database_full(tmp_path, size="2m", posts=2000)
+
+    assert result["ran"] is True, result.get("why")  # needs root for its tmpfs, as CI has
+    assert result["answers"]["201"] > 0
+    assert result["answers"]["507"] == 50
+    assert result["other_5xx"] == 0
+    assert result["healthz_while_full"] == 503
+    assert result["post_after_freeing_space"] == 201
+    assert result["lost"] == 0
+    assert result["kept_without_acknowledgement"] == 0
+    assert result["full_lines_logged"] == 1
+    assert result["tracebacks_logged"] == 0
+
+
+def test_a_damaged_database_is_one_line_in_every_command_and_503_in_serve(
+    tmp_path: Path,
+) -> None:
+    result = damaged(tmp_path, jobs=3000)
+
+    for command, outcome in result["commands"].items():
+        assert outcome["exit"] == 1, command
+        assert outcome["traceback"] is False, command
+        assert "damaged" in outcome["first_line"], command
+    one_shot = {name: o for name, o in result["commands"].items() if not name.startswith("worker")}
+    assert {o["stderr_lines"] for o in one_shot.values()} == {1}
+    assert set(result["serve_answers"].values()) == {503}
+    assert result["tracebacks_logged_by_serve"] == 0

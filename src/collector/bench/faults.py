@@ -23,16 +23,19 @@ run. Nothing here asserts: it reports, and the tests check the same behaviours.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
+import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from collector.schema.sql import quote_identifier
 
-from .fleet import Fleet
+from .fleet import Fleet, request
 from .loopback import LoopbackMedia
 
 Scenario = Callable[[Path], dict[str, Any]]
@@ -64,8 +67,6 @@ def _add(fleet: Fleet, urls: list[str]) -> list[str]:
     done = fleet.run("add", "--json", *urls)
     if done.returncode != 0:
         raise RuntimeError(f"collector add failed: {done.stderr.strip()}")
-    import json
-
     return [job["id"] for job in json.loads(done.stdout)]
 
 
@@ -191,8 +192,6 @@ def _integrity(fleet: Fleet) -> str:
 
 
 def _indexes_not_ok(status_json: str) -> list[str]:
-    import json
-
     try:
         tables = json.loads(status_json)["tables"]
     except (ValueError, KeyError):
@@ -235,9 +234,140 @@ def can_mount() -> str | None:
             return f"cannot mount a tmpfs here: {exc}"
 
 
+def database_full(folder: Path, size: str = "4m", posts: int = 3000) -> dict[str, Any]:
+    """Queue jobs through the API while the database's disk fills; then free space."""
+    why_not = can_mount()
+    if why_not is not None:
+        return {"ran": False, "why": why_not}
+    with tmpfs(folder / "disk", size) as disk:
+        fleet = Fleet(folder, disk / "collector.db")
+        acked: set[str] = set()
+        statuses: Counter[int] = Counter()
+        try:
+            port = fleet.serve(workers=0)
+            _fill(disk, leave=256 * 1024)
+            for number in range(posts):
+                status, body = request(
+                    port, "POST", "/api/jobs", {"url": f"https://example.com/full/{number}"}
+                )
+                statuses[status] += 1
+                if status == 201:
+                    acked.add(json.loads(body)["id"])
+                if statuses[507] >= 50:
+                    break
+            full_healthz = request(port, "GET", "/healthz")[0]
+            (disk / "filler").unlink()
+            after_status, after_body = request(
+                port, "POST", "/api/jobs", {"url": "https://example.com/full/after"}
+            )
+            if after_status == 201:
+                acked.add(json.loads(after_body)["id"])
+        finally:
+            fleet.stop()
+        present = _job_ids(fleet)
+        return {
+            "ran": True,
+            "tmpfs": size,
+            "answers": {str(code): count for code, count in sorted(statuses.items())},
+            "other_5xx": sum(n for code, n in statuses.items() if code >= 500 and code != 507),
+            "healthz_while_full": full_healthz,
+            "post_after_freeing_space": after_status,
+            "acknowledged": len(acked),
+            "lost": len(acked - present),
+            "kept_without_acknowledgement": len(present - acked),
+            "full_lines_logged": fleet.logged("no space left for the database"),
+            "tracebacks_logged": fleet.logged("Traceback"),
+        }
+
+
+def _fill(disk: Path, leave: int) -> None:
+    """Fill the filesystem at ``disk`` with one file until ``leave`` bytes remain."""
+    free = shutil.disk_usage(disk).free
+    with (disk / "filler").open("wb") as filler:
+        filler.write(b"\0" * max(0, free - leave))
+
+
+def _job_ids(fleet: Fleet) -> set[str]:
+    from collector.config.database import DatabaseConfig
+
+    db = DatabaseConfig(fleet.db_path)
+    try:
+        return {row["id"] for row in db.execute_query("SELECT id FROM jobs")}
+    finally:
+        db.close()
+
+
+DAMAGE_COMMANDS = (
+    ("jobs",),
+    ("add", "https://example.com/after-damage"),
+    ("cancel", "00000000-0000-0000-0000-000000000000"),
+    ("settings",),
+    ("worker", "--burst"),
+    ("db", "status"),
+    ("db", "check"),
+    ("db", "upgrade"),
+)
+
+
+def damaged(folder: Path, jobs: int = 3000) -> dict[str, Any]:
+    """Overwrite the jobs table's pages; every command, and serve, must say so in one line."""
+    from collector.bench.dataset import create_dataset
+    from collector.config.database import DatabaseConfig
+
+    fleet = Fleet(folder, folder / "collector.db")
+    db = DatabaseConfig(fleet.db_path)
+    try:
+        create_dataset(db, jobs, 3, "realistic", 5)
+        db.execute_query("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = [
+            row[0]
+            for row in db.execute_query(
+                "SELECT pageno FROM dbstat WHERE name = 'jobs' ORDER BY pageno"
+            )
+        ]
+        page_size = int(db.execute_query("PRAGMA page_size")[0][0])
+    finally:
+        db.close()
+    damaged_pages = [pages[0], *pages[len(pages) // 2 : len(pages) // 2 + 3]]
+    with fleet.db_path.open("r+b") as file:
+        for page in damaged_pages:
+            file.seek((page - 1) * page_size)
+            file.write(b"\xa5" * page_size)
+    commands = {}
+    for command in DAMAGE_COMMANDS:
+        done = fleet.run(*command, timeout=60)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        commands[" ".join(command[:2])] = {
+            "exit": done.returncode,
+            "stderr_lines": len(lines),
+            "traceback": "Traceback" in done.stderr,
+            "first_line": lines[0][:200] if lines else "",
+        }
+    try:
+        port = fleet.serve(workers=1)
+        answers = {
+            path: request(port, "GET", path)[0] for path in ("/healthz", "/api/jobs", "/api/stats")
+        }
+        answers["POST /api/jobs"] = request(
+            port, "POST", "/api/jobs", {"url": "https://example.com/x"}
+        )[0]
+    finally:
+        codes = fleet.stop()
+    return {
+        "jobs": jobs,
+        "pages_overwritten": len(damaged_pages),
+        "commands": commands,
+        "serve_answers": answers,
+        "serve_exit": codes.get("serve"),
+        "tracebacks_logged_by_serve": fleet.logged("Traceback"),
+    }
+
+
 SCENARIOS: dict[str, Scenario] = {
     "worker-kill": worker_kill,
     "upgrade-kill": upgrade_kill,
+    "database-full": database_full,
+    "damaged": damaged,
 }
 
 
