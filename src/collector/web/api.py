@@ -10,11 +10,13 @@ from flask.typing import ResponseReturnValue
 from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, Job
 from collector.models.urls import InvalidURLError
+from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
 
 from . import params
+from .auth import required_token
 from .openapi import openapi_document
 from .views import file_dict, job_dict
 
@@ -55,6 +57,9 @@ def create_job() -> ResponseReturnValue:
     body = params.json_object(payload)
     if "url" not in body:
         abort(400, 'missing "url"')
+    unknown = sorted(set(body) - {"url"})
+    if unknown:
+        abort(400, f'unknown field {quoted(unknown[0])}; the body takes only "url"')
     try:
         job, created = JobQueue().enqueue(body["url"])
     except InvalidURLError as exc:
@@ -104,4 +109,4 @@ def list_files() -> ResponseReturnValue:
 
 @bp.get("/api/openapi.json")
 def openapi() -> ResponseReturnValue:
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(secured=required_token() is not None))
