@@ -41,9 +41,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _install_web(app: Flask, database: DatabaseConfig) -> None:
-    from collector.web import api, auth, csrf, errors, maintenance, pages, security, templating
+    from collector.web import (
+        api,
+        auth,
+        csrf,
+        errors,
+        maintenance,
+        methods,
+        pages,
+        security,
+        templating,
+    )
 
     security.install(app, database)
+    app.before_request(methods.answer_options)
     app.before_request(auth.guard)
     app.before_request(csrf.protect)
     templating.install(app)
