@@ -25,6 +25,7 @@ BEARER = "bearerAuth"
 # Cursors are the URL-safe base64 (no padding) of the last row's position. Only the
 # next_cursor of a previous page is one: any other value is refused with a 400.
 CURSOR_FORMAT = "collector-cursor"
+CURSOR_LETTERS = "^[A-Za-z0-9_-]+$"
 CURSOR = {
     "type": "string",
     "format": CURSOR_FORMAT,
@@ -110,7 +111,7 @@ def _page_of(ref: str, operation_id: str) -> dict[str, Any]:
         _object(
             {
                 "items": {"type": "array", "items": {"$ref": ref}, "maxItems": MAX_PAGE},
-                "next_cursor": {**CURSOR, "type": ["string", "null"]},
+                "next_cursor": {**CURSOR, "type": ["string", "null"], "pattern": CURSOR_LETTERS},
             }
         ),
         "a page, newest first; next_cursor is null on the last page",
