@@ -98,7 +98,8 @@ def _object(properties: dict[str, Any], description: str = "") -> dict[str, Any]
 def _model_schema(model: type[BaseModel], **extra: Any) -> dict[str, Any]:
     """A model as the API returns it (``to_dict``): every field, null where nullable."""
     properties: dict[str, Any] = {}
-    for name, column in model._fields.items():
+    for name in model.field_names():
+        column = model.field(name)
         schema = dict(FIELD_SCHEMAS.get(name) or COLUMN_SCHEMAS[column.type])
         if column.nullable and not column.primary_key:
             schema["type"] = [schema["type"], "null"]
