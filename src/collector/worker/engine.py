@@ -144,6 +144,10 @@ class Downloader:
             "progress_hooks": [session.progress_hook],
             "postprocessor_hooks": [session.postprocessor_hook],
             "post_hooks": [session.post_hook],
+            # yt-dlp's urllib handler, even where the requests package is installed (a
+            # dev tool brings it): connections.py sees through its responses to cut them,
+            # and its errors are the ones the worker reports.
+            "compat_opts": {*self.options.get("compat_opts", ()), "prefer-legacy-http-handler"},
         }
 
     def download(
