@@ -101,7 +101,9 @@ def _model_schema(model: type[BaseModel], **extra: Any) -> dict[str, Any]:
     for name in model.field_names():
         column = model.field(name)
         schema = dict(FIELD_SCHEMAS.get(name) or COLUMN_SCHEMAS[column.type])
-        if column.nullable and not column.primary_key:
+        if column.nullable and not column.primary_key and "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+        elif column.nullable and not column.primary_key:
             schema["type"] = [schema["type"], "null"]
         properties[name] = schema
     return _object({**properties, **extra})
