@@ -38,7 +38,7 @@ ALL_CHECKS = [check for check in CHECKS.get_all() if not is_check_class(check)]
 schemathesis.openapi.format(CURSOR_FORMAT, st.builds(encode_cursor, st.text(), st.text()))
 
 FUZZ = settings(
-    max_examples=10,
+    max_examples=25,
     derandomize=True,
     deadline=None,
     database=None,
