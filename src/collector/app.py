@@ -70,11 +70,22 @@ def _refuse_requests() -> None:
 
 
 def _install_web(app: Flask, database: DatabaseConfig) -> None:
-    from collector.web import api, auth, csrf, errors, maintenance, pages, security, templating
+    from collector.web import (
+        api,
+        auth,
+        csrf,
+        errors,
+        maintenance,
+        methods,
+        pages,
+        security,
+        templating,
+    )
     from collector.web.metrics import install as install_metrics
 
     install_metrics(app)  # first: its timer starts before any other before_request
     security.install(app, database)
+    app.before_request(methods.answer_options)
     app.before_request(auth.guard)
     app.before_request(csrf.protect)
     templating.install(app)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -11,12 +13,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from collector.app import create_app
 from collector.models import STATUSES
+from collector.models.file import FILE_TYPES
+from collector.models.job import Job
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.paging import encode_cursor
-from collector.web.openapi import openapi_document
+from collector.web.openapi import CURSOR_FORMAT, openapi_document
 
 YOUTUBE = "https://www.youtube.com/watch?v=abc"
+TOKEN = "s3cret-token-for-tests-0123456789"
 
 
 def make_jobs(count: int, platform: str = "other") -> list[str]:
@@ -132,6 +138,25 @@ def test_jobs_bad_query_is_400(client: FlaskClient, query: str, fragment: str) -
     assert_error(client.get("/api/jobs?" + query), 400, fragment)
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "fragment"),
+    [
+        ("/api/jobs", "status=", "empty status; valid: pending, running, "),
+        ("/api/jobs", "platform=", "empty platform; valid: youtube, instagram, tiktok, other"),
+        ("/api/jobs", "limit=", "limit must be an integer from 1 to 200"),
+        ("/api/jobs", "cursor=", "invalid cursor ''"),
+        ("/api/files", "type=", "empty type; valid: video, audio, image, metadata"),
+        ("/api/files", "limit=", "limit must be an integer from 1 to 200"),
+        ("/api/files", "cursor=", "invalid cursor ''"),
+    ],
+)
+def test_empty_query_values_are_400_naming_the_choices(
+    client: FlaskClient, path: str, query: str, fragment: str
+) -> None:
+    # An empty value is not "any": the document declares no empty value, so it is refused.
+    assert_error(client.get(f"{path}?{query}"), 400, fragment)
+
+
 def test_jobs_limit_bounds_are_accepted(app: Flask, client: FlaskClient) -> None:
     make_jobs(3)
     assert len(client.get("/api/jobs?limit=1").get_json()["items"]) == 1
@@ -200,6 +225,7 @@ def test_post_after_the_first_finished_is_a_new_job(app: Flask, client: FlaskCli
         ({"json": "https://e.com/x"}, "must be a JSON object"),
         ({"json": {}}, 'missing "url"'),
         ({"json": {"link": "https://e.com/x"}}, 'missing "url"'),
+        ({"json": {"url": "https://e.com/x", "title": "t"}}, "unknown field 'title'"),
         ({"json": {"url": None}}, "non-empty string"),
         ({"json": {"url": 42}}, "non-empty string"),
         ({"json": {"url": ""}}, "non-empty string"),
@@ -396,12 +422,15 @@ def documented(document: dict[str, Any]) -> set[tuple[str, str]]:
     return {(path, method) for path, item in document["paths"].items() for method in item}
 
 
-def test_openapi_document_matches_the_routes(app: Flask, client: FlaskClient) -> None:
-    response = client.get("/api/openapi.json")
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["open", "token"])
+def test_openapi_document_matches_the_routes(db_path: Path, token: str | None) -> None:
+    app = create_app({"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": token})
+    response = app.test_client().get("/api/openapi.json")
     assert response.status_code == 200
     document = response.get_json()
 
-    assert document["openapi"].startswith("3.")
+    assert document == openapi_document(secured=token is not None)
+    assert document["openapi"] == "3.1.0"
     assert documented(document) == api_routes(app)
     assert api_routes(app) == {
         ("/healthz", "get"),
@@ -414,6 +443,38 @@ def test_openapi_document_matches_the_routes(app: Flask, client: FlaskClient) ->
         ("/api/files", "get"),
         ("/api/openapi.json", "get"),
     }
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (path, method): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def test_openapi_declares_the_token_only_when_one_is_configured() -> None:
+    open_document = openapi_document(secured=False)
+    assert "security" not in open_document
+    assert "securitySchemes" not in open_document["components"]
+    assert "bearer" not in str(open_document["components"]).lower()
+    for key, operation in operations(open_document).items():
+        assert "security" not in operation, key
+        assert "401" not in operation["responses"], key
+        assert "403" in operation["responses"], key  # a Host that is not this machine
+
+    secured = openapi_document(secured=True)
+    assert secured["security"] == [{"bearerAuth": []}]
+    assert secured["components"]["securitySchemes"] == {
+        "bearerAuth": {"type": "http", "scheme": "bearer"}
+    }
+    for key, operation in operations(secured).items():
+        if key in {("/healthz", "get"), ("/api/openapi.json", "get")}:
+            assert operation["security"] == [], key  # open even with a token
+            assert "401" not in operation["responses"], key
+        else:
+            assert "security" not in operation, key  # the document's: the bearer token
+            assert "401" in operation["responses"], key
 
 
 def test_openapi_parameters_match_the_path_templates() -> None:
@@ -432,6 +493,9 @@ def test_openapi_enums_are_the_models() -> None:
     }
     assert params["status"]["enum"] == [*STATUSES, "active"]
     assert params["limit"]["maximum"] == 200
+    assert params["cursor"]["format"] == CURSOR_FORMAT
+    files = openapi_document()["paths"]["/api/files"]["get"]["parameters"]
+    assert {p["name"]: p["schema"] for p in files}["type"]["enum"] == list(FILE_TYPES)
 
 
 def test_openapi_refs_resolve() -> None:
@@ -440,6 +504,59 @@ def test_openapi_refs_resolve() -> None:
     refs = re.findall(r"#/components/schemas/(\w+)", str(document))
     assert refs
     assert set(refs) <= set(schemas)
+
+
+def closed_objects(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object schema in a document (anything with properties)."""
+    if isinstance(node, dict):
+        if "properties" in node:
+            yield node
+        for value in node.values():
+            yield from closed_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from closed_objects(value)
+
+
+def test_openapi_objects_are_closed_and_list_every_field() -> None:
+    for secured in (False, True):
+        found = list(closed_objects(openapi_document(secured=secured)))
+        assert len(found) >= 8
+        for schema in found:
+            assert schema["additionalProperties"] is False, schema
+            assert schema["required"] == list(schema["properties"]), schema
+
+
+def test_openapi_schemas_are_what_the_api_returns(app: Flask, client: FlaskClient) -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    job_id = client.post("/api/jobs", json={"url": YOUTUBE}).get_json()["id"]
+    FileRepository().create_file(job_id, "/d/clip.mp4", "video", 10)
+    listed = client.get("/api/jobs").get_json()
+    one = client.get(f"/api/jobs/{job_id}").get_json()
+    files = client.get("/api/files").get_json()
+
+    assert set(listed) == {"items", "next_cursor"}
+    assert list(schemas["Job"]["properties"]) == list(Job.field_names())
+    assert set(listed["items"][0]) == set(schemas["Job"]["properties"])
+    assert {"worker_id", "lease_expires_at", "next_attempt_at"} <= set(listed["items"][0])
+    assert set(one) == set(schemas["JobWithFiles"]["properties"])
+    assert set(files["items"][0]) == set(schemas["File"]["properties"])
+    assert set(client.get("/api/stats").get_json()) == set(
+        openapi_document()["paths"]["/api/stats"]["get"]["responses"]["200"]["content"][
+            "application/json"
+        ]["schema"]["properties"]
+    )
+    job = schemas["Job"]["properties"]
+    nullable = {name for name, p in job.items() if "null" in p.get("type", ())}
+    assert nullable == {
+        "title",
+        "current_operation",
+        "error_message",
+        "completed_at",
+        "worker_id",
+        "lease_expires_at",
+        "next_attempt_at",
+    }
 
 
 # -- bad input never a 500 ------------------------------------------------------------------------

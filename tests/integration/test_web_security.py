@@ -145,6 +145,76 @@ def test_health_and_openapi_stay_open(secured: Flask) -> None:
     assert client.get("/api/openapi.json").status_code == 200
 
 
+# -- methods: 405 with Allow, never a sign-in redirect; OPTIONS as JSON ---------------------------
+
+PAGES_AND_HEALTH = ["/healthz", "/", "/jobs", "/jobs/x", "/files", "/maintenance"]
+
+
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["open", "token"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        (method, path)
+        for method in ("PUT", "DELETE", "PATCH", "TRACE", "POST")
+        for path in PAGES_AND_HEALTH
+        if (method, path) != ("POST", "/jobs")  # the dashboard's form (tested with the forms)
+    ],
+)
+def test_other_methods_are_405_with_allow(
+    db_path: Path, token: str | None, method: str, path: str
+) -> None:
+    app = create_app({"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": token})
+    client = app.test_client()
+
+    as_json = client.open(path, method=method)
+    as_page = client.open(path, method=method, headers=HTML)
+
+    assert as_json.status_code == 405
+    assert as_json.get_json() == {"error": "The method is not allowed for the requested URL."}
+    allowed = {"GET", "HEAD", "OPTIONS"} | ({"POST"} if path == "/jobs" else set())
+    assert set(as_json.headers["Allow"].split(", ")) == allowed
+    assert set(as_page.headers["Allow"].split(", ")) == allowed
+    assert "Location" not in as_json.headers
+    assert as_page.status_code == 405
+    # /healthz is JSON for everyone; a page is a page for a browser.
+    assert as_page.is_json == (path == "/healthz")
+    assert "Location" not in as_page.headers
+    with app.app_context():
+        assert JobRepository().count() == 0
+
+
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["open", "token"])
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/healthz", ["GET", "HEAD", "OPTIONS"]),
+        ("/api/jobs", ["GET", "HEAD", "OPTIONS", "POST"]),
+        ("/api/jobs/x/cancel", ["OPTIONS", "POST"]),
+        ("/api/openapi.json", ["GET", "HEAD", "OPTIONS"]),
+        ("/", ["GET", "HEAD", "OPTIONS"]),
+        ("/jobs", ["GET", "HEAD", "OPTIONS", "POST"]),
+        ("/maintenance/orphans", ["GET", "HEAD", "OPTIONS", "POST"]),
+    ],
+)
+def test_options_lists_the_methods_as_json(
+    db_path: Path, token: str | None, path: str, allowed: list[str]
+) -> None:
+    app = create_app({"TESTING": True, "DB_PATH": str(db_path), "AUTH_TOKEN": token})
+    response = app.test_client().options(path, headers={"Origin": "https://elsewhere.example"})
+
+    assert response.status_code == 200
+    assert response.get_json() == {"allow": allowed}
+    assert response.headers["Allow"] == ", ".join(allowed)
+    # No CORS: nothing tells a browser that another origin may read or call this.
+    assert not [h for h, _ in response.headers if h.lower().startswith("access-control-")]
+
+
+def test_options_of_an_unknown_path_is_404(secured: Flask) -> None:
+    response = secured.test_client().options("/api/nope")
+    assert response.status_code == 404
+    assert "error" in response.get_json()
+
+
 # -- with a token: the pages ----------------------------------------------------------------------
 
 

@@ -318,3 +318,20 @@ def test_socket_of_unknown_responses_is_none(response: object) -> None:
     connections = Connections()
     connections.add(response)
     connections.cut()  # skipped, not an error
+
+
+def test_downloads_take_yt_dlp_urllib_handler_even_beside_requests(tmp_path: Path) -> None:
+    # The dev extra installs requests (schemathesis needs it), and yt-dlp prefers its
+    # requests handler when it can import it; connections.py, the outbound checks and
+    # the worker's error texts are built on the urllib one, which StoppableYoutubeDL
+    # installs alone (as CheckedUrllib).
+    import requests  # noqa: F401 - the point: present, and still not used
+    from yt_dlp.networking import Request
+
+    from collector.worker.connections import StoppableYoutubeDL
+    from collector.worker.engine import Downloader, _Session
+
+    params = Downloader().params(tmp_path, _Session(lambda update: None))
+    with StoppableYoutubeDL(params, None) as ydl:
+        handlers = ydl._request_director._get_handlers(Request("http://127.0.0.1/"))
+    assert [handler.RH_KEY for handler in handlers] == ["CheckedUrllib"]

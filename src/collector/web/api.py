@@ -13,11 +13,13 @@ from collector.models.file import FILE_TYPES
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_text
 from collector.models.urls import InvalidURLError
+from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
 
 from . import params
+from .auth import required_token
 from .openapi import openapi_document
 from .views import file_dict, job_dict
 
@@ -76,6 +78,9 @@ def create_job() -> ResponseReturnValue:
     body = params.json_object(payload)
     if "url" not in body:
         abort(400, 'missing "url"')
+    unknown = sorted(set(body) - {"url"})
+    if unknown:
+        abort(400, f'unknown field {quoted(unknown[0])}; the body takes only "url"')
     try:
         job, created = JobQueue().enqueue(body["url"])
     except InvalidURLError as exc:
@@ -125,4 +130,4 @@ def list_files() -> ResponseReturnValue:
 
 @bp.get("/api/openapi.json")
 def openapi() -> ResponseReturnValue:
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(secured=required_token() is not None))

@@ -140,8 +140,8 @@ def guard() -> ResponseReturnValue | None:
                 "use http://127.0.0.1, http://localhost or http://[::1]",
             )
         return None
-    if request.endpoint in OPEN_ENDPOINTS:
-        return None
+    if request.endpoint in OPEN_ENDPOINTS or request.routing_exception is not None:
+        return None  # open, or a 404/405 that errors.py answers (never a sign-in redirect)
     if is_api_request():
         return None if signed_in() else _check_bearer()
     if signed_in():

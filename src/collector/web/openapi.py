@@ -1,31 +1,81 @@
-"""The OpenAPI 3.1 document of the JSON API (tests check it matches the routes)."""
+"""The OpenAPI 3.1 document of the JSON API (tests check it matches the routes both ways,
+and schemathesis checks every answer against it).
+
+The document is built per request from the app's configuration: the bearer scheme,
+``security`` and the 401 answers appear only when collector runs with a token, and
+the 403 for a Host that is not this machine only when it runs without one. Every
+response schema lists every field the API returns, and ``additionalProperties:
+false`` says there are no others. Nullable fields use 3.1's ``type: [..., "null"]``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from collector.models.file import FILE_TYPES
-from collector.models.job import PLATFORMS, STATUSES
+from collector.models.base import BaseModel
+from collector.models.file import FILE_TYPES, File
+from collector.models.job import PLATFORMS, STATUSES, Job
 from collector.repositories.job_repository import ACTIVE_FILTER, STATUS_FILTERS
 
 from .params import MAX_PAGE
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 JOB = {"$ref": "#/components/schemas/Job"}
+BEARER = "bearerAuth"
+# Cursors are the URL-safe base64 (no padding) of the last row's position. Only the
+# next_cursor of a previous page is one: any other value is refused with a 400.
+CURSOR_FORMAT = "collector-cursor"
+CURSOR_LETTERS = "^[A-Za-z0-9_-]+$"
+CURSOR = {
+    "type": "string",
+    "format": CURSOR_FORMAT,
+    "description": "opaque (URL-safe base64 letters): the next_cursor of a previous page "
+    "of the same list; any other value is a 400",
+}
+# What POST /api/jobs takes (models/urls.py validate_url, which also refuses hosts the
+# outbound policy does not allow): an http or https URL with a host, no spaces.
+URL = {"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "maxLength": 4096}
+# /healthz's 503: the condition of the database (damaged, full) and what it means, or
+# the busy error alone.
+HEALTH_PROBLEM = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["status", "error"],
+            "properties": {"status": {"enum": ["damaged", "full"]}, "error": {"type": "string"}},
+            "additionalProperties": False,
+        },
+        ERROR,
+    ]
+}
+REASONS = {
+    400: "bad input: the message names the parameter and what is valid",
+    401: "missing or wrong token: send Authorization: Bearer <token>",
+    403: "refused: a Host header that is not this machine (without a token), "
+    "or a cross-site request without the bearer token",
+    404: "no such job",
+    409: "the job's status does not allow this",
+    429: "too many wrong tokens from this client: wait Retry-After seconds",
+    503: "the database is busy, damaged or unavailable (the message says which)",
+    507: "no space left to store this change; nothing of it was kept",
+}
+COLUMN_SCHEMAS = {
+    "TEXT": {"type": "string"},
+    "INTEGER": {"type": "integer", "minimum": 0},
+    "TIMESTAMP": {"type": "string", "format": "date-time"},
+}
+FIELD_SCHEMAS = {
+    "id": {"type": "string", "format": "uuid"},
+    "job_id": {"type": "string", "format": "uuid"},
+    "platform": {"enum": list(PLATFORMS)},
+    "status": {"enum": list(STATUSES)},
+    "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+    "file_type": {"enum": list(FILE_TYPES)},
+}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    reasons = {
-        400: "bad input",
-        401: "missing or wrong token",
-        404: "no such job",
-        409: "the job's status does not allow this",
-    }
-    return {str(code): _json(ERROR, reasons[code]) for code in (*codes, 401)}
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -34,7 +84,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
         "in": "query",
         "required": False,
         "schema": schema,
-        "description": description,
+        "description": description + " (an empty value is refused)",
     }
 
 
@@ -42,186 +92,264 @@ PAGING = [
     _query(
         "limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50}, "page size"
     ),
-    _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+    _query("cursor", CURSOR, "where the page starts"),
 ]
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _page_of(ref: str) -> dict[str, Any]:
-    return {
+def _object(properties: dict[str, Any], description: str = "") -> dict[str, Any]:
+    """A closed object: these properties, all of them present, no others."""
+    schema = {
         "type": "object",
-        "required": ["items", "next_cursor"],
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": ref}},
-            "next_cursor": {"type": ["string", "null"], "description": "null on the last page"},
-        },
+        "required": list(properties),
+        "properties": properties,
+        "additionalProperties": False,
     }
+    if description:
+        schema["description"] = description
+    return schema
 
 
-def _job_action(summary: str) -> dict[str, Any]:
-    return {
-        "post": {
-            "summary": summary,
-            "parameters": [JOB_ID],
-            "responses": {"200": _json(JOB, "the job, changed"), **_errors(404, 409)},
+def _model_schema(model: type[BaseModel], **extra: Any) -> dict[str, Any]:
+    """A model as the API returns it (``to_dict``): every field, null where nullable."""
+    properties: dict[str, Any] = {}
+    for name in model.field_names():
+        column = model.field(name)
+        schema = dict(FIELD_SCHEMAS.get(name) or COLUMN_SCHEMAS[column.type])
+        if column.nullable and not column.primary_key and "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+        elif column.nullable and not column.primary_key:
+            schema["type"] = [schema["type"], "null"]
+        properties[name] = schema
+    return _object({**properties, **extra})
+
+
+def _page_of(ref: str, operation_id: str) -> dict[str, Any]:
+    response = _json(
+        _object(
+            {
+                "items": {"type": "array", "items": {"$ref": ref}, "maxItems": MAX_PAGE},
+                "next_cursor": {**CURSOR, "type": ["string", "null"], "pattern": CURSOR_LETTERS},
+            }
+        ),
+        "a page, newest first; next_cursor is null on the last page",
+    )
+    response["links"] = {
+        "NextPage": {
+            "operationId": operation_id,
+            "parameters": {"cursor": "$response.body#/next_cursor"},
+            "description": "the next page (while next_cursor is not null)",
         }
     }
+    return response
 
 
-def _paths() -> dict[str, Any]:
-    return {
-        "/healthz": {
-            "get": {
-                "summary": "Liveness: the database answers",
-                "security": [],
-                "responses": {
-                    "200": _json({"type": "object"}, "ok"),
-                    "503": _json(
-                        {"type": "object"}, "the database is damaged or its disk is full (why)"
-                    ),
-                },
-            }
-        },
-        "/api/stats": {
-            "get": {
-                "summary": "Jobs per status",
-                "responses": {
-                    "200": _json(
-                        {"type": "object", "additionalProperties": {"type": "integer"}},
-                        "a count for each of the six statuses",
-                    ),
-                    **_errors(),
-                },
-            }
-        },
-        "/api/jobs": {
-            "get": {
-                "summary": "Jobs, newest first, one keyset page",
-                "parameters": [
-                    _query(
-                        "status",
-                        {"enum": list(STATUS_FILTERS)},
-                        f"one status, or {ACTIVE_FILTER} (pending, running, cancelling)",
-                    ),
-                    _query("platform", {"enum": list(PLATFORMS)}, "one platform"),
-                    *PAGING,
-                ],
-                "responses": {
-                    "200": _json(_page_of("#/components/schemas/Job"), "a page"),
-                    **_errors(400),
-                },
-            },
-            "post": {
-                "summary": "Queue a URL (a URL already pending or running is one job)",
-                "requestBody": {
+class _Document:
+    """The parts of the document that depend on whether a token is configured."""
+
+    def __init__(self, secured: bool) -> None:
+        self.secured = secured
+
+    def errors(self, *codes: int, database: bool = True, unsafe: bool = False) -> dict[str, Any]:
+        """The error answers of an operation that needs the token (if one is configured)."""
+        extra = [401, 429] if self.secured else [403]
+        if unsafe and self.secured:
+            extra.append(403)
+        if database:
+            extra.append(503)
+        if database and unsafe:
+            extra.append(507)
+        return {str(code): self.error(code) for code in sorted({*codes, *extra})}
+
+    @staticmethod
+    def error(code: int) -> dict[str, Any]:
+        """The JSON error answer ``code``; a 429 says when to try again."""
+        answer = _json(ERROR, REASONS[code])
+        if code == 429:
+            answer["headers"] = {
+                "Retry-After": {
+                    "description": "seconds until a token is taken from this client again",
                     "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["url"],
-                                "properties": {"url": {"type": "string", "format": "uri"}},
-                            }
-                        }
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
+        return answer
+
+    def open_errors(self, database: bool) -> dict[str, Any]:
+        """The error answers of an operation that is open even with a token."""
+        codes = ([] if self.secured else [403]) + ([503] if database else [])
+        return {str(code): _json(ERROR, REASONS[code]) for code in codes}
+
+    def job_action(self, summary: str, operation_id: str) -> dict[str, Any]:
+        return {
+            "post": {
+                "operationId": operation_id,
+                "summary": summary,
+                "parameters": [JOB_ID],
+                "responses": {
+                    "200": _json(JOB, "the job, changed"),
+                    **self.errors(404, 409, unsafe=True),
+                },
+            }
+        }
+
+    def paths(self) -> dict[str, Any]:
+        open_op: dict[str, Any] = {"security": []} if self.secured else {}
+        return {
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "Liveness: the database answers",
+                    **open_op,
+                    "responses": {
+                        "200": _json(_object({"status": {"const": "ok"}}), "ok"),
+                        **self.open_errors(database=True),
+                        "503": _json(HEALTH_PROBLEM, REASONS[503]),
+                    },
+                }
+            },
+            "/api/stats": {
+                "get": {
+                    "operationId": "stats",
+                    "summary": "Jobs per status",
+                    "responses": {
+                        "200": _json(
+                            _object(
+                                {s: {"type": "integer", "minimum": 0} for s in STATUSES},
+                                "a count for each status",
+                            ),
+                            "a count for each of the six statuses",
+                        ),
+                        **self.errors(),
+                    },
+                }
+            },
+            "/api/jobs": {
+                "get": {
+                    "operationId": "listJobs",
+                    "summary": "Jobs, newest first, one keyset page",
+                    "parameters": [
+                        _query(
+                            "status",
+                            {"enum": list(STATUS_FILTERS)},
+                            f"one status, or {ACTIVE_FILTER} (pending, running, cancelling)",
+                        ),
+                        _query("platform", {"enum": list(PLATFORMS)}, "one platform"),
+                        *PAGING,
+                    ],
+                    "responses": {
+                        "200": _page_of("#/components/schemas/Job", "listJobs"),
+                        **self.errors(400),
                     },
                 },
-                "responses": {
-                    "201": _json(JOB, "queued"),
-                    "200": _json(JOB, "already queued: the existing job"),
-                    **_errors(400),
+                "post": {
+                    "operationId": "queueJob",
+                    "summary": "Queue a URL (a URL already pending or running is one job)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": _object({"url": URL})},
+                        },
+                    },
+                    "responses": {
+                        "201": {**_json(JOB, "queued"), "headers": self.location()},
+                        "200": {
+                            **_json(JOB, "already queued: the existing job"),
+                            "headers": self.location(),
+                        },
+                        **self.errors(400, unsafe=True),
+                    },
                 },
             },
-        },
-        "/api/jobs/{job_id}": {
-            "get": {
-                "summary": "One job with its files",
-                "parameters": [JOB_ID],
-                "responses": {"200": _json(JOB, "the job and its files"), **_errors(404)},
-            }
-        },
-        "/api/jobs/{job_id}/cancel": _job_action("Cancel a pending or running job"),
-        "/api/jobs/{job_id}/retry": _job_action("Queue a failed or cancelled job again"),
-        "/api/files": {
-            "get": {
-                "summary": "Downloaded files, newest first, one keyset page",
-                "parameters": [
-                    _query("type", {"enum": list(FILE_TYPES)}, "one file type"),
-                    *PAGING,
-                ],
-                "responses": {
-                    "200": _json(_page_of("#/components/schemas/File"), "a page"),
-                    **_errors(400),
-                },
-            }
-        },
-        "/api/openapi.json": {
-            "get": {
-                "summary": "This document",
-                "security": [],
-                "responses": {"200": _json({"type": "object"}, "OpenAPI")},
-            }
-        },
-    }
-
-
-def _schemas() -> dict[str, Any]:
-    text, number = {"type": "string"}, {"type": "integer"}
-    maybe_text = {"type": ["string", "null"]}
-    return {
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": text}},
-        "Job": {
-            "type": "object",
-            "properties": {
-                "id": text,
-                "url": text,
-                "platform": {"enum": list(PLATFORMS)},
-                "status": {"enum": list(STATUSES)},
-                "title": maybe_text,
-                "progress": number,
-                "current_operation": maybe_text,
-                "error_message": maybe_text,
-                "retry_count": number,
-                "bytes_downloaded": number,
-                "created_at": text,
-                "updated_at": text,
-                "completed_at": maybe_text,
-                "files": {
-                    "type": "array",
-                    "items": {"$ref": "#/components/schemas/File"},
-                    "description": "only in GET /api/jobs/{job_id}",
-                },
+            "/api/jobs/{job_id}": {
+                "get": {
+                    "operationId": "getJob",
+                    "summary": "One job with its files",
+                    "parameters": [JOB_ID],
+                    "responses": {
+                        "200": _json(
+                            {"$ref": "#/components/schemas/JobWithFiles"}, "the job and its files"
+                        ),
+                        **self.errors(404),
+                    },
+                }
             },
-        },
-        "File": {
-            "type": "object",
-            "properties": {
-                "id": text,
-                "job_id": text,
-                "file_path": text,
-                "name": text,
-                "file_type": {"enum": list(FILE_TYPES)},
-                "file_size": number,
-                "created_at": text,
-                "updated_at": text,
+            "/api/jobs/{job_id}/cancel": self.job_action(
+                "Cancel a pending or running job", "cancelJob"
+            ),
+            "/api/jobs/{job_id}/retry": self.job_action(
+                "Queue a failed or cancelled job again", "retryJob"
+            ),
+            "/api/files": {
+                "get": {
+                    "operationId": "listFiles",
+                    "summary": "Downloaded files, newest first, one keyset page",
+                    "parameters": [
+                        _query("type", {"enum": list(FILE_TYPES)}, "one file type"),
+                        *PAGING,
+                    ],
+                    "responses": {
+                        "200": _page_of("#/components/schemas/File", "listFiles"),
+                        **self.errors(400),
+                    },
+                }
             },
-        },
-    }
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    **open_op,
+                    "responses": {
+                        "200": _json({"type": "object"}, "OpenAPI"),
+                        **self.open_errors(database=False),
+                    },
+                }
+            },
+        }
+
+    @staticmethod
+    def location() -> dict[str, Any]:
+        return {
+            "Location": {
+                "description": "the job's URL in the API",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        }
+
+    def components(self) -> dict[str, Any]:
+        files = {"type": "array", "items": {"$ref": "#/components/schemas/File"}}
+        components: dict[str, Any] = {
+            "schemas": {
+                "Error": _object({"error": {"type": "string"}}),
+                "Job": _model_schema(Job),
+                "JobWithFiles": _model_schema(Job, files=files),
+                "File": _model_schema(File, name={"type": "string"}),
+            }
+        }
+        if self.secured:
+            components["securitySchemes"] = {BEARER: {"type": "http", "scheme": "bearer"}}
+        return components
 
 
-def openapi_document() -> dict[str, Any]:
-    """The whole document: paths, schemas, and the bearer token scheme."""
-    return {
+def openapi_document(secured: bool = False) -> dict[str, Any]:
+    """The whole document; ``secured``: collector runs with a token (COLLECTOR_TOKEN)."""
+    parts = _Document(secured)
+    sign_in = (
+        "This instance needs its token: send Authorization: Bearer <token>."
+        if secured
+        else "This instance runs without a token and answers loopback host names only."
+    )
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "collector",
             "version": "1",
-            "description": "Queue URLs, watch their downloads, list their files. "
-            "When collector runs with COLLECTOR_TOKEN, send Authorization: Bearer <token>.",
+            "description": "Queue URLs, watch their downloads, list their files. " + sign_in,
         },
-        "paths": _paths(),
-        "components": {
-            "schemas": _schemas(),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
+        "paths": parts.paths(),
+        "components": parts.components(),
     }
+    if secured:
+        document["security"] = [{BEARER: []}]
+    return document

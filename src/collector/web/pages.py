@@ -71,7 +71,7 @@ def add_jobs() -> ResponseReturnValue:
 
 @bp.get("/jobs")
 def jobs() -> ResponseReturnValue:
-    args = request.args
+    args = params.filled(request.args)
     status = params.choice(args, "status", STATUS_FILTERS)
     platform = params.choice(args, "platform", PLATFORMS)
     limit = params.limit(args, PAGE_SIZE)
@@ -131,7 +131,7 @@ def _change(job_id: str, action: Callable[[str], Job]) -> ResponseReturnValue:
 
 @bp.get("/files")
 def files() -> ResponseReturnValue:
-    args = request.args
+    args = params.filled(request.args)
     file_type = params.choice(args, "type", FILE_TYPES)
     limit = params.limit(args, PAGE_SIZE)
     repository = FileRepository()

@@ -23,11 +23,22 @@ def job_or_404(job_id: str) -> Job:
     return job
 
 
+def filled(args: Mapping[str, str]) -> dict[str, str]:
+    """The parameters that have a value: a page's filter form sends "any" as empty.
+
+    The API takes ``args`` as they are, so an empty value there is a 400, not "any".
+    """
+    return {name: value for name, value in args.items() if value != ""}
+
+
 def choice(args: Mapping[str, str], name: str, choices: Sequence[str]) -> str | None:
-    """The value of ``name`` if given and one of ``choices``; None if absent or empty."""
+    """The value of ``name`` if given and one of ``choices`` (an empty value is not); None
+    if absent."""
     value = args.get(name)
-    if value is None or value == "":
+    if value is None:
         return None
+    if value == "":
+        abort(400, f"empty {name}; valid: {', '.join(choices)} (or leave {name} out for all)")
     if value not in choices:
         abort(400, f"unknown {name} {quoted(value)}; valid: {', '.join(choices)}")
     return value
@@ -36,7 +47,7 @@ def choice(args: Mapping[str, str], name: str, choices: Sequence[str]) -> str | 
 def limit(args: Mapping[str, str], default: int) -> int:
     """A page size from 1 to MAX_PAGE."""
     raw = args.get("limit")
-    if raw is None or raw == "":
+    if raw is None:
         return default
     value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
     if not 1 <= value <= MAX_PAGE:
@@ -47,7 +58,7 @@ def limit(args: Mapping[str, str], default: int) -> int:
 def cursor(args: Mapping[str, str]) -> str | None:
     """A cursor from a previous page's ``next_cursor``, checked before any query."""
     raw = args.get("cursor")
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         decode_cursor(raw)

@@ -1,0 +1,103 @@
+"""Schemathesis against the app, without a token and with one: every check, no failure.
+
+Each operation of /api/openapi.json runs schemathesis' examples, coverage and fuzzing
+phases, positive and negative data, through the WSGI transport (no server, no
+network: the app starts no worker, so queued URLs are never fetched). Every check
+schemathesis registers runs on every answer. Examples are few and derandomized,
+so the run is the same each time and takes seconds.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from schemathesis.checks import CHECKS, is_check_class, load_all_checks
+from schemathesis.config import SchemathesisConfig
+
+from collector.app import create_app
+from collector.repositories.paging import encode_cursor
+from collector.web.auth import THROTTLE_EXTENSION
+from collector.web.openapi import BEARER, CURSOR_FORMAT
+from collector.web.throttle import FailureThrottle
+
+TOKEN = "fuzz-token-0123456789-abcdef"
+# The schemas load when pytest collects this module, so their databases live in a
+# folder of the module's own, removed when its tests end.
+_FOLDER = tempfile.TemporaryDirectory(prefix="collector-fuzz-")
+
+load_all_checks()
+ALL_CHECKS = [check for check in CHECKS.get_all() if not is_check_class(check)]
+
+# A client that follows the document only sends cursors it was given (next_cursor):
+# any pair of texts makes one, as encode_cursor builds them.
+schemathesis.openapi.format(CURSOR_FORMAT, st.builds(encode_cursor, st.text(), st.text()))
+
+FUZZ = settings(
+    max_examples=25,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+# Status codes seen per (instance, operation), to prove the runs got past sign-in.
+SEEN: dict[tuple[str, str], set[int]] = defaultdict(set)
+
+
+def _app(name: str, token: str | None) -> Flask:
+    path = Path(_FOLDER.name) / f"{name}.db"
+    app = create_app({"TESTING": True, "DB_PATH": str(path), "AUTH_TOKEN": token})
+    # The negative cases send wrong tokens, all from one address: with the real limit
+    # (5 a minute, test_sign_in_throttle.py) every later answer would be a 429 and the
+    # operations would never be reached past sign-in. The limit stays in force, higher.
+    app.extensions[THROTTLE_EXTENSION] = FailureThrottle(max_failures=1_000_000)
+    return app
+
+
+OPEN = schemathesis.openapi.from_wsgi("/api/openapi.json", _app("open", None))
+SECURED = schemathesis.openapi.from_wsgi(
+    "/api/openapi.json",
+    _app("secured", TOKEN),
+    config=SchemathesisConfig.from_dict({"auth": {"openapi": {BEARER: {"bearer": TOKEN}}}}),
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_the_databases():
+    yield
+    _FOLDER.cleanup()
+
+
+@OPEN.parametrize()
+@FUZZ
+def test_without_a_token(case) -> None:
+    response = case.call_and_validate(checks=ALL_CHECKS)
+    SEEN["open", case.operation.label].add(response.status_code)
+
+
+@SECURED.parametrize()
+@FUZZ
+def test_with_a_token(case) -> None:
+    response = case.call_and_validate(checks=ALL_CHECKS)
+    SEEN["secured", case.operation.label].add(response.status_code)
+
+
+def test_every_operation_was_answered_past_sign_in() -> None:
+    """The runs above got past sign-in everywhere (not only 401s), and every operation
+    that names no job (a random job id is a 404) answered a success."""
+    labels = {result.ok().label for result in OPEN.get_all_operations()}
+    # Every operation but the document's own (schemathesis loaded it, and leaves it out).
+    assert len(labels) == 8
+    assert "GET /api/openapi.json" not in labels
+    for instance in ("open", "secured"):
+        for label in labels:
+            seen = SEEN[instance, label]
+            assert seen - {401, 403}, (instance, label, seen)
+            if "{job_id}" not in label:
+                assert any(200 <= code < 300 for code in seen), (instance, label, seen)
