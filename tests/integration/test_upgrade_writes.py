@@ -29,7 +29,7 @@ def test_writes_during_an_upgrade_all_land(tmp_path: Path) -> None:
     path = tmp_path / "indexless.db"
     build_indexless(path, LARGE_JOBS)
 
-    result = measure(path, WRITER_BUSY_TIMEOUT_MS)
+    result = measure(path, WRITER_BUSY_TIMEOUT_MS, progress_rate=100, enqueue_rate=20)
 
     assert result["upgrade_exit_code"] == 0, result["upgrade_output"]
     assert (result["errors"], result["error_messages"]) == (0, [])
