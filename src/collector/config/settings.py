@@ -37,7 +37,7 @@ class Config:
 
     MAX_BUSY_TIMEOUT_MS = 600_000
     # Longer than one step of an upgrade (one index built on a million-job database
-    # took up to 8.3 s on a loaded two-core machine), so writers wait, not fail.
+    # took about 8 s on a loaded two-core machine), so writers wait, not fail.
     DEFAULT_BUSY_TIMEOUT_MS = 30_000
 
     @staticmethod
