@@ -51,9 +51,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def use_folder(db: DatabaseConfig, folder: Path, min_free_space: str) -> None:
+    """Downloads into ``folder`` instead of the ``downloads`` fixture's (which the test
+    requests for its other settings: the media server allowed, short retries)."""
     store = SettingsRepository(db)
     store.set("download_dir", str(folder))
-    store.set("retry_backoff_seconds", "0.05")
     store.set("min_free_space", min_free_space)
 
 
@@ -69,6 +70,7 @@ def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
 def test_a_download_that_fills_the_disk_waits_and_resumes_when_space_returns(
     db: DatabaseConfig,
     queue: JobQueue,
+    downloads: Path,
     small_disk: Path,
     media_server: MediaServer,
     worker_threads: list,
@@ -109,6 +111,7 @@ def test_a_download_that_fills_the_disk_waits_and_resumes_when_space_returns(
 def test_a_read_only_folder_claims_nothing_until_it_is_writable(
     db: DatabaseConfig,
     queue: JobQueue,
+    downloads: Path,
     small_disk: Path,
     media_server: MediaServer,
     worker_threads: list,
@@ -156,14 +159,14 @@ class Usage(NamedTuple):
 def test_below_min_free_space_nothing_is_claimed_until_space_returns(
     db: DatabaseConfig,
     queue: JobQueue,
-    tmp_path: Path,
+    downloads: Path,
     media_server: MediaServer,
     worker_threads: list,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="collector")
-    folder = tmp_path / "downloads"
+    folder = downloads
     use_folder(db, folder, "500MiB")
     free = [120 * 1024 * 1024]
     looks = []
@@ -195,7 +198,7 @@ def test_below_min_free_space_nothing_is_claimed_until_space_returns(
 class Refused(Downloader):
     """A download refused by the file system although the folder itself is writable."""
 
-    def download(self, url: str, folder: Path, *args: object) -> DownloadResult:
+    def download(self, url: str, folder: Path, *args: object, **kwargs: object) -> DownloadResult:
         folder.mkdir(parents=True)
         raise PermissionError(errno.EACCES, "Permission denied", str(folder / "clip.mp4"))
 

@@ -164,8 +164,12 @@ def reconcile(
             for model in models:
                 _reconcile_table(conn, model, report)
     built_tables: set[str] = set()
+    # What to do is read in a transaction too: its errors (a damaged page) are the
+    # database's, translated like every other; each step checks again under its lock.
+    with db.transaction() as conn:
+        states = inspect(conn, models) if indexes else []
     if indexes:
-        for state in inspect(db.connection(), models):
+        for state in states:
             if state.state == "unmanaged":
                 logger.debug("leaving unmanaged index %s on %s", state.name, state.table)
             elif state.state == "missing" or (state.state == "drifted" and rebuild):
@@ -183,7 +187,9 @@ def reconcile(
             conn.execute(f"ANALYZE {quote_identifier(table)}")
         logger.info("analyzed %s", table)
         report.changes.append(Change("analyze", table, table))
-    for stats in statistics.stale_tables(db.connection(), models):
+    with db.transaction() as conn:
+        stale = statistics.stale_tables(conn, models)
+    for stats in stale:
         if stats.table not in built_tables:
             with _step(db) as conn:
                 statistics.analyze(conn, stats)
