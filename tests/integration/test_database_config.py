@@ -252,7 +252,7 @@ def test_busy_timeout_from_environment(db_path: Path, monkeypatch: pytest.Monkey
     assert config.connection().execute("PRAGMA busy_timeout").fetchone()[0] == 4321
     config.close()
     monkeypatch.delenv("COLLECTOR_BUSY_TIMEOUT_MS")
-    assert DatabaseConfig(db_path).busy_timeout_ms == 5000
+    assert DatabaseConfig(db_path).busy_timeout_ms == 30_000
     assert DatabaseConfig(db_path, busy_timeout_ms=0).busy_timeout_ms == 0
 
 

@@ -209,6 +209,13 @@ def test_retry_delay_doubles_and_is_capped() -> None:
         ("max_retries", "0", "0"),
         ("retry_backoff_seconds", "2.5", "2.5"),
         ("retry_backoff_seconds", "10", "10.0"),
+        ("min_free_space", "0", "0"),
+        ("min_free_space", " 500MB ", "500000000"),
+        ("min_free_space", "500 mb", "500000000"),
+        ("min_free_space", "2GiB", "2147483648"),
+        ("min_free_space", "1.5G", "1500000000"),
+        ("min_free_space", "64KiB", "65536"),
+        ("min_free_space", "12345", "12345"),
     ],
 )
 def test_check_setting_normalises(key: str, value: str, stored: str) -> None:
@@ -230,6 +237,10 @@ def test_check_setting_download_dir_is_absolute(tmp_path: Path) -> None:
         ("retry_backoff_seconds", "nan", "expected seconds from 0 to 86400"),
         ("retry_backoff_seconds", "-1", "expected seconds from 0 to 86400"),
         ("download_dir", "  ", "download_dir: expected a directory path"),
+        ("min_free_space", "lots", "min_free_space: expected a size such as 500MB, 2GiB or 0"),
+        ("min_free_space", "-1", "expected a size such as 500MB, 2GiB or 0, not '-1'"),
+        ("min_free_space", "5 XB", "expected a size such as 500MB, 2GiB or 0, not '5 XB'"),
+        ("min_free_space", "", "expected a size such as 500MB, 2GiB or 0, not ''"),
     ],
 )  # fmt: skip
 def test_check_setting_refuses_bad_values(key: str, value: str, message: str) -> None:

@@ -308,3 +308,76 @@ def bench_faults(names: tuple[str, ...], json_path: Path | None, workdir: Path |
         )
     click.echo(json.dumps(result, indent=2))
     _write_json(result, json_path)
+
+
+@bench.command("upgrade-wait")
+@click.option(
+    "--jobs", "num_jobs", type=click.IntRange(1, MAX_JOBS), default=1_000_000, show_default=True
+)
+@click.option(
+    "--busy-timeout-ms",
+    type=click.IntRange(0, 600_000),
+    help="The writer's busy timeout (default: COLLECTOR_BUSY_TIMEOUT_MS, or 30000).",
+)
+@click.option(
+    "--progress-rate",
+    type=click.FloatRange(0.1, 1000),
+    default=10.0,
+    show_default=True,
+    help="Progress reports a second.",
+)
+@click.option(
+    "--enqueue-rate",
+    type=click.FloatRange(0.1, 1000),
+    default=1.0,
+    show_default=True,
+    help="New jobs a second.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write every figure here as JSON.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the database here (default: a temporary folder).",
+)
+def bench_upgrade_wait(
+    num_jobs: int,
+    busy_timeout_ms: int | None,
+    progress_rate: float,
+    enqueue_rate: float,
+    json_path: Path | None,
+    workdir: Path | None,
+) -> None:
+    """How long writes wait while `db upgrade` builds the indexes of a large database.
+
+    Writes an index-less database of JOBS jobs, upgrades it in another process and,
+    meanwhile, reports progress and queues jobs from this one. Exits 1 if a write
+    failed or was lost.
+    """
+    import tempfile
+
+    from collector.bench.upgrade_wait import build_indexless, measure, report_lines
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = workdir or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"upgrade-wait-{num_jobs}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        click.echo(f"writing {num_jobs:,} jobs without indexes to {path}", err=True)
+        try:
+            build_indexless(path, num_jobs)
+            result = measure(
+                path, busy_timeout_ms, progress_rate=progress_rate, enqueue_rate=enqueue_rate
+            )
+        except ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+    for line in report_lines(result):
+        click.echo(line)
+    _write_json(result, json_path)
+    if result["errors"] or result["lost"] or result["upgrade_exit_code"]:
+        sys.exit(1)

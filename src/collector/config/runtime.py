@@ -7,6 +7,7 @@ stored value that no longer parses logs a warning and falls back to the default.
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,15 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_BACKOFF_SECONDS = 30.0
 MAX_RETRIES_LIMIT = 100
 MAX_BACKOFF_SECONDS = 86_400.0
+# Room for the download in flight, and for the database and logs if they share the disk.
+DEFAULT_MIN_FREE_SPACE = 1024**3
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1} | {
+    spelling: (1024 if binary else 1000) ** power
+    for power, letter in enumerate("kmgt", start=1)
+    for binary, spellings in ((False, (letter, letter + "b")), (True, (letter + "ib",)))
+    for spelling in spellings
+}
 
 
 def _non_negative_int(value: str) -> str:
@@ -46,6 +56,15 @@ def _seconds(value: str) -> str:
     if not 0 <= number <= MAX_BACKOFF_SECONDS:
         raise ValueError(f"expected seconds from 0 to {MAX_BACKOFF_SECONDS:.0f}, not {value}")
     return repr(number)
+
+
+def _byte_size(value: str) -> str:
+    """A size in bytes: ``0``, ``500000000``, ``500MB``, ``2GiB`` (KB = 1000, KiB = 1024)."""
+    match = _SIZE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"expected a size such as 500MB, 2GiB or 0, not {value!r}")
+    number, unit = match.group(1), (match.group(2) or "").lower()
+    return str(int(float(number) * _SIZE_UNITS[unit]))
 
 
 def _directory(value: str) -> str:
@@ -118,6 +137,12 @@ KNOWN_SETTINGS: dict[str, SettingSpec] = {
             "internal host names, addresses or networks downloads may reach, comma-separated; "
             "added to COLLECTOR_ALLOWED_HOSTS (default: none)",
         ),
+        SettingSpec(
+            "min_free_space",
+            _byte_size,
+            "the worker claims no job while the download folder has less free "
+            "(e.g. 500MB, 2GiB; 0: no minimum; default 1GiB)",
+        ),
     )
 }
 
@@ -153,6 +178,7 @@ class RuntimeSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_backoff_seconds: float = DEFAULT_RETRY_BACKOFF_SECONDS
     allowed_hosts: AllowedHosts = NO_HOSTS
+    min_free_space: int = DEFAULT_MIN_FREE_SPACE
 
     def retry_delay(self, retry_count: int) -> float:
         """Seconds to wait before retry number ``retry_count + 1``: exponential, capped."""
@@ -185,4 +211,5 @@ def load_settings(db: DatabaseConfig) -> RuntimeSettings:
             read("retry_backoff_seconds", str(DEFAULT_RETRY_BACKOFF_SECONDS))
         ),
         allowed_hosts=Config.allowed_hosts() | AllowedHosts.parse(read("allowed_hosts", "")),
+        min_free_space=int(read("min_free_space", str(DEFAULT_MIN_FREE_SPACE))),
     )

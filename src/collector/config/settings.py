@@ -36,11 +36,14 @@ class Config:
     DOWNLOAD_DIR = _EnvPath("COLLECTOR_DOWNLOAD_DIR", DEFAULT_DATA_DIR / "downloads")
 
     MAX_BUSY_TIMEOUT_MS = 600_000
+    # Longer than one step of an upgrade (one index built on a million-job database
+    # took about 8 s on a loaded two-core machine), so writers wait, not fail.
+    DEFAULT_BUSY_TIMEOUT_MS = 30_000
 
     @staticmethod
     def busy_timeout_ms() -> int:
-        """``COLLECTOR_BUSY_TIMEOUT_MS`` (default 5000): how long a writer waits for a lock."""
-        raw = os.environ.get("COLLECTOR_BUSY_TIMEOUT_MS", "5000")
+        """``COLLECTOR_BUSY_TIMEOUT_MS`` (default 30000): how long a writer waits for a lock."""
+        raw = os.environ.get("COLLECTOR_BUSY_TIMEOUT_MS", str(Config.DEFAULT_BUSY_TIMEOUT_MS))
         try:
             value = int(raw)
         except ValueError:

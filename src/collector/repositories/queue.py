@@ -81,7 +81,7 @@ SQL_RESCHEDULE = (
 )
 SQL_RELEASE = (
     "UPDATE jobs SET status = 'pending', progress = 0, bytes_downloaded = 0, "
-    "current_operation = NULL, worker_id = NULL, "
+    "current_operation = ?, worker_id = NULL, "
     "lease_expires_at = NULL, updated_at = ? "
     f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
 )
@@ -325,9 +325,13 @@ class JobQueue(Repository[Job]):
         params = (message, when, operation, _stamp(), job_id, worker_id)
         return self._one(self.db.execute_returning(SQL_RESCHEDULE, params))
 
-    def release(self, job_id: str, worker_id: str) -> Job | None:
-        """Hand a running job back to the queue untouched (the worker is shutting down)."""
-        return self._one(self.db.execute_returning(SQL_RELEASE, (_stamp(), job_id, worker_id)))
+    def release(self, job_id: str, worker_id: str, operation: str | None = None) -> Job | None:
+        """Hand a running job back to the queue, its retries unspent (shutdown, full disk).
+
+        ``operation`` says why, for the dashboard, until the job is claimed again.
+        """
+        params = (operation, _stamp(), job_id, worker_id)
+        return self._one(self.db.execute_returning(SQL_RELEASE, params))
 
     def finish_cancel(self, job_id: str, worker_id: str) -> Job | None:
         """The worker stopped a job it was told to cancel: mark it cancelled."""

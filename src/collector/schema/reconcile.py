@@ -11,14 +11,23 @@ One step, run at every start (app, worker, CLI) and safe to repeat:
 4. ``ANALYZE`` the tables whose indexes were built, and those whose size moved 2x
    since their statistics were taken (schema/statistics.py says why).
 
-Everything happens in one IMMEDIATE transaction, logged one line per change.
+Tables and columns change in one IMMEDIATE transaction (quick: no data is
+rewritten). Each index build, each derived table and each ANALYZE then runs in a
+short IMMEDIATE transaction of its own, re-checked under the lock, with a pause
+after it: on a large database one build takes seconds, and the other processes'
+writes (a worker's progress, a new job) wait for one step, not for the whole
+upgrade, which would outlast their busy timeout. Each step is all or nothing and
+the whole is idempotent, so an interrupted upgrade is finished by the next start.
+Every change is logged, one line each.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -34,6 +43,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INDEX_STATES = ("ok", "missing", "drifted", "unmanaged")
+# After each step the write lock is left free this long at most (never longer than
+# the step held it): SQLite's busy handler polls a waiting writer every 100 ms at
+# most, so writers queued behind a long build get in before the next one starts.
+YIELD_SECONDS = 0.2
 
 
 class SchemaError(Exception):
@@ -146,45 +159,77 @@ def reconcile(
     """
     check_models(models)
     report = ReconcileReport()
-    with db.transaction() as conn:
-        if tables:
+    if tables:
+        with db.transaction() as conn:
             for model in models:
                 _reconcile_table(conn, model, report)
-        built_tables: set[str] = set()
-        for state in inspect(conn, models) if indexes else ():
+    built_tables: set[str] = set()
+    # What to do is read in a transaction too: its errors (a damaged page) are the
+    # database's, translated like every other; each step checks again under its lock.
+    with db.transaction() as conn:
+        states = inspect(conn, models) if indexes else []
+    if indexes:
+        for state in states:
             if state.state == "unmanaged":
                 logger.debug("leaving unmanaged index %s on %s", state.name, state.table)
-                report.indexes.append(state)
-                continue
-            model = next(m for m in models if m.get_table_name() == state.table)
-            spec = model.index(state.name)
-            if state.state == "missing":
-                conn.execute(spec.create_sql(if_not_exists=False))
-                logger.info("created index %s on %s", spec.name, spec.table)
-                report.changes.append(Change("create index", spec.table, spec.name))
-                built_tables.add(spec.table)
-            elif state.state == "drifted" and rebuild:
-                conn.execute(f"DROP INDEX {quote_identifier(spec.name)}")
-                conn.execute(spec.create_sql(if_not_exists=False))
-                logger.info("rebuilt index %s on %s: %s", spec.name, spec.table, state.detail)
-                report.changes.append(Change("rebuild index", spec.table, spec.name, state.detail))
-                built_tables.add(spec.table)
-            else:
-                report.indexes.append(state)
-                continue
-            report.indexes.append(IndexState(state.table, state.name, "ok"))
-        if indexes:
-            _reconcile_derived(conn, models, report)
-        for table in sorted(built_tables):
+            elif state.state == "missing" or (state.state == "drifted" and rebuild):
+                model = next(m for m in models if m.get_table_name() == state.table)
+                with _step(db) as conn:
+                    state, built = _build_index(conn, model.index(state.name), rebuild, report)
+                if built:
+                    built_tables.add(state.table)
+            report.indexes.append(state)
+        for item in derived.declared(models):
+            with _step(db) as conn:
+                _reconcile_derived(conn, item, report)
+    for table in sorted(built_tables):
+        with _step(db) as conn:
             conn.execute(f"ANALYZE {quote_identifier(table)}")
-            logger.info("analyzed %s", table)
-            report.changes.append(Change("analyze", table, table))
-        for stats in statistics.stale_tables(conn, models):
-            if stats.table not in built_tables:
+        logger.info("analyzed %s", table)
+        report.changes.append(Change("analyze", table, table))
+    with db.transaction() as conn:
+        stale = statistics.stale_tables(conn, models)
+    for stats in stale:
+        if stats.table not in built_tables:
+            with _step(db) as conn:
                 statistics.analyze(conn, stats)
-                report.changes.append(Change("analyze", stats.table, stats.table, "stale"))
+            report.changes.append(Change("analyze", stats.table, stats.table, "stale"))
     db.connection().execute("PRAGMA optimize")
     return report
+
+
+@contextmanager
+def _step(db: DatabaseConfig) -> Iterator[sqlite3.Connection]:
+    """One step of a reconcile: its own IMMEDIATE transaction, then a pause for writers."""
+    started = time.monotonic()
+    with db.transaction() as conn:
+        yield conn
+    if not db.connection().in_transaction:  # not inside a caller's transaction
+        time.sleep(min(YIELD_SECONDS, time.monotonic() - started))
+
+
+def _build_index(
+    conn: sqlite3.Connection, spec: IndexSpec, rebuild: bool, report: ReconcileReport
+) -> tuple[IndexState, bool]:
+    """Create (or rebuild) one index if it still needs it (another process may have
+    built it since it was inspected); its state now, and whether it was built."""
+    ok = IndexState(spec.table, spec.name, "ok")
+    info = introspect.index_info(conn, spec.name)
+    if info is None:
+        conn.execute(spec.create_sql(if_not_exists=False))
+        logger.info("created index %s on %s", spec.name, spec.table)
+        report.changes.append(Change("create index", spec.table, spec.name))
+        return ok, True
+    differences = "; ".join(index_differences(spec, info))
+    if not differences:
+        return ok, False
+    if not rebuild:
+        return IndexState(spec.table, spec.name, "drifted", differences), False
+    conn.execute(f"DROP INDEX {quote_identifier(spec.name)}")
+    conn.execute(spec.create_sql(if_not_exists=False))
+    logger.info("rebuilt index %s on %s: %s", spec.name, spec.table, differences)
+    report.changes.append(Change("rebuild index", spec.table, spec.name, differences))
+    return ok, True
 
 
 def refresh_statistics(db: DatabaseConfig, models: Sequence[type[BaseModel]]) -> list[str]:
@@ -246,12 +291,11 @@ def derived_states(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) 
 
 
 def _reconcile_derived(
-    conn: sqlite3.Connection, models: Sequence[type[BaseModel]], report: ReconcileReport
+    conn: sqlite3.Connection, item: derived.Derived, report: ReconcileReport
 ) -> None:
-    for item in derived.declared(models):
-        state, detail = derived.state(conn, item)
-        if state != "ok":
-            derived.repair(conn, item, state)
-            action = "build derived" if state == "missing" else "rebuild derived"
-            report.changes.append(Change(action, item.source, item.table, detail))
-        report.derived.append(IndexState(item.source, item.table, "ok"))
+    state, detail = derived.state(conn, item)
+    if state != "ok":
+        derived.repair(conn, item, state)
+        action = "build derived" if state == "missing" else "rebuild derived"
+        report.changes.append(Change(action, item.source, item.table, detail))
+    report.derived.append(IndexState(item.source, item.table, "ok"))

@@ -18,6 +18,7 @@ from .engine import Downloader, DownloadResult, ProgressUpdate
 from .errors import DownloadFailed, DownloadStopped, clean_message
 from .files import remove_folder, remove_partial
 from .metrics import WorkerMetrics
+from .storage import folder_is_the_cause, storage_error
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ class JobRun:
     """Downloads one job under its lease and records how it ended.
 
     ``run()`` returns the outcome: completed, failed, retrying, cancelled, released
-    (handed back at shutdown) or lost (the lease went to another worker).
+    (handed back at shutdown), requeued (the download folder could not take it: see
+    ``folder_error``) or lost (the lease went to another worker).
     """
 
     def __init__(
@@ -49,6 +51,8 @@ class JobRun:
         self.folder = job_folder(settings, job.id)
         self.throttle = Throttle(PROGRESS_INTERVAL)
         self.percent = 0
+        # Set when the download folder was full or unwritable (the worker stops claiming).
+        self.folder_error: OSError | None = None
 
     def run(self) -> str:
         logger.info("job %s: downloading %s", self.job.id, redact_url(self.job.url))
@@ -138,6 +142,11 @@ class JobRun:
         if reason == SHUTDOWN:
             released = self.queue.release(self.job.id, self.worker_id)
             return "released" if released is not None else self._not_running()
+        folder_error = storage_error(exc)
+        if folder_error is not None:
+            if folder_is_the_cause(self.settings.download_dir, folder_error):
+                return self._requeue(folder_error)
+            return self._failed(clean_message(str(folder_error)), transient=False)
         if isinstance(exc, DownloadFailed):
             return self._failed(exc.message, exc.transient)
         logger.exception("job %s: unexpected error", self.job.id)
@@ -156,6 +165,20 @@ class JobRun:
         remove_folder(self.folder, self.settings.download_dir)
         job = self.queue.fail(self.job.id, self.worker_id, message)
         return "failed" if job is not None else self._not_running()
+
+    def _requeue(self, error: OSError) -> str:
+        """The download folder is full or unwritable: back to pending, no retry spent."""
+        if not self._still_ours():
+            return self._not_running()
+        reason = error.strerror or str(error)
+        logger.warning(
+            "job %s: back to pending, the download folder failed: %s", self.job.id, reason
+        )
+        remove_folder(self.folder, self.settings.download_dir)
+        self.folder_error = error
+        operation = f"waiting for the download folder: {reason}"[:200]
+        job = self.queue.release(self.job.id, self.worker_id, operation)
+        return "requeued" if job is not None else self._not_running()
 
     def _still_ours(self) -> bool:
         """Renew the lease: True if this worker still runs the job (and may touch its files)."""

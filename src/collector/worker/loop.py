@@ -36,6 +36,7 @@ from .engine import Downloader
 from .files import remove_folder
 from .job_run import JobRun, job_folder
 from .metrics import WorkerMetrics
+from .storage import FolderGate
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Worker:
         self._next_recovery = 0.0
         self._next_statistics = 0.0
         self._damaged: DatabaseDamagedError | None = None
+        self._folder = FolderGate()  # closed while the download folder is full or unwritable
 
     # -- running and stopping ---------------------------------------------------------
 
@@ -155,7 +157,11 @@ class Worker:
                     if self.work_once(worker_id):
                         idle = IDLE_FIRST
                         continue
-                    wait = self.queue.pending_wait()
+                    # A closed folder is looked at again every idle_max seconds.
+                    closed = self._folder.reason is not None
+                    wait = None if closed else self.queue.pending_wait()
+                    if closed and not burst:
+                        wait = self.idle_max
                 except DatabaseDamagedError as exc:
                     # Nothing to do but stop: leases bring the jobs back once it is restored.
                     self._damaged = exc
@@ -178,13 +184,16 @@ class Worker:
     def work_once(self, worker_id: str) -> bool:
         """Recover expired leases, claim one job and run it; False if none was claimable.
 
-        A stopping worker claims nothing.
+        A stopping worker claims nothing, nor one whose download folder is full or
+        unwritable (worker/storage.py).
         """
         if self._stopping.is_set():
             return False
         settings = load_settings(self.db)
         self._recover(settings.max_retries)
         self._refresh_statistics()
+        if not self._folder.open(settings.download_dir, settings.min_free_space):
+            return False
         job = self.queue.claim(worker_id, self.lease_seconds)
         if job is None:
             return False
@@ -205,6 +214,8 @@ class Worker:
                 self.metrics,
             )
             run.run()
+            if run.folder_error is not None:
+                self._folder.close_after(settings.download_dir, run.folder_error)
         finally:
             with self._lock:
                 self._controls.discard(control)

@@ -28,6 +28,7 @@ from collector.models.job import Job
 
 from .engine import DownloadResult
 from .errors import DownloadFailed, DownloadRefused
+from .storage import storage_error
 
 # Why a run failed or will be retried. "none" for runs that did not end in an error.
 CAUSES = (
@@ -128,7 +129,8 @@ def classify(error: BaseException) -> str:
     transport error that carries it, a timeout over the connection error around it.
     """
     if not isinstance(error, DownloadFailed):
-        return "storage" if _storage(error) else "internal"
+        # yt-dlp raises some write errors as UnavailableVideoError, the OSError its context
+        return "storage" if _storage(error) or storage_error(error) else "internal"
     if isinstance(error, DownloadRefused):
         return "refused"
     chain = _chain(error.__cause__)
