@@ -6,7 +6,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from collector.bench.faults import damaged, database_full, upgrade_kill, worker_kill
+from collector.bench.faults import (
+    damaged,
+    database_full,
+    downloads_full,
+    upgrade_kill,
+    worker_kill,
+)
 from collector.bench.load import LoadOptions, run_load
 from collector.cli import main
 
@@ -93,3 +99,20 @@ def test_a_damaged_database_is_one_line_in_every_command_and_503_in_serve(
     assert {o["stderr_lines"] for o in one_shot.values()} == {1}
     assert set(result["serve_answers"].values()) == {503}
     assert result["tracebacks_logged_by_serve"] == 0
+
+
+def test_a_full_download_folder_holds_jobs_back_and_finishes_them_once_it_grows(
+    tmp_path: Path,
+) -> None:
+    result = downloads_full(tmp_path, jobs=3, clip_bytes=1_500_000)
+
+    assert result["ran"] is True, result.get("why")  # needs root for its tmpfs, as CI has
+    assert result["stopped_claiming"] is True
+    assert result["while_full"] == {"completed": 1, "pending": 2}
+    assert result["all_completed_after_growing"] is True
+    assert result["jobs_by_status"] == {"completed": 3}
+    assert result["retries_spent"] == 0
+    assert result["lost_jobs"] == 0
+    assert result["not_claiming_lines"] == 1
+    assert result["claiming_again_lines"] == 1
+    assert result["tracebacks_logged"] == 0

@@ -297,6 +297,49 @@ def _job_ids(fleet: Fleet) -> set[str]:
         db.close()
 
 
+def downloads_full(folder: Path, jobs: int = 3, clip_bytes: int = 1_500_000) -> dict[str, Any]:
+    """The download folder fills mid-download; the job waits, and all finish once it grows."""
+    why_not = can_mount()
+    if why_not is not None:
+        return {"ran": False, "why": why_not}
+    media = LoopbackMedia(size=clip_bytes).start()
+    with tmpfs(folder / "downloads", "2m") as downloads:
+        fleet = Fleet(folder, folder / "collector.db", downloads=downloads)
+        try:
+            fleet.run("settings", "min_free_space", "0")
+            _add(fleet, [media.url(f"big-{n}") for n in range(jobs)])
+            fleet.worker("worker")
+            stopped = _wait(lambda: fleet.logged("not claiming"), 60)
+            while_full = _statuses(fleet)
+            subprocess.run(
+                ["mount", "-o", "remount,size=64m", str(downloads)], check=True, capture_output=True
+            )
+            grown_at = time.monotonic()
+            done = _wait(lambda: _statuses(fleet).get("completed", 0) == jobs, 120)
+            resumed_s = time.monotonic() - grown_at
+        finally:
+            fleet.stop()
+            media.stop()
+        spent = _count(fleet, "SELECT COALESCE(SUM(retry_count), 0) FROM jobs")
+        statuses = _statuses(fleet)
+        return {
+            "ran": True,
+            "tmpfs": "2m, then 64m",
+            "clip_bytes": clip_bytes,
+            "jobs": jobs,
+            "stopped_claiming": bool(stopped),
+            "while_full": while_full,
+            "all_completed_after_growing": bool(done),
+            "seconds_to_finish_after_growing": round(resumed_s, 1),
+            "retries_spent": spent,
+            "jobs_by_status": statuses,
+            "lost_jobs": jobs - sum(statuses.values()),
+            "not_claiming_lines": fleet.logged("not claiming"),
+            "claiming_again_lines": fleet.logged("claiming again"),
+            "tracebacks_logged": fleet.logged("Traceback"),
+        }
+
+
 DAMAGE_COMMANDS = (
     ("jobs",),
     ("add", "https://example.com/after-damage"),
@@ -367,6 +410,7 @@ SCENARIOS: dict[str, Scenario] = {
     "worker-kill": worker_kill,
     "upgrade-kill": upgrade_kill,
     "database-full": database_full,
+    "downloads-full": downloads_full,
     "damaged": damaged,
 }
 

@@ -30,13 +30,19 @@ def free_port() -> int:
 class Fleet:
     """Processes of one run: started with ``serve()``/``worker()``, all stopped by ``stop()``."""
 
-    def __init__(self, folder: Path, db_path: Path, allowed_hosts: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        db_path: Path,
+        allowed_hosts: str = "127.0.0.1",
+        downloads: Path | None = None,
+    ) -> None:
         self.folder = folder
         self.db_path = db_path
         self.env = {
             **os.environ,
             "COLLECTOR_DB_PATH": str(db_path),
-            "COLLECTOR_DOWNLOAD_DIR": str(folder / "downloads"),
+            "COLLECTOR_DOWNLOAD_DIR": str(downloads or folder / "downloads"),
             "COLLECTOR_ALLOWED_HOSTS": allowed_hosts,
             "PYTHONUNBUFFERED": "1",
         }
