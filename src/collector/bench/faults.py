@@ -37,6 +37,7 @@ from collector.schema.sql import quote_identifier
 
 from .fleet import Fleet, request
 from .loopback import LoopbackMedia
+from .upgrade_wait import build_indexless
 
 Scenario = Callable[[Path], dict[str, Any]]
 POLL = 0.1
@@ -111,25 +112,10 @@ def _count(fleet: Fleet, sql: str) -> int:
         db.close()
 
 
-def index_less_database(path: Path, jobs: int) -> None:
-    """A database with the app's tables and rows but none of its indexes (an old release's)."""
-    from collector.bench.dataset import write_dataset
-    from collector.config.database import DatabaseConfig
-    from collector.models import ALL_MODELS
-    from collector.schema.reconcile import reconcile
-
-    db = DatabaseConfig(path)
-    try:
-        reconcile(db, list(ALL_MODELS), indexes=False)
-        write_dataset(db, jobs, files_per_job=3, mix="realistic", seed=3)
-    finally:
-        db.close()
-
-
 def upgrade_kill(folder: Path, jobs: int = 300_000, kills: int = 7) -> dict[str, Any]:
     """SIGKILL ``db upgrade`` at random moments; check the file after each kill."""
     fleet = Fleet(folder, folder / "collector.db")
-    index_less_database(fleet.db_path, jobs)
+    build_indexless(fleet.db_path, jobs, seed=3)
     before = _row_counts(fleet)
     started = time.monotonic()
     full = fleet.run("db", "upgrade")  # how long a whole upgrade takes, on a copy's worth
@@ -138,7 +124,7 @@ def upgrade_kill(folder: Path, jobs: int = 300_000, kills: int = 7) -> dict[str,
     fleet.db_path.unlink()
     for suffix in ("-wal", "-shm"):
         Path(f"{fleet.db_path}{suffix}").unlink(missing_ok=True)
-    index_less_database(fleet.db_path, jobs)
+    build_indexless(fleet.db_path, jobs, seed=3)
     rng = random.Random(7)
     results = []
     for number in range(kills):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -16,6 +17,7 @@ from collector.bench.runner import DEFAULT_INSERT_JOBS, DEFAULT_SIZES
 from . import ERRORS
 
 MAX_JOBS = 100_000_000
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class JobSizes(click.ParamType):
@@ -64,6 +66,26 @@ class StageBars:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+
+def json_option(help: str = "Write every figure here as JSON.") -> Callable[[F], F]:
+    """--json PATH: where a bench command writes its figures."""
+    return click.option(
+        "--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), help=help
+    )
+
+
+def workdir_option(help: str) -> Callable[[F], F]:
+    """--workdir DIR: keep what a bench command builds (default: a temporary folder)."""
+    return click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), help=help)
+
+
+def write_json(result: dict[str, Any], json_path: Path | None) -> None:
+    """The figures as JSON at ``json_path`` (when one was given), and say so."""
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        click.echo(f"wrote {json_path}")
 
 
 @click.group()
@@ -140,23 +162,14 @@ def bench_dataset(num_jobs: int, files_per_job: int, mix: str, seed: int, path: 
     help="Jobs per insert-throughput measurement (0: skip them).",
 )
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write every figure here as JSON.",
-)
+@json_option()
 @click.option(
     "--plot",
     "plot_path",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Draw latency against jobs here as PNG (needs collector[bench]).",
 )
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Keep the benchmark databases here (default: a temporary folder).",
-)
+@workdir_option("Keep the benchmark databases here (default: a temporary folder).")
 def bench_run(
     sizes: list[int],
     mix: str,
@@ -185,199 +198,17 @@ def bench_run(
         bars.close()
     for line in report_lines(result):
         click.echo(line)
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
-        click.echo(f"wrote {json_path}")
+    write_json(result, json_path)
     if plot_path is not None:
         write_plot(result, plot_path)
         click.echo(f"wrote {plot_path}")
 
 
-@bench.command("load")
-@click.option("--seconds", type=click.FloatRange(1, 3600), default=60, show_default=True)
-@click.option("--workers", type=click.IntRange(0, 64), default=3, show_default=True)
-@click.option("--writers", type=click.IntRange(0, 64), default=2, show_default=True)
-@click.option("--readers", type=click.IntRange(0, 64), default=4, show_default=True)
-@click.option(
-    "--write-rate",
-    type=click.FloatRange(0, 100_000),
-    default=140,
-    show_default=True,
-    help="Jobs queued per second over all writers (0: as fast as they can).",
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the figures here.",
-)
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Keep the database and the fleet's logs here (default: a temporary folder).",
-)
-def bench_load(
-    seconds: float,
-    workers: int,
-    writers: int,
-    readers: int,
-    write_rate: float,
-    json_path: Path | None,
-    workdir: Path | None,
-) -> None:
-    """Writers, readers and worker processes on one new database; then what was lost.
+def _register() -> None:
+    from .bench_fleet import bench_faults, bench_load, bench_upgrade_wait
 
-    Runs `collector serve` and WORKERS `collector worker` processes against a loopback
-    media server, queues and reads through the API for SECONDS, stops the fleet
-    with SIGTERM and checks every acknowledged job is in the database.
-    """
-    import tempfile
-
-    from collector.bench.load import LoadOptions, run_load
-
-    options = LoadOptions(seconds, workers, writers, readers, write_rate)
-    with tempfile.TemporaryDirectory(prefix="collector-load-") as scratch:
-        folder = workdir or Path(scratch)
-        result = run_load(folder, options, progress=lambda line: click.echo(line, err=True))
-    for line in _load_lines(result):
-        click.echo(line)
-    _write_json(result, json_path)
+    for command in (bench_load, bench_faults, bench_upgrade_wait):
+        bench.add_command(command)
 
 
-def _load_lines(result: dict[str, Any]) -> list[str]:
-    lines = []
-    for kind in ("writes", "reads"):
-        s = result[kind]
-        lines.append(
-            f"{kind}: {s['requests']:,} requests, {s['per_second']}/s, p50 {s['p50_ms']} ms, "
-            f"p99 {s['p99_ms']} ms, 5xx {s['5xx']}, no answer {s['no_answer']}"
-        )
-    lines.append(
-        f"jobs acknowledged {result['acknowledged_jobs']:,}, lost {result['lost_jobs']}, "
-        f"left running {result['left_running']}, by status {result['jobs_by_status']}"
-    )
-    lines.append(
-        f"'database is locked' logged {result['database_is_locked_logged']}, "
-        f"tracebacks {result['tracebacks_logged']}, clips fetched more than once "
-        f"{result['clips_fetched_more_than_once']}, statistics = GROUP BY "
-        f"{result['statistics_equal_group_by']}, integrity {result['integrity_check']}"
-    )
-    return lines
-
-
-def _write_json(result: dict[str, Any], json_path: Path | None) -> None:
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
-        click.echo(f"wrote {json_path}")
-
-
-@bench.command("faults")
-@click.argument("names", nargs=-1)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the figures here.",
-)
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Keep each scenario's database and logs here (default: a temporary folder).",
-)
-def bench_faults(names: tuple[str, ...], json_path: Path | None, workdir: Path | None) -> None:
-    """Kill, fill and damage a fleet's storage; report what each fault lost.
-
-    NAMES: scenarios to run (default: all of them).
-    """
-    import tempfile
-
-    from collector.bench.faults import SCENARIOS, run_faults
-
-    unknown = [name for name in names if name not in SCENARIOS]
-    if unknown:
-        raise click.BadParameter(
-            f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}",
-            param_hint="NAMES",
-        )
-    with tempfile.TemporaryDirectory(prefix="collector-faults-") as scratch:
-        folder = workdir or Path(scratch)
-        result = run_faults(
-            folder, list(names or SCENARIOS), progress=lambda line: click.echo(line, err=True)
-        )
-    click.echo(json.dumps(result, indent=2))
-    _write_json(result, json_path)
-
-
-@bench.command("upgrade-wait")
-@click.option(
-    "--jobs", "num_jobs", type=click.IntRange(1, MAX_JOBS), default=1_000_000, show_default=True
-)
-@click.option(
-    "--busy-timeout-ms",
-    type=click.IntRange(0, 600_000),
-    help="The writer's busy timeout (default: COLLECTOR_BUSY_TIMEOUT_MS, or 30000).",
-)
-@click.option(
-    "--progress-rate",
-    type=click.FloatRange(0.1, 1000),
-    default=10.0,
-    show_default=True,
-    help="Progress reports a second.",
-)
-@click.option(
-    "--enqueue-rate",
-    type=click.FloatRange(0.1, 1000),
-    default=1.0,
-    show_default=True,
-    help="New jobs a second.",
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write every figure here as JSON.",
-)
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Keep the database here (default: a temporary folder).",
-)
-def bench_upgrade_wait(
-    num_jobs: int,
-    busy_timeout_ms: int | None,
-    progress_rate: float,
-    enqueue_rate: float,
-    json_path: Path | None,
-    workdir: Path | None,
-) -> None:
-    """How long writes wait while `db upgrade` builds the indexes of a large database.
-
-    Writes an index-less database of JOBS jobs, upgrades it in another process and,
-    meanwhile, reports progress and queues jobs from this one. Exits 1 if a write
-    failed or was lost.
-    """
-    import tempfile
-
-    from collector.bench.upgrade_wait import build_indexless, measure, report_lines
-
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = workdir or Path(scratch)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"upgrade-wait-{num_jobs}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        click.echo(f"writing {num_jobs:,} jobs without indexes to {path}", err=True)
-        try:
-            build_indexless(path, num_jobs)
-            result = measure(
-                path, busy_timeout_ms, progress_rate=progress_rate, enqueue_rate=enqueue_rate
-            )
-        except ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
-    for line in report_lines(result):
-        click.echo(line)
-    _write_json(result, json_path)
-    if result["errors"] or result["lost"] or result["upgrade_exit_code"]:
-        sys.exit(1)
+_register()
