@@ -205,6 +205,7 @@ def test_settings_show_set_and_read(
     db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLLECTOR_DOWNLOAD_DIR", str(tmp_path / "from-env"))
+    monkeypatch.delenv("COLLECTOR_MIN_FREE_SPACE")
 
     shown = ok(db_path, "settings").stdout.splitlines()
     assert shown == [
@@ -221,6 +222,28 @@ def test_settings_show_set_and_read(
         f"download_dir = {target}\n"
     )
     assert ok(db_path, "settings", "download_dir").stdout == f"{target}\n"  # beats the env
+
+
+def test_min_free_space_defaults_to_its_variable_and_the_setting_wins(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLLECTOR_MIN_FREE_SPACE", "500MB")
+    assert "min_free_space = 500000000" in ok(db_path, "settings").stdout.splitlines()
+
+    ok(db_path, "settings", "min_free_space", "2GiB")
+    assert ok(db_path, "settings", "min_free_space").stdout == f"{2 * 1024**3}\n"
+
+
+def test_a_bad_min_free_space_variable_stops_the_worker_at_start(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLLECTOR_MIN_FREE_SPACE", "lots")
+
+    result = CliRunner().invoke(main, ["--db", str(db_path), "worker", "--burst"])
+
+    assert result.exit_code == 1
+    assert "COLLECTOR_MIN_FREE_SPACE: " in result.output
+    assert "Traceback" not in result.output
 
 
 def test_settings_never_print_the_web_apps_secret_key(db_path: Path, db: DatabaseConfig) -> None:

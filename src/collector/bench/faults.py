@@ -113,51 +113,67 @@ def _count(fleet: Fleet, sql: str) -> int:
 
 
 def upgrade_kill(folder: Path, jobs: int = 300_000, kills: int = 7) -> dict[str, Any]:
-    """SIGKILL ``db upgrade`` at random moments; check the file after each kill."""
+    """SIGKILL ``db upgrade`` at random moments of an upgrade; check the file after each.
+
+    Every kill starts from the same index-less database (a copy), so the kills land
+    all over the upgrade; after each, the file must pass the integrity check with
+    every row, and the next ``db upgrade`` must finish what the killed one left.
+    """
     fleet = Fleet(folder, folder / "collector.db")
-    build_indexless(fleet.db_path, jobs, seed=3)
+    template = folder / "index-less.db"
+    build_indexless(template, jobs, seed=3)
+    _fresh_copy(template, fleet.db_path)
     before = _row_counts(fleet)
     started = time.monotonic()
-    full = fleet.run("db", "upgrade")  # how long a whole upgrade takes, on a copy's worth
+    full = fleet.run("db", "upgrade")
     upgrade_s = time.monotonic() - started
-    # Start again from no indexes: the timed run above built them.
-    fleet.db_path.unlink()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{fleet.db_path}{suffix}").unlink(missing_ok=True)
-    build_indexless(fleet.db_path, jobs, seed=3)
     rng = random.Random(7)
     results = []
     for number in range(kills):
+        _fresh_copy(template, fleet.db_path)
         process = fleet.start(f"upgrade-{number}", "db", "upgrade")
-        time.sleep(rng.uniform(0.05, 0.9) * upgrade_s)
+        after = rng.uniform(0.05, 0.95) * upgrade_s
+        time.sleep(after)
         finished_first = process.poll() is not None
         process.kill()
         process.wait()
         fleet.processes.clear()
-        results.append(
-            {
-                "killed_after_it_finished": finished_first,
-                "indexes_present": _count(
-                    fleet,
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%'",
-                ),
-                "integrity_check": _integrity(fleet),
-                "rows_equal": _row_counts(fleet) == before,
-            }
-        )
-    last = fleet.run("db", "upgrade")
-    status = fleet.run("db", "status", "--json")
+        killed = {
+            "killed_after_seconds": round(after, 1),
+            "killed_after_it_finished": finished_first,
+            "indexes_present": _count(
+                fleet,
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%'",
+            ),
+            "integrity_check": _integrity(fleet),
+            "rows_equal": _row_counts(fleet) == before,
+        }
+        killed["next_upgrade_exit"] = fleet.run("db", "upgrade").returncode
+        status = fleet.run("db", "status", "--json")
+        killed["indexes_not_ok_after_it"] = _indexes_not_ok(status.stdout)
+        killed["rows_equal_after_it"] = _row_counts(fleet) == before
+        results.append(killed)
     return {
         "jobs": jobs,
         "upgrade_seconds": round(upgrade_s, 1),
         "first_upgrade_exit": full.returncode,
         "kills": results,
-        "final_upgrade_exit": last.returncode,
-        "final_status_exit": status.returncode,
-        "indexes_not_ok": _indexes_not_ok(status.stdout),
-        "rows_equal_at_end": _row_counts(fleet) == before,
-        "integrity_at_end": _integrity(fleet),
+        "killed_mid_upgrade": sum(not kill["killed_after_it_finished"] for kill in results),
+        "integrity_ok_after_every_kill": all(k["integrity_check"] == "ok" for k in results),
+        "rows_equal_after_every_kill": all(
+            k["rows_equal"] and k["rows_equal_after_it"] for k in results
+        ),
+        "upgrade_finished_after_every_kill": all(
+            k["next_upgrade_exit"] == 0 and not k["indexes_not_ok_after_it"] for k in results
+        ),
     }
+
+
+def _fresh_copy(template: Path, path: Path) -> None:
+    """``path`` as a copy of ``template``, with no journal of an earlier file beside it."""
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(template, path)
 
 
 def _row_counts(fleet: Fleet) -> dict[str, int]:

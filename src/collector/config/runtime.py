@@ -7,6 +7,7 @@ stored value that no longer parses logs a warning and falls back to the default.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -141,7 +142,7 @@ KNOWN_SETTINGS: dict[str, SettingSpec] = {
             "min_free_space",
             _byte_size,
             "the worker claims no job while the download folder has less free "
-            "(e.g. 500MB, 2GiB; 0: no minimum; default 1GiB)",
+            "(e.g. 500MB, 2GiB; 0: no minimum; default: COLLECTOR_MIN_FREE_SPACE or 1GiB)",
         ),
     )
 }
@@ -185,8 +186,24 @@ class RuntimeSettings:
         return min(self.retry_backoff_seconds * 2 ** min(retry_count, 30), MAX_BACKOFF_SECONDS)
 
 
+def default_min_free_space() -> str:
+    """``COLLECTOR_MIN_FREE_SPACE`` checked as the setting is (default 1 GiB), in bytes.
+
+    ValueError naming the variable if it does not parse: the worker calls this at
+    start, so a typo stops it there and not at each job.
+    """
+    raw = os.environ.get("COLLECTOR_MIN_FREE_SPACE", "").strip()
+    if not raw:
+        return str(DEFAULT_MIN_FREE_SPACE)
+    try:
+        return check_setting("min_free_space", raw)
+    except ValueError as exc:
+        raise ValueError(f"COLLECTOR_MIN_FREE_SPACE: {exc}") from None
+
+
 def load_settings(db: DatabaseConfig) -> RuntimeSettings:
-    """The stored settings, with defaults (and COLLECTOR_DOWNLOAD_DIR) for missing ones.
+    """The stored settings, with defaults (COLLECTOR_DOWNLOAD_DIR and
+    COLLECTOR_MIN_FREE_SPACE among them) for missing ones.
 
     ``allowed_hosts`` is the union of COLLECTOR_ALLOWED_HOSTS and the stored setting.
     """
@@ -211,5 +228,5 @@ def load_settings(db: DatabaseConfig) -> RuntimeSettings:
             read("retry_backoff_seconds", str(DEFAULT_RETRY_BACKOFF_SECONDS))
         ),
         allowed_hosts=Config.allowed_hosts() | AllowedHosts.parse(read("allowed_hosts", "")),
-        min_free_space=int(read("min_free_space", str(DEFAULT_MIN_FREE_SPACE))),
+        min_free_space=int(read("min_free_space", default_min_free_space())),
     )

@@ -25,7 +25,7 @@ from collector.config.database import (
     DatabaseFullError,
     get_db_config,
 )
-from collector.config.runtime import load_settings
+from collector.config.runtime import default_min_free_space, load_settings
 from collector.config.settings import Config
 from collector.models import ALL_MODELS
 from collector.repositories.queue import JobQueue
@@ -71,6 +71,7 @@ class Worker:
         if lease_seconds > MAX_LEASE_SECONDS:
             raise ValueError(f"lease_seconds must be at most {MAX_LEASE_SECONDS:g}")
         Config.allowed_hosts()  # a bad COLLECTOR_ALLOWED_HOSTS stops the start, not each job
+        default_min_free_space()  # and so does a bad COLLECTOR_MIN_FREE_SPACE
         self.db = db if db is not None else get_db_config()
         self.queue = JobQueue(self.db)
         self.concurrency = concurrency
