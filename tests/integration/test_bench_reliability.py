@@ -6,14 +6,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from collector.bench.faults import (
-    damaged,
-    database_full,
-    downloads_full,
-    upgrade_kill,
-    worker_kill,
-)
+from collector.bench.faults import upgrade_kill, worker_kill
 from collector.bench.load import LoadOptions, run_load
+from collector.bench.storage_faults import damaged, database_full, downloads_full
 from collector.cli import main
 
 

@@ -15,8 +15,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from collector.schema.sql import quote_identifier
 
 STOP_SECONDS = 30.0
 
@@ -107,6 +110,44 @@ class Fleet:
         self.processes.clear()
         return codes
 
+    # -- what the run's database holds (read after or between the processes' work) ------
+
+    def query(self, sql: str) -> list[Any]:
+        """The rows of ``sql`` on the run's database, on a connection of its own."""
+        from collector.config.database import DatabaseConfig
+
+        db = DatabaseConfig(self.db_path)
+        try:
+            return db.execute_query(sql)
+        finally:
+            db.close()
+
+    def count(self, sql: str) -> int:
+        return int(self.query(sql)[0][0])
+
+    def statuses(self) -> dict[str, int]:
+        rows = self.query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        return {row["status"]: row["n"] for row in rows}
+
+    def job_ids(self) -> set[str]:
+        return {row["id"] for row in self.query("SELECT id FROM jobs")}
+
+    def row_counts(self) -> dict[str, int]:
+        return {
+            table: self.count("SELECT COUNT(*) FROM " + quote_identifier(table))
+            for table in ("jobs", "files")
+        }
+
+    def integrity(self) -> str:
+        return str(self.query("PRAGMA integrity_check")[0][0])
+
+    def add(self, urls: list[str]) -> list[str]:
+        """``collector add --json`` of ``urls``: the ids of their jobs."""
+        done = self.run("add", "--json", *urls)
+        if done.returncode != 0:
+            raise RuntimeError(f"collector add failed: {done.stderr.strip()}")
+        return [job["id"] for job in json.loads(done.stdout)]
+
     def logged(self, needle: str) -> int:
         """Lines containing ``needle`` (case-insensitive) in every process's log."""
         needle = needle.lower()
@@ -115,6 +156,17 @@ class Fleet:
             with log.open(errors="replace") as lines:
                 count += sum(needle in line.lower() for line in lines)
         return count
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, poll: float = 0.1) -> Any:
+    """The first true value of ``condition()`` within ``timeout`` seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    return None
 
 
 def request(
