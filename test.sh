@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run collector's checks: install into ./.venv, lint, then the test suite.
+# Run collector's checks: install into ./.venv, lint, check the import layers
+# (lint-imports, the contracts in pyproject.toml), then the test suite.
 # The browser tests (tests/e2e) drive Debian's chromium with Playwright; when
 # /usr/bin/chromium is missing this installs it with apt-get (through sudo when
 # not root). Playwright itself comes with the `dev` extra.
@@ -38,4 +39,5 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 .venv/bin/ruff check .
+.venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"

@@ -16,9 +16,9 @@ from typing import NamedTuple
 import pytest
 
 from collector.config.database import DatabaseConfig
-from collector.config.runtime import load_settings
 from collector.repositories import SettingsRepository
 from collector.repositories.queue import JobQueue
+from collector.repositories.settings_repository import load_settings
 from collector.worker import Downloader, DownloadResult, storage
 from collector.worker.job_run import JobRun
 from tests.media_server import MediaServer, media_bytes

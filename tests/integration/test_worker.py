@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from collector.config.database import DatabaseBusyError, DatabaseConfig
-from collector.config.runtime import load_settings
 from collector.models.values import utcnow
 from collector.repositories import FileRepository, SettingsRepository
 from collector.repositories.queue import JobQueue
+from collector.repositories.settings_repository import load_settings
 from collector.worker import Downloader, DownloadFailed, DownloadResult, DownloadStopped
 from collector.worker.errors import MAX_MESSAGE
 from collector.worker.files import collect_files

@@ -6,11 +6,12 @@ import ipaddress
 
 import pytest
 
-from collector.config.runtime import check_setting, load_settings
+from collector.config.runtime import check_setting
 from collector.config.settings import Config
 from collector.models.outbound import AllowedHosts, internal_kind, parse_address
 from collector.models.urls import InvalidURLError, RefusedHostError, validate_url
 from collector.repositories import SettingsRepository
+from collector.repositories.settings_repository import load_settings
 
 # Each spelling of an internal host, and the address it is read as (None: a local name).
 INTERNAL = [

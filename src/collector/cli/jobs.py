@@ -8,12 +8,13 @@ import unicodedata
 import click
 
 from collector.config.database import DatabaseConfig
-from collector.config.runtime import KNOWN_SETTINGS, load_settings, prepare_setting
+from collector.config.runtime import KNOWN_SETTINGS, prepare_setting
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_fields, redact_text, redact_url
 from collector.repositories import JobRepository, SettingsRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobQueue
+from collector.repositories.settings_repository import load_settings
 
 from . import ERRORS, open_db
 

@@ -14,14 +14,14 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
+
+from collector.models import ALL_MODELS
+from collector.models.base import BaseModel
+from collector.schema.reconcile import ReconcileReport, create_missing_indexes, reconcile
 
 from . import conditions
 from .settings import Config
-
-if TYPE_CHECKING:
-    from collector.models.base import BaseModel
-    from collector.schema.reconcile import ReconcileReport
 
 logger = logging.getLogger(__name__)
 
@@ -354,23 +354,16 @@ class DatabaseConfig:
 
     def create_indexes(self, model_classes: Iterable[type[BaseModel]]) -> list[str]:
         """Create the declared indexes that are missing; return their names."""
-        from collector.schema.reconcile import create_missing_indexes
-
         return create_missing_indexes(self, list(model_classes))
 
     def ensure_indexes(self, model_classes: Iterable[type[BaseModel]]) -> ReconcileReport:
         """Create missing indexes and rebuild managed ones whose definition changed."""
-        from collector.schema.reconcile import reconcile
-
         return reconcile(self, list(model_classes), tables=False)
 
     def initialize_schema(
         self, model_classes: Iterable[type[BaseModel]] | None = None
     ) -> ReconcileReport:
         """Reconcile the database with the models: tables, columns, then indexes."""
-        from collector.models import ALL_MODELS
-        from collector.schema.reconcile import reconcile
-
         models = list(ALL_MODELS if model_classes is None else model_classes)
         return reconcile(self, models)
 

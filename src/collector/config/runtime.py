@@ -2,27 +2,20 @@
 
 Each known key has a parser that validates a new value and a default; reading a
 stored value that no longer parses logs a warning and falls back to the default.
+The store sits below the repositories, so the settings are read from the database
+by :func:`collector.repositories.settings_repository.load_settings`.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from collector.models.outbound import NO_HOSTS, AllowedHosts
-
-from .settings import Config
-
-if TYPE_CHECKING:
-    from collector.config.database import DatabaseConfig
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_BACKOFF_SECONDS = 30.0
@@ -199,34 +192,3 @@ def default_min_free_space() -> str:
         return check_setting("min_free_space", raw)
     except ValueError as exc:
         raise ValueError(f"COLLECTOR_MIN_FREE_SPACE: {exc}") from None
-
-
-def load_settings(db: DatabaseConfig) -> RuntimeSettings:
-    """The stored settings, with defaults (COLLECTOR_DOWNLOAD_DIR and
-    COLLECTOR_MIN_FREE_SPACE among them) for missing ones.
-
-    ``allowed_hosts`` is the union of COLLECTOR_ALLOWED_HOSTS and the stored setting.
-    """
-    from collector.repositories.settings_repository import SettingsRepository
-
-    stored = SettingsRepository(db).all()
-
-    def read(key: str, default: str) -> str:
-        raw = stored.get(key)
-        if raw is None:
-            return default
-        try:
-            return check_setting(key, raw)
-        except ValueError as exc:
-            logger.warning("ignoring stored setting %s (%s); using %s", key, exc, default)
-            return default
-
-    return RuntimeSettings(
-        download_dir=Path(read("download_dir", str(Config.DOWNLOAD_DIR.resolve()))),
-        max_retries=int(read("max_retries", str(DEFAULT_MAX_RETRIES))),
-        retry_backoff_seconds=float(
-            read("retry_backoff_seconds", str(DEFAULT_RETRY_BACKOFF_SECONDS))
-        ),
-        allowed_hosts=Config.allowed_hosts() | AllowedHosts.parse(read("allowed_hosts", "")),
-        min_free_space=int(read("min_free_space", default_min_free_space())),
-    )

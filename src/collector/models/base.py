@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-from collector.schema.sql import IDENTIFIER, quote_identifier
-
 from .fields import (
     COLUMN_TYPES,
     Column,
@@ -16,6 +14,7 @@ from .fields import (
     generate_index_name,
     parse_index,
 )
+from .quoting import IDENTIFIER, quote_identifier
 from .values import from_db_timestamp, new_id, to_db_timestamp, utcnow
 
 T = TypeVar("T", bound="BaseModel")

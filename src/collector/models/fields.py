@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collector.schema.sql import IDENTIFIER, quote_identifier, quote_literal
+from .quoting import IDENTIFIER, quote_identifier, quote_literal
 
 COLUMN_TYPES = ("TEXT", "INTEGER", "REAL", "BLOB", "TIMESTAMP")
 DIRECTIONS = ("ASC", "DESC")

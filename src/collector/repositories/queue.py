@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from collector.config.database import DatabaseConfig
-from collector.config.runtime import load_settings
 from collector.models.job import Job
 from collector.models.outbound import AllowedHosts
 from collector.models.redaction import redact_url
@@ -31,6 +30,7 @@ from collector.models.values import from_db_timestamp, quoted, to_db_timestamp, 
 
 from .base import Repository
 from .file_repository import FileRepository
+from .settings_repository import load_settings
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,29 @@
-"""SettingsRepository: read and write key/value settings by primary key."""
+"""SettingsRepository: read and write key/value settings by primary key.
+
+:func:`load_settings` reads them as the worker uses them: checked, with defaults.
+"""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+from collector.config.database import DatabaseConfig
+from collector.config.runtime import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_BACKOFF_SECONDS,
+    RuntimeSettings,
+    check_setting,
+    default_min_free_space,
+)
+from collector.config.settings import Config
+from collector.models.outbound import AllowedHosts
 from collector.models.settings import Settings
 from collector.models.values import to_db_timestamp, utcnow
 
 from .base import Repository
+
+logger = logging.getLogger(__name__)
 
 SQL_GET = "SELECT * FROM settings WHERE key = ?"
 SQL_ALL = "SELECT * FROM settings ORDER BY key"
@@ -36,3 +54,32 @@ class SettingsRepository(Repository[Settings]):
 
     def all(self) -> dict[str, str | None]:
         return {row["key"]: row["value"] for row in self.db.execute_query(SQL_ALL)}
+
+
+def load_settings(db: DatabaseConfig) -> RuntimeSettings:
+    """The stored settings, with defaults (COLLECTOR_DOWNLOAD_DIR and
+    COLLECTOR_MIN_FREE_SPACE among them) for missing ones.
+
+    ``allowed_hosts`` is the union of COLLECTOR_ALLOWED_HOSTS and the stored setting.
+    """
+    stored = SettingsRepository(db).all()
+
+    def read(key: str, default: str) -> str:
+        raw = stored.get(key)
+        if raw is None:
+            return default
+        try:
+            return check_setting(key, raw)
+        except ValueError as exc:
+            logger.warning("ignoring stored setting %s (%s); using %s", key, exc, default)
+            return default
+
+    return RuntimeSettings(
+        download_dir=Path(read("download_dir", str(Config.DOWNLOAD_DIR.resolve()))),
+        max_retries=int(read("max_retries", str(DEFAULT_MAX_RETRIES))),
+        retry_backoff_seconds=float(
+            read("retry_backoff_seconds", str(DEFAULT_RETRY_BACKOFF_SECONDS))
+        ),
+        allowed_hosts=Config.allowed_hosts() | AllowedHosts.parse(read("allowed_hosts", "")),
+        min_free_space=int(read("min_free_space", default_min_free_space())),
+    )

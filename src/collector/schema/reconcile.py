@@ -27,9 +27,9 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from collector.models.fields import INDEX_PREFIX, IndexSpec, ModelDefinitionError
 
@@ -37,7 +37,6 @@ from . import derived, introspect, statistics
 from .sql import quote_identifier
 
 if TYPE_CHECKING:
-    from collector.config.database import DatabaseConfig
     from collector.models.base import BaseModel
 
 logger = logging.getLogger(__name__)
@@ -47,6 +46,18 @@ INDEX_STATES = ("ok", "missing", "drifted", "unmanaged")
 # the step held it): SQLite's busy handler polls a waiting writer every 100 ms at
 # most, so writers queued behind a long build get in before the next one starts.
 YIELD_SECONDS = 0.2
+
+
+class Database(Protocol):
+    """What reconcile needs of a database: this thread's connection and a write transaction.
+
+    :class:`collector.config.database.DatabaseConfig` is one; the schema layer sits below
+    it (DatabaseConfig.initialize_schema runs this module) and does not name it.
+    """
+
+    def connection(self) -> sqlite3.Connection: ...
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 class SchemaError(Exception):
@@ -145,7 +156,7 @@ def inspect(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) -> list
 
 
 def reconcile(
-    db: DatabaseConfig,
+    db: Database,
     models: Sequence[type[BaseModel]],
     *,
     tables: bool = True,
@@ -199,7 +210,7 @@ def reconcile(
 
 
 @contextmanager
-def _step(db: DatabaseConfig) -> Iterator[sqlite3.Connection]:
+def _step(db: Database) -> Iterator[sqlite3.Connection]:
     """One step of a reconcile: its own IMMEDIATE transaction, then a pause for writers."""
     started = time.monotonic()
     with db.transaction() as conn:
@@ -232,7 +243,7 @@ def _build_index(
     return ok, True
 
 
-def refresh_statistics(db: DatabaseConfig, models: Sequence[type[BaseModel]]) -> list[str]:
+def refresh_statistics(db: Database, models: Sequence[type[BaseModel]]) -> list[str]:
     """ANALYZE the tables whose size moved by 2x since their statistics; their names.
 
     For long-running processes (the worker): the check reads two B-tree edges per
@@ -247,7 +258,7 @@ def refresh_statistics(db: DatabaseConfig, models: Sequence[type[BaseModel]]) ->
     return [stats.table for stats in stale]
 
 
-def create_missing_indexes(db: DatabaseConfig, models: Sequence[type[BaseModel]]) -> list[str]:
+def create_missing_indexes(db: Database, models: Sequence[type[BaseModel]]) -> list[str]:
     """The plan's create_indexes(): only what is missing, nothing rebuilt."""
     return reconcile(db, models, tables=False, rebuild=False).names("create index")
 

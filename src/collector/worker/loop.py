@@ -25,10 +25,11 @@ from collector.config.database import (
     DatabaseFullError,
     get_db_config,
 )
-from collector.config.runtime import default_min_free_space, load_settings
+from collector.config.runtime import default_min_free_space
 from collector.config.settings import Config
 from collector.models import ALL_MODELS
 from collector.repositories.queue import JobQueue
+from collector.repositories.settings_repository import load_settings
 from collector.schema.reconcile import refresh_statistics
 
 from .control import SHUTDOWN, JobControl
