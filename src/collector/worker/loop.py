@@ -5,7 +5,8 @@ runs that many slots, each in its own thread with its own database connection
 (DatabaseConfig gives each thread one). The first SIGTERM or SIGINT lets running
 downloads finish and then stops; a second one stops them and hands their jobs back
 to the queue. A killed worker's jobs come back when their leases expire: every
-worker recovers expired leases before it claims.
+worker recovers expired leases before it claims. An idle slot backs off up to
+``idle_max`` seconds, but a change in the queue wakes it sooner (worker/wake.py).
 """
 
 from __future__ import annotations
