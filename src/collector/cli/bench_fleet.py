@@ -1,4 +1,4 @@
-"""``collector bench load|faults|upgrade-wait``: a fleet of real processes, measured."""
+"""``collector bench load|faults|upgrade-wait|queue``: a fleet of real processes, measured."""
 
 from __future__ import annotations
 
@@ -165,4 +165,68 @@ def bench_upgrade_wait(
         click.echo(line)
     write_json(result, json_path)
     if result["errors"] or result["lost"] or result["upgrade_exit_code"]:
+        sys.exit(1)
+
+
+@click.command("queue")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--seconds", type=click.FloatRange(1, 3600), default=20, show_default=True)
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="Jobs the enqueuer queues per transaction.",
+)
+@click.option(
+    "--idle-samples",
+    type=click.IntRange(1, 1000),
+    default=30,
+    show_default=True,
+    help="Jobs queued one at a time into the idle fleet, for the claim latency.",
+)
+@click.option(
+    "--poll-only",
+    is_flag=True,
+    help="Workers without the change watcher (the idle back-off alone), to compare.",
+)
+@json_option("Write the figures here.")
+@workdir_option(
+    "Keep the database, the workers' records and logs here (default: a temporary folder)."
+)
+def bench_queue(
+    workers: int,
+    seconds: float,
+    batch: int,
+    idle_samples: int,
+    poll_only: bool,
+    json_path: Path | None,
+    workdir: Path | None,
+) -> None:
+    """Jobs claimed and finished per second by WORKERS processes with a no-op download.
+
+    First times how soon an idle fleet claims a job queued one at a time; then an
+    enqueuer queues batches for SECONDS while the workers drain them. Exits 1 if a
+    job ran twice, a job was not completed or the statistics differ from a GROUP BY.
+    """
+    import tempfile
+
+    from collector.bench.queue import QueueOptions, report_lines, run_queue
+
+    options = QueueOptions(workers, seconds, batch, idle_samples, watch=not poll_only)
+    with tempfile.TemporaryDirectory(prefix="collector-queue-") as scratch:
+        folder = workdir or Path(scratch)
+        try:
+            result = run_queue(folder, options, progress=lambda line: click.echo(line, err=True))
+        except (*ERRORS, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    for line in report_lines(result):
+        click.echo(line)
+    write_json(result, json_path)
+    healthy = (
+        result["double_claims"] == 0
+        and result["every_queued_job_completed"]
+        and result["statistics_equal_group_by"]
+    )
+    if not healthy:
         sys.exit(1)

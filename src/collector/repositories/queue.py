@@ -16,7 +16,7 @@ Statuses move:  pending -> running -> completed | failed | pending (transient, l
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -48,6 +48,10 @@ SQL_CLAIM = (
     "WHERE id = (SELECT id FROM jobs WHERE status = 'pending' "
     "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
     "ORDER BY created_at, id LIMIT 1) AND status = 'pending' RETURNING *"
+)
+SQL_CLAIMABLE = (
+    "SELECT 1 FROM jobs WHERE status = 'pending' "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT 1"
 )
 SQL_PENDING_SUMMARY = (
     "SELECT COUNT(*) AS pending, MIN(next_attempt_at) AS earliest FROM jobs "
@@ -122,6 +126,20 @@ SQL_RECOVER_RUNNING = (
 LOST_WORKER_MESSAGE = "the worker running this job stopped responding (lease expired)"
 
 
+# Called with the database after a job was queued or queued again from this process
+# (worker/wake.py: in-process workers start it without waiting for their watcher).
+enqueue_listeners: set[Callable[[DatabaseConfig], None]] = set()
+
+
+def announce(db: DatabaseConfig) -> None:
+    """Tell this process's listeners that ``db`` has a new pending job."""
+    for listener in list(enqueue_listeners):
+        try:
+            listener(db)
+        except Exception:
+            logger.exception("an enqueue listener failed")
+
+
 class JobNotFoundError(ValueError):
     """No job has this id."""
 
@@ -190,7 +208,36 @@ class JobQueue(Repository[Job]):
             job = Job(url=url, platform=detect_platform(url))
             self.db.execute_update(self.insert_sql(), job.to_row())
         logger.info("queued job %s for %s", job.id, redact_url(url))
+        announce(self.db)
         return Enqueued(job, True)
+
+    def enqueue_many(self, urls: Iterable[str]) -> list[Enqueued]:
+        """Queue every URL in one transaction: one Enqueued per URL, in order.
+
+        As ``enqueue`` for each, but the new jobs go in with the bulk insert and one
+        commit; a URL given twice is queued once (its second Enqueued is not created).
+        An invalid URL raises InvalidURLError before anything is written.
+        """
+        checked = [self.check_url(url) for url in urls]
+        results: list[Enqueued] = []
+        new: dict[str, Job] = {}
+        with self.db.transaction() as conn:
+            for url in checked:
+                if url in new:
+                    results.append(Enqueued(new[url], False))
+                    continue
+                existing = self.find_queued(url)
+                if existing is not None:
+                    results.append(Enqueued(existing, False))
+                    continue
+                job = new[url] = Job(url=url, platform=detect_platform(url))
+                results.append(Enqueued(job, True))
+            if new:
+                self.insert_rows(conn, [job.to_row() for job in new.values()])
+        if new:
+            logger.info("queued %d job(s) in one transaction", len(new))
+            announce(self.db)
+        return results
 
     def find_queued(self, url: str) -> Job | None:
         """The oldest pending or running job for exactly this URL."""
@@ -236,6 +283,7 @@ class JobQueue(Repository[Job]):
         if job is None:  # only when the statement was recorded, not run (plan checks)
             raise JobStateError(f"job {job_id} was not queued again")
         logger.info("job %s queued again", job_id)
+        announce(self.db)
         return job
 
     # -- the worker's side --------------------------------------------------------------
@@ -245,6 +293,10 @@ class JobQueue(Repository[Job]):
         now = _stamp()
         params = (worker_id, _later(lease_seconds), now, now)
         return self._one(self.db.execute_returning(SQL_CLAIM, params))
+
+    def has_claimable(self) -> bool:
+        """Whether a pending job may be claimed now (one index probe, unlike pending_wait)."""
+        return bool(self.db.execute_query(SQL_CLAIMABLE, (_stamp(),)))
 
     def pending_wait(self) -> float | None:
         """Seconds until a pending job may be claimed (0: now); None if none is pending."""

@@ -5,7 +5,8 @@ runs that many slots, each in its own thread with its own database connection
 (DatabaseConfig gives each thread one). The first SIGTERM or SIGINT lets running
 downloads finish and then stops; a second one stops them and hands their jobs back
 to the queue. A killed worker's jobs come back when their leases expire: every
-worker recovers expired leases before it claims.
+worker recovers expired leases before it claims. An idle slot backs off up to
+``idle_max`` seconds, but a change in the queue wakes it sooner (worker/wake.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .files import remove_folder
 from .job_run import JobRun, job_folder
 from .metrics import WorkerMetrics
 from .storage import FolderGate
+from .wake import ChangeWatcher, DirectNotices, Wakeup, watcher_for
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class Worker:
         name: str | None = None,
         idle_max: float = IDLE_MAX,
         metrics: WorkerMetrics | None = None,
+        watch: bool = True,
     ) -> None:
         if isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be from 1 to {MAX_CONCURRENCY}, not {concurrency}")
@@ -82,6 +85,10 @@ class Worker:
         self.idle_max = idle_max
         self.metrics = metrics or WorkerMetrics()
         self._stopping = threading.Event()
+        # Idle slots wait here; the watcher (one per worker) and this process's
+        # enqueues wake them (worker/wake.py). Without ``watch``, only the back-off.
+        self.wakeup = Wakeup()
+        self.watcher: ChangeWatcher | None = watcher_for(self.db) if watch else None
         self._aborting = False
         self._lock = threading.Lock()
         self._controls: set[JobControl] = set()
@@ -105,14 +112,21 @@ class Worker:
             threading.Thread(target=self._slot, args=(i, burst), name=f"slot-{i}", daemon=True)
             for i in range(1, self.concurrency)
         ]
+        watcher = None if burst else self.watcher
+        notices = DirectNotices(self.db, self.wakeup)
         try:
-            for thread in threads:
-                thread.start()
-            self._slot(0, burst)
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)  # stay responsive to signals
+            if watcher is not None:
+                watcher.start(self.wakeup)
+            with notices:
+                for thread in threads:
+                    thread.start()
+                self._slot(0, burst)
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.2)  # stay responsive to signals
         finally:
+            if watcher is not None:
+                watcher.stop()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         processed = self._processed - before
@@ -124,6 +138,7 @@ class Worker:
     def stop(self, abort: bool = False) -> None:
         """Stop after the running downloads; ``abort``: stop them and hand their jobs back."""
         self._stopping.set()
+        self.wakeup.stop()  # no slot sits out its idle pause
         if abort:
             with self._lock:
                 self._aborting = True  # also for a job claimed while this runs
@@ -155,6 +170,7 @@ class Worker:
         idle = IDLE_FIRST
         try:
             while not self._stopping.is_set():
+                seen = self.wakeup.seen()  # a notice during the claim cuts the pause
                 try:
                     if self.work_once(worker_id):
                         idle = IDLE_FIRST
@@ -178,7 +194,8 @@ class Worker:
                     return
                 pause = idle if wait is None else min(max(wait, 0.05), self.idle_max)
                 idle = min(idle * 2, self.idle_max)
-                self._stopping.wait(pause)
+                if self.wakeup.wait(seen, pause):
+                    idle = IDLE_FIRST
         finally:
             if index:
                 self.db.close()  # this slot thread's connection
