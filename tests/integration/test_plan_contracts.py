@@ -127,6 +127,7 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
     "JobQueue.find_queued": (queue_sql.SQL_FIND_QUEUED,),
     "JobQueue.claim": (queue_sql.SQL_CLAIM,),
     "JobQueue.pending_wait": (queue_sql.SQL_PENDING_SUMMARY,),
+    "JobQueue.has_claimable": (queue_sql.SQL_CLAIMABLE,),
     "JobQueue.renew": (queue_sql.SQL_RENEW,),
     "JobQueue.report_progress": (queue_sql.SQL_PROGRESS,),
     "JobQueue.complete": (queue_sql.SQL_COMPLETE,),

@@ -195,6 +195,12 @@ CONTRACTS: tuple[QueryContract, ...] = (
         note="reads the pending rows only",
     ),
     QueryContract(
+        "JobQueue.has_claimable",
+        lambda j, f, s: JobQueue(j.db).has_claimable(),
+        (("idx_jobs_status_created", "idx_jobs_status"),),
+        note="an idle worker's look after a change: the first pending row, no scan",
+    ),
+    QueryContract(
         "JobQueue.renew",
         lambda j, f, s: JobQueue(j.db).renew(s.job_id, QUEUE_SAMPLE_WORKER, 60),
         (PK_JOBS,),
