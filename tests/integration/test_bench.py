@@ -30,10 +30,10 @@ from collector.bench.queries import QUERIES
 from collector.bench.targets import evaluate
 from collector.cli import main
 from collector.config.database import DatabaseConfig
+from collector.dialects import SQLITE
 from collector.models import ALL_MODELS, FILE_TYPES, STATUSES, Job
 from collector.repositories import FileRepository, JobRepository
 from collector.schema import derived
-from collector.schema.plans import parse_step
 from tests.conftest import LARGE_JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +117,7 @@ def names_in(plan_rows: list[str]) -> set[str]:
 
 
 def explain_rows(rows: list[str]) -> list[tuple[int, int, int, str]]:
-    """Plan rows as EXPLAIN QUERY PLAN returns them, for parse_step."""
+    """Plan rows as EXPLAIN QUERY PLAN returns them, for SQLite's plan parser."""
     return [(number, 0, 0, row) for number, row in enumerate(rows)]
 
 
@@ -382,7 +382,7 @@ def test_run_plans_are_the_documented_ones(bench_run) -> None:
                 choices = (wanted,) if isinstance(wanted, str) else wanted
                 assert used & set(choices), (size["jobs"], name, rows)
                 assert any(documents(line, name, choices) for line in documented), (name, wanted)
-            for step in map(parse_step, explain_rows(rows)):
+            for step in map(SQLITE.parse_plan_row, explain_rows(rows)):
                 assert not (step.full_scan and step.table in ("jobs", "files")), (name, rows)
                 assert not step.temp_sort, (name, rows)
             # The baseline really ran without indexes.

@@ -12,6 +12,7 @@ import pytest
 
 from collector.bench.dataset import generate_rows
 from collector.config.database import DatabaseConfig
+from collector.dialects import SQLITE
 from collector.models import ALL_MODELS
 from collector.models.job import Job
 from collector.repositories import FileRepository, JobRepository
@@ -46,6 +47,8 @@ def derived_is_exact(path: Path) -> None:
 
 class Recording:
     """A connection that records, for each statement, how many rows it inserted."""
+
+    dialect = SQLITE  # a stand-in names its engine (collector.dialects.dialect_for)
 
     def __init__(self, conn: sqlite3.Connection, width: int) -> None:
         self.conn, self.width = conn, width

@@ -7,9 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from collector.dialects import SQLITE
 from collector.models import Job
 from collector.schema.introspect import where_tokens
-from collector.schema.plans import PlanStep, explain, format_plan, parse_step, plan_problems
+from collector.schema.plans import PlanStep, explain, format_plan, plan_problems
+
+parse_step = SQLITE.parse_plan_row
 
 
 def step(detail: str, step_id: int = 2, parent: int = 0) -> PlanStep:

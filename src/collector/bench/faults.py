@@ -98,9 +98,7 @@ def upgrade_kill(folder: Path, jobs: int = 300_000, kills: int = 7) -> dict[str,
         killed = {
             "killed_after_seconds": round(after, 1),
             "killed_after_it_finished": finished_first,
-            "indexes_present": fleet.count(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%'",
-            ),
+            "indexes_present": fleet.indexes("idx_"),
             "integrity_check": fleet.integrity(),
             "rows_equal": fleet.row_counts() == before,
         }

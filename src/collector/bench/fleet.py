@@ -139,7 +139,30 @@ class Fleet:
         }
 
     def integrity(self) -> str:
-        return str(self.query("PRAGMA integrity_check")[0][0])
+        """ "ok", or the first problem the engine's integrity check finds."""
+        from collector.config.database import DatabaseConfig
+
+        db = DatabaseConfig(self.db_path)
+        try:
+            return (db.integrity_check() or ["ok"])[0]
+        finally:
+            db.close()
+
+    def indexes(self, prefix: str) -> int:
+        """How many indexes whose name starts with ``prefix`` the run's database holds."""
+        from collector.config.database import DatabaseConfig
+
+        db = DatabaseConfig(self.db_path)
+        try:
+            conn = db.connection()
+            tables = db.dialect.table_names(conn)
+            return sum(
+                info.name.startswith(prefix)
+                for table in tables
+                for info in db.dialect.table_indexes(conn, table)
+            )
+        finally:
+            db.close()
 
     def add(self, urls: list[str]) -> list[str]:
         """``collector add --json`` of ``urls``: the ids of their jobs."""

@@ -176,7 +176,7 @@ def _check(db_path: Path, acked: set[str], media: LoopbackMedia) -> dict[str, An
             present.add(row["id"])
             statuses[row["status"]] += 1
         counted = {k: v for k, v in JobRepository(db).get_job_statistics().items() if v}
-        integrity = db.execute_query("PRAGMA integrity_check")[0][0]
+        integrity = (db.integrity_check() or ["ok"])[0]
         files = db.execute_query("SELECT COUNT(*) FROM files")[0][0]
     finally:
         db.close()

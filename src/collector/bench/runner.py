@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,9 @@ from itertools import cycle
 from pathlib import Path
 from typing import Any
 
+from collector import dialects
 from collector.config.database import DatabaseConfig
+from collector.dialects import Connection
 from collector.models import ALL_MODELS
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.contracts import CONTRACTS
@@ -54,12 +55,12 @@ def _fresh(path: Path) -> DatabaseConfig:
     return DatabaseConfig(path)
 
 
-def _make_orphans(conn: sqlite3.Connection) -> int:
+def _make_orphans(conn: Connection) -> int:
     """Delete every ORPHAN_EVERY-th job, not its files (plain sqlite3: no foreign keys)."""
     return conn.execute("DELETE FROM jobs WHERE rowid % ? = 0", (ORPHAN_EVERY,)).rowcount
 
 
-def _probe(conn: sqlite3.Connection) -> Probe:
+def _probe(conn: Connection) -> Probe:
     """A job near the middle with 3 files, one a video; a cursor 90% down the job list.
 
     The same shape of job at every size, so "files of one job" returns the same
@@ -75,7 +76,7 @@ def _probe(conn: sqlite3.Connection) -> Probe:
     return Probe(_probe_job(conn), encode_cursor(row[0], row[1]), depth + 1)
 
 
-def _probe_job(conn: sqlite3.Connection) -> str:
+def _probe_job(conn: Connection) -> str:
     rows = conn.execute(
         "SELECT job_id, file_type FROM files WHERE rowid >= (SELECT MAX(rowid) / 2 FROM files) "
         "AND job_id IN (SELECT id FROM jobs) ORDER BY rowid LIMIT 2000"
@@ -93,7 +94,7 @@ BENCH_WORKER = "bench-worker"
 LEASED_JOBS = 50
 
 
-def _lease_running_jobs(conn: sqlite3.Connection) -> list[str]:
+def _lease_running_jobs(conn: Connection) -> list[str]:
     """Give up to LEASED_JOBS running jobs to BENCH_WORKER, as a worker's claim leaves them."""
     ids = [
         row[0]
@@ -128,25 +129,22 @@ def _progress_update_ms(db: DatabaseConfig, ids: list[str]) -> float | None:
     return median_ms(report)
 
 
-def _plan(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[str]:
+def _plan(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[str]:
     return [step.detail for step in explain(conn, sql, params)]
 
 
-def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
     return conn.execute(sql, params).fetchall()
 
 
-def _raw(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level=None)
+def _raw(db: DatabaseConfig) -> Connection:
+    """A bare connection of the engine: no session set-up, plain tuples."""
+    return db.dialect.connect_raw(db.db_path)
 
 
-def storage(conn: sqlite3.Connection) -> dict[str, int] | None:
-    """Bytes on disk per table and index (None where SQLite lacks the dbstat table)."""
-    try:
-        rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
-    except sqlite3.OperationalError:
-        return None
-    return {name: size for name, size in sorted(rows, key=lambda row: -row[1])}
+def storage(conn: Connection) -> dict[str, int] | None:
+    """Bytes on disk per table and index (None where the engine cannot tell)."""
+    return dialects.dialect_for(conn).table_sizes(conn)
 
 
 def _load(db: DatabaseConfig, num_jobs: int, mix: str, seed: int, progress: Progress | None):
@@ -165,7 +163,7 @@ def _load(db: DatabaseConfig, num_jobs: int, mix: str, seed: int, progress: Prog
     return summary, time.perf_counter() - started
 
 
-def _baseline(conn: sqlite3.Connection, probe: Probe, stage: str, progress: Progress | None):
+def _baseline(conn: Connection, probe: Probe, stage: str, progress: Progress | None):
     """The plan's SQL on the index-less database: {query: {ms, plan}}."""
     results: dict[str, dict[str, Any]] = {}
     for number, query in enumerate(QUERIES):
@@ -181,7 +179,7 @@ def _baseline(conn: sqlite3.Connection, probe: Probe, stage: str, progress: Prog
 
 def _with_indexes(
     db: DatabaseConfig,
-    conn: sqlite3.Connection,
+    conn: Connection,
     query: BenchQuery,
     probe: Probe,
     reference: tuple[int, int] | None = None,
@@ -235,7 +233,7 @@ def run_size(
     """
     db = _fresh(workdir / f"bench-{num_jobs}.db")
     summary, load_s = _load(db, num_jobs, mix, seed, progress)
-    raw = _raw(db.db_path)
+    raw = _raw(db)
     orphaned = _make_orphans(raw)
     leased = _lease_running_jobs(raw)
     probe = _probe(raw)
@@ -249,7 +247,7 @@ def run_size(
     upgrade_s = time.perf_counter() - started
     if progress:
         progress(f"{num_jobs:,} jobs: upgrade", 1, 1)
-    raw = _raw(db.db_path)  # a new connection sees the new schema and statistics
+    raw = _raw(db)  # a new connection sees the new schema and statistics
     for number, query in enumerate(QUERIES):
         entry = results[query.name]
         reference = (references or {}).get(query.name)
@@ -464,7 +462,7 @@ def run_benchmarks(
                 references[name] = (num_jobs, entry["rows"])
     inserts = insert_costs(workdir, insert_jobs, progress) if insert_jobs else None
     result = {
-        "sqlite_version": sqlite3.sqlite_version,
+        "sqlite_version": dialects.SQLITE.version,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "mix": mix,

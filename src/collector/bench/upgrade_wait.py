@@ -141,7 +141,7 @@ def measure(
     lost = _lost(db, held.id, last_progress, acked_urls)
     conn = db.connection()
     indexes_ok = all(s.state in ("ok", "unmanaged") for s in inspect(conn, ALL_MODELS))
-    present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    present = db.dialect.table_names(conn)
     derived_ok = all(
         item.table in present and derived.verify(conn, item)
         for item in derived.declared(ALL_MODELS)

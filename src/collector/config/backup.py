@@ -1,4 +1,5 @@
-"""Online backups: a consistent copy of a live database, with SQLite's backup API.
+"""Online backups: a consistent copy of a live database, by the engine's dialect
+(SQLite's backup API).
 
 The copy is taken in one step, from one read snapshot. The database runs in WAL
 mode, where a reader does not block writers: workers and the web app keep writing
@@ -15,9 +16,7 @@ file is replaced only when asked to (``force``).
 from __future__ import annotations
 
 import os
-import sqlite3
 import tempfile
-from contextlib import closing
 from pathlib import Path
 from typing import NamedTuple
 
@@ -66,27 +65,12 @@ def _copy(db: DatabaseConfig, partial: Path) -> tuple[int, list[str]]:
     """Copy every page in one step; leave the copy one self-contained file, checked."""
     source = db.connect()
     try:
-        with closing(sqlite3.connect(partial, isolation_level=None)) as dest:
-            source.backup(dest)  # pages=-1: all of them, from one snapshot
-            # The copy needs no -wal file beside it: a backup is one file to move around.
-            dest.execute("PRAGMA journal_mode = DELETE")
-            pages = dest.execute("PRAGMA page_count").fetchone()[0]
-            problems = _quick_check(dest)
-    except sqlite3.DatabaseError as exc:  # the copy's side: most likely its disk is full
+        # Pages are copied as they are, damage included: the check says so.
+        return db.dialect.backup(source, partial)
+    except db.dialect.DatabaseError as exc:  # the copy's side: most likely its disk is full
         raise BackupError(f"cannot copy {db.db_path} to {partial.parent}: {exc}") from exc
     finally:
         source.close()
-    return pages, problems
-
-
-def _quick_check(conn: sqlite3.Connection) -> list[str]:
-    """The copy's problems ([] if none); pages are copied as they are, damage included."""
-    try:
-        rows = conn.execute("PRAGMA quick_check(10)").fetchall()
-    except sqlite3.DatabaseError as exc:  # damage the check itself cannot get past
-        return [str(exc)]
-    lines = [line for row in rows for line in str(row[0]).splitlines()]
-    return [] if lines == ["ok"] else [x for x in lines if not x.startswith("*** in database")]
 
 
 def _sync(path: Path) -> None:

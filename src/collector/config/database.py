@@ -1,21 +1,25 @@
-"""DatabaseConfig: connections, transactions and schema set-up for the SQLite store.
+"""DatabaseConfig: connections, transactions and schema set-up for the store.
 
 Each thread gets its own connection (never shared), opened lazily and configured
-once: WAL journal, a busy timeout so a locked database waits instead of failing,
-foreign keys on, and autocommit mode so that transactions are explicit and short
-(``BEGIN IMMEDIATE`` for writes, SAVEPOINTs when nested).
+once by the engine's dialect (:mod:`collector.dialects`: on SQLite a WAL journal, a
+busy timeout so a locked database waits instead of failing, foreign keys on), in
+autocommit mode so that transactions are explicit and short (the dialect's write
+transaction, ``BEGIN IMMEDIATE`` on SQLite; SAVEPOINTs when nested). An engine's
+error about the database itself (busy, damaged, full, not a database) becomes one
+of this module's errors, with the file and what to do.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from collector import dialects
+from collector.dialects import Connection, Dialect
 from collector.models import ALL_MODELS
 from collector.models.base import BaseModel
 from collector.schema.reconcile import ReconcileReport, create_missing_indexes, reconcile
@@ -25,14 +29,6 @@ from .settings import Config
 
 logger = logging.getLogger(__name__)
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-# Databases this process has opened a connection to. Their header is not read again:
-# closing any descriptor of a file drops every POSIX lock the process holds on it,
-# so reading the header while a connection is open (a new connection per web request,
-# the worker's kept one) would take the open connections' shared lock away. Another
-# process closing its connection would then checkpoint and delete the -wal and -shm
-# files still in use here, and this process would stop seeing the other's writes.
-_CONNECTED: set[Path] = set()
 Params = Sequence[Any]
 
 
@@ -64,10 +60,6 @@ class DatabaseFullError(DatabaseError):
     """A write was refused for lack of space; nothing of it was kept."""
 
 
-# SQLite's primary result codes (the low byte of an extended code).
-SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 5, 6, 11, 13, 26
-
-
 class Statement(NamedTuple):
     """One statement as the application ran it: SQL text and bound values."""
 
@@ -78,8 +70,14 @@ class Statement(NamedTuple):
 class DatabaseConfig:
     """Database configuration and connection management."""
 
-    def __init__(self, db_path: str | Path | None = None, busy_timeout_ms: int | None = None):
+    def __init__(
+        self,
+        db_path: str | Path | None = None,
+        busy_timeout_ms: int | None = None,
+        dialect: Dialect | None = None,
+    ):
         self.db_path = Path(db_path) if db_path is not None else Config.DB_PATH
+        self.dialect = dialect if dialect is not None else dialects.DEFAULT
         timeout = Config.busy_timeout_ms() if busy_timeout_ms is None else busy_timeout_ms
         if (
             isinstance(timeout, bool)
@@ -98,42 +96,32 @@ class DatabaseConfig:
 
     # -- connections ---------------------------------------------------------------
 
-    def check_path(self) -> None:
-        """Raise NotADatabaseError if the path holds something other than SQLite."""
-        path = self.db_path
-        if path.is_dir():
-            raise NotADatabaseError(f"{path} is a directory, not an SQLite database")
-        if path.resolve() in _CONNECTED:
-            return
-        if path.exists() and path.stat().st_size > 0:
-            with path.open("rb") as fh:
-                if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                    raise NotADatabaseError(f"{path} is not an SQLite database")
+    @classmethod
+    def from_url(cls, url: str, busy_timeout_ms: int | None = None) -> DatabaseConfig:
+        """The database a URL names (``sqlite:///path``); ValueError for a bad URL."""
+        parsed = dialects.parse_database_url(url)
+        return cls(parsed.path, busy_timeout_ms, dialects.get_dialect(parsed.engine))
 
-    def connect(self) -> sqlite3.Connection:
+    def check_path(self) -> None:
+        """Raise NotADatabaseError if the path holds something other than a database."""
+        problem = self.dialect.check_path(self.db_path)
+        if problem is not None:
+            raise NotADatabaseError(problem)
+
+    def connect(self) -> Connection:
         """Open and configure a new connection (callers own it; prefer connection())."""
         self.check_path()
         try:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.db_path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
+            conn = self.dialect.open(self.db_path)
+        except (OSError, self.dialect.Error) as exc:
             raise DatabaseError(f"cannot open the database {self.db_path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
         try:
-            # PRAGMA values cannot be bound; this one is a validated int.
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            # Statement journals (one per write that fires triggers) stay in memory.
-            conn.execute("PRAGMA temp_store = MEMORY")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
+            self.dialect.configure(conn, self.db_path, self.busy_timeout_ms)
+        except self.dialect.DatabaseError as exc:
             raise self.translate(exc) from exc
-        _CONNECTED.add(self.db_path.resolve())
         return conn
 
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> Connection:
         """This thread's connection, opened on first use."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -142,8 +130,8 @@ class DatabaseConfig:
         return conn
 
     @contextmanager
-    def get_connection(self) -> Iterator[sqlite3.Connection]:
-        """The plan's accessor: this thread's connection, rows as sqlite3.Row."""
+    def get_connection(self) -> Iterator[Connection]:
+        """The plan's accessor: this thread's connection, rows readable by name."""
         yield self.connection()
 
     def close(self) -> None:
@@ -159,19 +147,17 @@ class DatabaseConfig:
         A damaged file or a full disk is also noted in ``conditions`` (one log line
         per condition, however many operations meet it).
         """
-        if not isinstance(exc, sqlite3.DatabaseError):
+        kind = self.dialect.classify(exc)
+        if kind is None:
             return exc
         message = str(exc)
-        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
         path = self.db_path
-        if code in (SQLITE_BUSY, SQLITE_LOCKED) or (
-            not code and ("locked" in message or "busy" in message)
-        ):
+        if kind == dialects.BUSY:
             return DatabaseBusyError(
                 f"{path} is locked by another writer (waited {self.busy_timeout_ms} ms): {message}",
                 "the database is busy",
             )
-        if code == SQLITE_CORRUPT or (not code and "malformed" in message):
+        if kind == dialects.DAMAGED:
             conditions.report(path, conditions.DAMAGED, message)
             return DatabaseDamagedError(
                 f"the database {path} is damaged ({message}); stop collector, run "
@@ -179,21 +165,21 @@ class DatabaseConfig:
                 "(README: Backups)",
                 f"the database is damaged ({message})",
             )
-        if code == SQLITE_FULL or (not code and "is full" in message):
+        if kind == dialects.FULL:
             conditions.report(path, conditions.FULL, message)
             return DatabaseFullError(
                 f"no space left for the database {path} ({message}); nothing of this change "
                 "was saved: free disk space and try again",
                 f"no space left for the database ({message}); nothing of this change was saved",
             )
-        if code == SQLITE_NOTADB or (not code and "not a database" in message):
-            return NotADatabaseError(f"{path} is not a usable SQLite database: {message}")
-        return exc
+        return NotADatabaseError(
+            f"{path} is not a usable {self.dialect.display_name} database: {message}"
+        )
 
     # -- transactions ----------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """A write transaction: BEGIN IMMEDIATE, or a SAVEPOINT when already in one.
 
         Commits on success, rolls back on any exception. Short by design: never hold
@@ -204,10 +190,10 @@ class DatabaseConfig:
         savepoint = f"sp_{depth}"
         try:
             if depth == 0:
-                conn.execute("BEGIN IMMEDIATE")
+                self.dialect.begin_write(conn)
             else:
                 conn.execute(f"SAVEPOINT {savepoint}")
-        except sqlite3.DatabaseError as exc:
+        except self.dialect.DatabaseError as exc:
             raise self.translate(exc) from exc
         self._local.depth = depth + 1
         try:
@@ -222,19 +208,18 @@ class DatabaseConfig:
         self._local.depth = depth
         try:
             conn.execute("COMMIT" if depth == 0 else f"RELEASE {savepoint}")
-        except sqlite3.DatabaseError as exc:
-            if depth == 0 and conn.in_transaction:
+        except self.dialect.DatabaseError as exc:
+            if depth == 0 and self.dialect.in_transaction(conn):
                 conn.execute("ROLLBACK")
             raise self.translate(exc) from exc
         if depth == 0:
             conditions.write_succeeded(self.db_path)
 
-    @staticmethod
-    def _roll_back(conn: sqlite3.Connection, depth: int, savepoint: str) -> None:
-        """Undo the failed (sub)transaction. SQLite may have rolled the whole
+    def _roll_back(self, conn: Connection, depth: int, savepoint: str) -> None:
+        """Undo the failed (sub)transaction. The engine may have rolled the whole
         transaction back itself (a full disk, a damaged page), so only what is
         still open is undone."""
-        if not conn.in_transaction:
+        if not self.dialect.in_transaction(conn):
             return
         if depth == 0:
             conn.execute("ROLLBACK")
@@ -268,19 +253,19 @@ class DatabaseConfig:
             run = run and execute
         return run
 
-    def execute_query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    def execute_query(self, sql: str, params: Params = ()) -> list[Any]:
         """Run a read and return all rows."""
         if not self._record(sql, params):
             return []
         try:
             return self.connection().execute(sql, params).fetchall()
-        except sqlite3.DatabaseError as exc:
+        except self.dialect.DatabaseError as exc:
             raise self.translate(exc) from exc
 
     def execute_rows(self, sql: str, params: Params = ()) -> tuple[list[str], list[tuple]]:
         """Run a read; return the column names and the rows as plain tuples.
 
-        The fast path for lists: no per-row sqlite3.Row object.
+        The fast path for lists: no per-row Row object.
         """
         if not self._record(sql, params):
             return [], []
@@ -289,7 +274,7 @@ class DatabaseConfig:
         try:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        except sqlite3.DatabaseError as exc:
+        except self.dialect.DatabaseError as exc:
             raise self.translate(exc) from exc
         return [d[0] for d in cursor.description or ()], rows
 
@@ -300,7 +285,7 @@ class DatabaseConfig:
         with self.transaction() as conn:
             return conn.execute(sql, params).rowcount
 
-    def execute_returning(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    def execute_returning(self, sql: str, params: Params = ()) -> list[Any]:
         """Run one write with a RETURNING clause in a transaction; return its rows."""
         if not self._record(sql, params):
             return []
@@ -324,26 +309,24 @@ class DatabaseConfig:
             return conn.executemany(sql, rows).rowcount
 
     def integrity_check(self, quick: bool = False, max_problems: int = 100) -> list[str]:
-        """SQLite's ``PRAGMA integrity_check`` (or ``quick_check``): the problems, [] if ok.
+        """The engine's integrity check (or its quicker form): the problems, [] if ok.
 
-        Both read the whole file (quick_check skips matching index entries to rows).
-        A page so damaged that the check itself cannot go on is one problem.
+        On SQLite ``PRAGMA integrity_check`` or ``quick_check``; both read the whole
+        file (quick_check skips matching index entries to rows). A page so damaged
+        that the check itself cannot go on is one problem.
         """
-        pragma = "quick_check" if quick else "integrity_check"
-        rows: list[Any] = []
+        lines: list[str] = []
         # Walking further into a damaged file can meet a page the check itself cannot
         # get past; asking for fewer problems then still lists the first ones.
         for limit in (int(max_problems), 10, 1):
             try:
-                # PRAGMA arguments cannot be bound; this one is an int.
-                rows = self.connection().execute(f"PRAGMA {pragma}({limit})").fetchall()
+                lines = self.dialect.integrity_check(self.connection(), quick, limit)
                 break
-            except sqlite3.DatabaseError as exc:
+            except self.dialect.DatabaseError as exc:
                 translated = self.translate(exc)
                 if not isinstance(translated, DatabaseDamagedError):
                     raise translated from exc
-                rows = [(str(exc),)]
-        lines = [line for row in rows for line in str(row[0]).splitlines()]
+                lines = [str(exc)]
         if lines == ["ok"]:
             return []
         problems = [line for line in lines if not line.startswith("*** in database")]
@@ -369,12 +352,11 @@ class DatabaseConfig:
 
     def get_index_info(self, table_name: str) -> list[dict[str, Any]]:
         """Name and SQL of every index on a table, ``idx_`` ones and others alike."""
-        rows = self.execute_query(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-            "ORDER BY name",
-            (table_name,),
-        )
-        return [{"name": row["name"], "sql": row["sql"]} for row in rows]
+        try:
+            found = self.dialect.index_definitions(self.connection(), table_name)
+        except self.dialect.DatabaseError as exc:
+            raise self.translate(exc) from exc
+        return [{"name": name, "sql": sql} for name, sql in found]
 
 
 # -- the process-wide and per-app accessors (flaskr's get_db / close_db) ------------------
@@ -385,7 +367,8 @@ APP_EXTENSION = "collector.db"
 
 
 def get_db_config() -> DatabaseConfig:
-    """The DatabaseConfig of the current Flask app, or of COLLECTOR_DB_PATH outside one."""
+    """The DatabaseConfig of the current Flask app, or of the configured database outside one
+    (COLLECTOR_DATABASE_URL, else COLLECTOR_DB_PATH)."""
     from flask import current_app, has_app_context
 
     if has_app_context():
@@ -393,11 +376,11 @@ def get_db_config() -> DatabaseConfig:
     path = Config.DB_PATH.resolve()
     with _default_lock:
         if path not in _default_configs:
-            _default_configs[path] = DatabaseConfig(path)
+            _default_configs[path] = DatabaseConfig(path, dialect=Config.dialect())
         return _default_configs[path]
 
 
-def get_db() -> sqlite3.Connection:
+def get_db() -> Connection:
     """The connection for this thread (in a request, closed again at its end)."""
     return get_db_config().connection()
 

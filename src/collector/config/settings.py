@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from collector import dialects
+from collector.dialects import DatabaseURL, Dialect
 from collector.models.outbound import AllowedHosts
 
 DEFAULT_DATA_DIR = Path("data")
@@ -22,23 +24,56 @@ class _EnvPath:
         return Path(value) if value else self.default
 
 
+class _DatabasePath:
+    """The database file: ``COLLECTOR_DATABASE_URL``'s path when set, else ``COLLECTOR_DB_PATH``."""
+
+    def __init__(self, default: Path) -> None:
+        self.default = default
+
+    def __get__(self, instance: object, owner: type) -> Path:
+        url = Config.database_url()
+        if url is not None:
+            return url.path
+        value = os.environ.get("COLLECTOR_DB_PATH")
+        return Path(value) if value else self.default
+
+
 class Config:
     """Paths collector uses. Environment variables win over the defaults.
 
+    - ``COLLECTOR_DATABASE_URL``: the database as a URL (``sqlite:///data/collector.db``);
+      when set it wins over ``COLLECTOR_DB_PATH``.
     - ``COLLECTOR_DB_PATH``: the SQLite database (default ``./data/collector.db``).
     - ``COLLECTOR_DOWNLOAD_DIR``: where downloads land (default ``./data/downloads``).
     - ``COLLECTOR_ALLOWED_HOSTS``: internal hosts downloads may reach (default none).
     """
 
-    DB_PATH = _EnvPath("COLLECTOR_DB_PATH", DEFAULT_DATA_DIR / "collector.db")
+    DB_PATH = _DatabasePath(DEFAULT_DATA_DIR / "collector.db")
     # The plan's name for the same path.
-    SCRAPER_DB_PATH = _EnvPath("COLLECTOR_DB_PATH", DEFAULT_DATA_DIR / "collector.db")
+    SCRAPER_DB_PATH = _DatabasePath(DEFAULT_DATA_DIR / "collector.db")
     DOWNLOAD_DIR = _EnvPath("COLLECTOR_DOWNLOAD_DIR", DEFAULT_DATA_DIR / "downloads")
 
     MAX_BUSY_TIMEOUT_MS = 600_000
     # Longer than one step of an upgrade (one index built on a million-job database
     # took about 8 s on a loaded two-core machine), so writers wait, not fail.
     DEFAULT_BUSY_TIMEOUT_MS = 30_000
+
+    @staticmethod
+    def database_url() -> DatabaseURL | None:
+        """``COLLECTOR_DATABASE_URL`` parsed, None when unset; ValueError naming the variable."""
+        raw = os.environ.get("COLLECTOR_DATABASE_URL", "").strip()
+        if not raw:
+            return None
+        try:
+            return dialects.parse_database_url(raw)
+        except ValueError as exc:
+            raise ValueError(f"COLLECTOR_DATABASE_URL: {exc}") from None
+
+    @staticmethod
+    def dialect() -> Dialect:
+        """The configured engine's dialect (SQLite without a URL)."""
+        url = Config.database_url()
+        return dialects.DEFAULT if url is None else dialects.get_dialect(url.engine)
 
     @staticmethod
     def busy_timeout_ms() -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from collector.config.database import DatabaseConfig, get_db_config
+from collector.dialects import Connection, dialect_for
 from collector.models.base import BaseModel
 from collector.schema.derived import counts_table
 from collector.schema.sql import column_list, placeholders, quote_identifier
@@ -58,20 +58,21 @@ class Repository(Generic[M]):
         return f"INSERT INTO {cls.table()} ({column_list(names)}) VALUES {values}"
 
     @classmethod
-    def rows_per_insert(cls, conn: sqlite3.Connection) -> int:
-        """Rows one bulk INSERT carries: ROWS_PER_INSERT, fewer if SQLite's bound-variable
+    def rows_per_insert(cls, conn: Connection) -> int:
+        """Rows one bulk INSERT carries: ROWS_PER_INSERT, fewer if the engine's bound-variable
         limit on this connection is lower; ValueError if not even one row fits."""
         width = len(cls.model.field_names())
-        variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        dialect = dialect_for(conn)
+        variables = dialect.max_variables(conn)
         if variables < width:
             raise ValueError(
-                f"SQLite's limit of {variables} bound variables is below the "
+                f"{dialect.display_name}'s limit of {variables} bound variables is below the "
                 f"{width} values of one {cls.model.__name__} row"
             )
         return min(ROWS_PER_INSERT, variables // width)
 
     @classmethod
-    def insert_rows(cls, conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> int:
+    def insert_rows(cls, conn: Connection, rows: Iterable[Sequence[Any]]) -> int:
         """Bulk insert: row tuples in ``field_names()`` order, all or none.
 
         Rows go in several to a statement, not one per statement as executemany runs

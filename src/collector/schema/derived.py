@@ -11,19 +11,20 @@ they are exact at all times: a write that rolls back rolls its counts back too.
 - ``{table}_orphan_{column}``: the values of a foreign-key column (``references``)
   that name no parent row: the job ids whose files are orphans.
 
-The objects are SQLite's (the trigger dialect is engine specific, which is why it
-lives in one module). Reconcile creates them, compares each trigger's stored SQL
-with what is generated here, and on any difference recreates the triggers and
-recomputes the table from the source table in the same transaction.
+The trigger bodies are SQLite's; the statements that create, drop and read back a
+trigger are the connection's dialect's. Reconcile creates them, compares each
+trigger's stored SQL with what is generated here, and on any difference recreates
+the triggers and recomputes the table from the source table in the same transaction.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from collector.dialects import Connection, dialect_for
 
 from .sql import quote_identifier as q
 
@@ -166,40 +167,31 @@ def declared(models: Sequence[type[BaseModel]]) -> list[Derived]:
     return result
 
 
-def trigger_sql(name: str, body: str) -> str:
-    """The full CREATE TRIGGER statement, as SQLite stores it."""
-    return f"CREATE TRIGGER {q(name)} {body}"
-
-
-def state(conn: sqlite3.Connection, item: Derived) -> tuple[str, str]:
+def state(conn: Connection, item: Derived) -> tuple[str, str]:
     """("ok" | "missing" | "drifted", detail) for one derived table."""
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (item.table,)
-    ).fetchone()
-    if not exists:
+    dialect = dialect_for(conn)
+    if item.table not in dialect.table_names(conn):
         return "missing", "table missing"
     problems = []
     for name, body in item.triggers:
-        row = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,)
-        ).fetchone()
-        if row is None:
+        stored = dialect.stored_trigger_sql(conn, name)
+        if stored is None:
             problems.append(f"trigger {name} missing")
-        elif row[0] != trigger_sql(name, body):
+        elif stored != dialect.trigger_sql(name, body):
             problems.append(f"trigger {name} differs")
     return ("drifted" if problems else "ok"), "; ".join(problems)
 
 
-def repair(conn: sqlite3.Connection, item: Derived, current: str) -> None:
+def repair(conn: Connection, item: Derived, current: str) -> None:
     """Create or recreate a derived table's triggers and recompute its rows.
 
     Runs inside the caller's transaction: readers never see it half done.
     """
     if current == "missing":
         conn.execute(item.create_sql)
+    dialect = dialect_for(conn)
     for name, body in item.triggers:
-        conn.execute(f"DROP TRIGGER IF EXISTS {q(name)}")
-        conn.execute(trigger_sql(name, body))
+        dialect.replace_trigger(conn, name, body)
     for statement in item.rebuild_sql():
         conn.execute(statement)
     logger.info(
@@ -207,7 +199,7 @@ def repair(conn: sqlite3.Connection, item: Derived, current: str) -> None:
     )
 
 
-def verify(conn: sqlite3.Connection, item: Derived) -> bool:
+def verify(conn: Connection, item: Derived) -> bool:
     """True if the derived table holds exactly what recomputing it would give."""
     actual = conn.execute(item.content_sql).fetchall()
     truth = conn.execute(item.truth_sql).fetchall()

@@ -1,4 +1,4 @@
-"""Read the schema back through PRAGMAs (never by parsing our own DDL).
+"""Read the schema back through the connection's dialect (never by parsing our own DDL).
 
 The one exception is a partial index's WHERE clause, which SQLite exposes only as
 the text of its CREATE statement: :func:`where_tokens` tokenises that text so it can
@@ -8,84 +8,36 @@ be compared with a declaration regardless of quoting, case and spacing.
 from __future__ import annotations
 
 import re
-import sqlite3
-from typing import NamedTuple
+
+from collector.dialects import ColumnInfo, Connection, IndexInfo, dialect_for
+
+__all__ = [
+    "ColumnInfo",
+    "IndexInfo",
+    "index_info",
+    "table_columns",
+    "table_indexes",
+    "table_names",
+    "where_tokens",
+]
 
 
-class ColumnInfo(NamedTuple):
-    name: str
-    type: str
-    notnull: bool
-    default: str | None
-    pk: bool
+def table_names(conn: Connection) -> set[str]:
+    return dialect_for(conn).table_names(conn)
 
 
-class IndexInfo(NamedTuple):
-    name: str
-    table: str
-    unique: bool
-    origin: str  # "c" CREATE INDEX, "u" UNIQUE constraint, "pk" primary key
-    partial: bool
-    columns: tuple[tuple[str | None, bool], ...]  # (column or None for an expression, desc)
-    collations: tuple[str, ...]
-    sql: str | None
+def table_columns(conn: Connection, table: str) -> list[ColumnInfo]:
+    return dialect_for(conn).table_columns(conn, table)
 
 
-def table_names(conn: sqlite3.Connection) -> set[str]:
-    rows = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    )
-    return {row[0] for row in rows}
+def index_info(conn: Connection, name: str) -> IndexInfo | None:
+    """One index by name, on whatever table it is."""
+    return dialect_for(conn).index_info(conn, name)
 
 
-def table_columns(conn: sqlite3.Connection, table: str) -> list[ColumnInfo]:
-    rows = conn.execute(
-        'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)', (table,)
-    )
-    return [ColumnInfo(r[0], r[1], bool(r[2]), r[3], bool(r[4])) for r in rows]
-
-
-def index_info(conn: sqlite3.Connection, name: str) -> IndexInfo | None:
-    """One index by name (SQLite's names ignore case), on whatever table it is."""
-    row = conn.execute(
-        "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' AND name = ? COLLATE NOCASE",
-        (name,),
-    ).fetchone()
-    if row is None:
-        return None
-    for info in table_indexes(conn, row[0]):
-        if info.name == row[1]:
-            return info
-    return None
-
-
-def table_indexes(conn: sqlite3.Connection, table: str) -> list[IndexInfo]:
+def table_indexes(conn: Connection, table: str) -> list[IndexInfo]:
     """Every index on ``table``, with its key columns in order."""
-    result = []
-    listing = conn.execute(
-        'SELECT name, "unique", origin, partial FROM pragma_index_list(?) ORDER BY name', (table,)
-    ).fetchall()
-    for name, unique, origin, partial in listing:
-        keys = conn.execute(
-            'SELECT name, "desc", coll FROM pragma_index_xinfo(?) WHERE "key" = 1 ORDER BY seqno',
-            (name,),
-        ).fetchall()
-        sql_row = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
-        ).fetchone()
-        result.append(
-            IndexInfo(
-                name=name,
-                table=table,
-                unique=bool(unique),
-                origin=origin,
-                partial=bool(partial),
-                columns=tuple((k[0], bool(k[1])) for k in keys),
-                collations=tuple(k[2] for k in keys),
-                sql=sql_row[0] if sql_row else None,
-            )
-        )
-    return result
+    return dialect_for(conn).table_indexes(conn, table)
 
 
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|\w+|[^\s\w]")

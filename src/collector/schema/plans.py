@@ -1,68 +1,25 @@
-"""Read EXPLAIN QUERY PLAN structurally, and check a query against its contract.
+"""Read a query plan structurally, and check a query against its contract.
 
-SQLite spells plan steps differently across versions (``SCAN TABLE jobs`` before
-3.36, ``SCAN jobs`` after; ``AS alias`` before, the bare alias after), so each
-step's text is parsed into fields once, here, and checks work on the fields.
+The connection's dialect runs EXPLAIN and reads each step into fields
+(:class:`collector.dialects.PlanStep`), once; checks work on the fields.
 """
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
-_STEP = re.compile(
-    r"^(?P<op>SCAN|SEARCH)\s+(?:TABLE\s+)?(?P<table>\S+)(?:\s+AS\s+(?P<alias>\S+))?"
-    r"(?:\s+USING\s+(?P<covering>COVERING\s+)?INDEX\s+(?P<index>\S+)"
-    r"|\s+USING\s+(?P<rowid>(?:INTEGER\s+)?PRIMARY\s+KEY))?"
-)
-SMALL_TABLES = frozenset({"settings", "sqlite_master", "sqlite_schema"})
+from collector.dialects import DIALECTS, Connection, PlanStep, dialect_for
 
+__all__ = ["SMALL_TABLES", "PlanStep", "explain", "format_plan", "plan_problems"]
 
-class PlanStep(NamedTuple):
-    id: int
-    parent: int
-    detail: str
-    op: str | None  # "SCAN", "SEARCH", or None for other steps
-    table: str | None  # the table, or its alias where SQLite prints only that
-    index: str | None
-    covering: bool
-
-    @property
-    def full_scan(self) -> bool:
-        """A scan of a table's rows with no index at all."""
-        return self.op == "SCAN" and self.index is None and self.table not in (None, "CONSTANT")
-
-    @property
-    def temp_sort(self) -> bool:
-        return self.detail.startswith("USE TEMP B-TREE FOR") and (
-            "ORDER BY" in self.detail or "GROUP BY" in self.detail
-        )
+# Small tables a plan may read whole: the settings, and the engine's catalogue.
+SMALL_TABLES = frozenset({"settings"})
 
 
-def parse_step(row: Sequence[Any]) -> PlanStep:
-    """One EXPLAIN QUERY PLAN row (id, parent, notused, detail) as a PlanStep."""
-    step_id, parent, detail = int(row[0]), int(row[1]), str(row[-1])
-    match = _STEP.match(detail)
-    if not match:
-        return PlanStep(step_id, parent, detail, None, None, None, False)
-    table = match["alias"] or match["table"]
-    index = match["index"] or (match["rowid"] and "PRIMARY KEY")
-    return PlanStep(step_id, parent, detail, match["op"], table, index, bool(match["covering"]))
-
-
-def explain(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[PlanStep]:
-    """The plan SQLite would use for ``sql`` with these bound values, on today's schema.
-
-    Python's sqlite3 caches prepared statements by their text, and SQLite does not
-    re-prepare a cached EXPLAIN after the schema changes (an EXPLAIN program never
-    checks the schema cookie). The schema version in a comment makes the text, and
-    so the cache entry, new whenever the schema is.
-    """
-    version = conn.execute("PRAGMA schema_version").fetchone()[0]
-    statement = f"EXPLAIN QUERY PLAN /* schema {int(version)} */ {sql}"
-    return [parse_step(row) for row in conn.execute(statement, params)]
+def explain(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[PlanStep]:
+    """The plan the engine would use for ``sql`` with these bound values, on today's schema."""
+    return dialect_for(conn).explain(conn, sql, params)
 
 
 def plan_problems(
@@ -81,13 +38,14 @@ def plan_problems(
     (a derived counts table) that may be read whole.
     """
     problems = []
+    small = SMALL_TABLES | scans_ok | _catalog_tables()
     used = {s.index for s in steps if s.index}
     wanted = (index,) if isinstance(index, str) else index
     if wanted is not None and not used.intersection(wanted):
         expected = " or ".join(wanted)
         problems.append(f"expected index {expected}, plan uses {sorted(used) or 'none'}")
     for step in steps:
-        if step.full_scan and step.table not in SMALL_TABLES | scans_ok:
+        if step.full_scan and step.table not in small:
             problems.append(f"full table scan: {step.detail}")
         if step.temp_sort and not temp_sort_ok:
             problems.append(f"temporary sort: {step.detail}")
@@ -102,3 +60,8 @@ def format_plan(steps: Sequence[PlanStep]) -> str:
         depth[step.id] = depth.get(step.parent, -1) + 1
         lines.append("  " * depth[step.id] + step.detail)
     return "\n".join(lines)
+
+
+def _catalog_tables() -> frozenset[str]:
+    """Every engine's catalogue tables (a plan carries no connection to ask)."""
+    return frozenset().union(*(d.catalog_tables for d in DIALECTS.values()))

@@ -4,8 +4,8 @@ One step, run at every start (app, worker, CLI) and safe to repeat:
 
 1. create missing tables; add missing columns (``ALTER TABLE ADD COLUMN``);
 2. create missing declared indexes; rebuild a managed index whose definition in
-   the database differs from its declaration (compared through PRAGMAs, not by
-   name alone as the plan did);
+   the database differs from its declaration (compared through the dialect's
+   introspection, not by name alone as the plan did);
 3. report indexes nobody declared (never drop them) and columns whose declared
    type differs (never alter them);
 4. ``ANALYZE`` the tables whose indexes were built, and those whose size moved 2x
@@ -24,13 +24,13 @@ Every change is logged, one line each.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from collector.dialects import Connection, Dialect
 from collector.models.fields import INDEX_PREFIX, IndexSpec, ModelDefinitionError
 
 from . import derived, introspect, statistics
@@ -55,9 +55,11 @@ class Database(Protocol):
     it (DatabaseConfig.initialize_schema runs this module) and does not name it.
     """
 
-    def connection(self) -> sqlite3.Connection: ...
+    dialect: Dialect
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def connection(self) -> Connection: ...
+
+    def transaction(self) -> AbstractContextManager[Connection]: ...
 
 
 class SchemaError(Exception):
@@ -130,7 +132,7 @@ def _keys(columns: Sequence[tuple[str | None, bool]]) -> str:
     return "(" + ", ".join(f"{c or '<expr>'}{' DESC' if d else ''}" for c, d in columns) + ")"
 
 
-def inspect(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
+def inspect(conn: Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
     """The state of every declared index and every other index on the models' tables."""
     states = []
     declared = {spec.name.lower() for model in models for spec in model.index_specs()}
@@ -195,7 +197,7 @@ def reconcile(
                 _reconcile_derived(conn, item, report)
     for table in sorted(built_tables):
         with _step(db) as conn:
-            conn.execute(f"ANALYZE {quote_identifier(table)}")
+            db.dialect.analyze(conn, table)
         logger.info("analyzed %s", table)
         report.changes.append(Change("analyze", table, table))
     with db.transaction() as conn:
@@ -205,22 +207,22 @@ def reconcile(
             with _step(db) as conn:
                 statistics.analyze(conn, stats)
             report.changes.append(Change("analyze", stats.table, stats.table, "stale"))
-    db.connection().execute("PRAGMA optimize")
+    db.dialect.optimize(db.connection())
     return report
 
 
 @contextmanager
-def _step(db: Database) -> Iterator[sqlite3.Connection]:
+def _step(db: Database) -> Iterator[Connection]:
     """One step of a reconcile: its own IMMEDIATE transaction, then a pause for writers."""
     started = time.monotonic()
     with db.transaction() as conn:
         yield conn
-    if not db.connection().in_transaction:  # not inside a caller's transaction
+    if not db.dialect.in_transaction(db.connection()):  # not inside a caller's transaction
         time.sleep(min(YIELD_SECONDS, time.monotonic() - started))
 
 
 def _build_index(
-    conn: sqlite3.Connection, spec: IndexSpec, rebuild: bool, report: ReconcileReport
+    conn: Connection, spec: IndexSpec, rebuild: bool, report: ReconcileReport
 ) -> tuple[IndexState, bool]:
     """Create (or rebuild) one index if it still needs it (another process may have
     built it since it was inspected); its state now, and whether it was built."""
@@ -263,7 +265,7 @@ def create_missing_indexes(db: Database, models: Sequence[type[BaseModel]]) -> l
     return reconcile(db, models, tables=False, rebuild=False).names("create index")
 
 
-def _reconcile_table(conn: sqlite3.Connection, model: type[BaseModel], report: ReconcileReport):
+def _reconcile_table(conn: Connection, model: type[BaseModel], report: ReconcileReport):
     table = model.get_table_name()
     existing = {c.name: c for c in introspect.table_columns(conn, table)}
     if not existing:
@@ -288,7 +290,7 @@ def _reconcile_table(conn: sqlite3.Connection, model: type[BaseModel], report: R
             )
 
 
-def derived_states(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
+def derived_states(conn: Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
     """The state of every derived table (counts, orphans) the models declare."""
     present = introspect.table_names(conn)
     states = []
@@ -301,9 +303,7 @@ def derived_states(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) 
     return states
 
 
-def _reconcile_derived(
-    conn: sqlite3.Connection, item: derived.Derived, report: ReconcileReport
-) -> None:
+def _reconcile_derived(conn: Connection, item: derived.Derived, report: ReconcileReport) -> None:
     state, detail = derived.state(conn, item)
     if state != "ok":
         derived.repair(conn, item, state)

@@ -8,7 +8,8 @@ the partial index ``idx_jobs_active_created`` in order. So the statistics are
 refreshed whenever a table's size has moved by more than :data:`GROWTH` since it was
 last analyzed: at every start (reconcile) and, in long-running processes, from time
 to time (the worker). A table's size is ``MAX(rowid)`` (one B-tree descent), the
-analyzed size the first number of its primary key's ``sqlite_stat1`` row; a full
+analyzed size the first number of its primary key's ``sqlite_stat1`` row (both read
+by the connection's dialect); a full
 ANALYZE keeps that number exact, so a second check right after does nothing.
 Doubling means a table is analyzed about log2(n) times in its life.
 """
@@ -16,11 +17,10 @@ Doubling means a table is analyzed about log2(n) times in its life.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from .sql import quote_identifier
+from collector.dialects import Connection, dialect_for
 
 if TYPE_CHECKING:
     from collector.models.base import BaseModel
@@ -43,30 +43,14 @@ class TableStats(NamedTuple):
         return ratio >= GROWTH or ratio <= 1 / GROWTH
 
 
-def _analyzed_rows(conn: sqlite3.Connection, table: str) -> int | None:
-    """Row count in the stat1 row of the table's primary-key (or first) index."""
-    try:
-        rows = conn.execute(
-            "SELECT s.stat FROM sqlite_stat1 AS s "
-            "JOIN sqlite_master AS m ON m.type = 'index' AND m.name = s.idx "
-            "WHERE s.tbl = ? ORDER BY m.name LIKE 'sqlite_autoindex_%' DESC, m.name LIMIT 1",
-            (table,),
-        ).fetchall()
-    except sqlite3.OperationalError:  # no sqlite_stat1 yet: never analyzed
-        return None
-    return int(rows[0][0].split()[0]) if rows else None
+def table_stats(conn: Connection, table: str) -> TableStats:
+    dialect = dialect_for(conn)
+    return TableStats(table, dialect.table_size(conn, table), dialect.analyzed_rows(conn, table))
 
 
-def table_stats(conn: sqlite3.Connection, table: str) -> TableStats:
-    rows = conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {quote_identifier(table)}")
-    return TableStats(table, rows.fetchone()[0], _analyzed_rows(conn, table))
-
-
-def stale_tables(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) -> list[TableStats]:
+def stale_tables(conn: Connection, models: Sequence[type[BaseModel]]) -> list[TableStats]:
     """The models' tables (those that exist) whose statistics no longer fit their size."""
-    present = {
-        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
+    present = dialect_for(conn).table_names(conn)
     found = []
     for model in models:
         table = model.get_table_name()
@@ -77,8 +61,8 @@ def stale_tables(conn: sqlite3.Connection, models: Sequence[type[BaseModel]]) ->
     return found
 
 
-def analyze(conn: sqlite3.Connection, stats: TableStats) -> None:
-    conn.execute(f"ANALYZE {quote_identifier(stats.table)}")
+def analyze(conn: Connection, stats: TableStats) -> None:
+    dialect_for(conn).analyze(conn, stats.table)
     logger.info(
         "analyzed %s: %s rows, statistics were for %s",
         stats.table,

@@ -7,12 +7,12 @@ page gets the same message in the site's layout. Nothing ever shows a traceback.
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from collector import dialects
 from collector.config.database import (
     DatabaseBusyError,
     DatabaseDamagedError,
@@ -85,8 +85,7 @@ def register(app: Flask) -> None:
     def full(exc: DatabaseFullError) -> ResponseReturnValue:
         return render_error(InsufficientStorage(f"{exc.reason}; try again once space is freed"))
 
-    @app.errorhandler(sqlite3.DatabaseError)
-    def database(exc: sqlite3.DatabaseError) -> ResponseReturnValue:
+    def database(exc: Exception) -> ResponseReturnValue:
         """A query run on the connection directly: the same answers as through the layer."""
         translated = get_db_config().translate(exc)
         if isinstance(translated, DatabaseDamagedError):
@@ -96,6 +95,9 @@ def register(app: Flask) -> None:
         if isinstance(translated, DatabaseBusyError):
             return busy(translated)
         return unexpected(exc)
+
+    for dialect in dialects.DIALECTS.values():
+        app.register_error_handler(dialect.DatabaseError, database)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> ResponseReturnValue:

@@ -24,7 +24,6 @@ workers do not wait for the next look at ``data_version``.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from typing import Protocol
 
@@ -87,7 +86,7 @@ class DataVersionWatcher:
 
     def __init__(self, db: DatabaseConfig, interval: float = WATCH_INTERVAL) -> None:
         # A DatabaseConfig of its own: its connection belongs to the watcher's thread.
-        self.db = DatabaseConfig(db.db_path, db.busy_timeout_ms)
+        self.db = DatabaseConfig(db.db_path, db.busy_timeout_ms, db.dialect)
         self.queue = JobQueue(self.db)
         self.interval = interval
         self.checks = 0  # data_version reads (for tests and the bench)
@@ -120,7 +119,7 @@ class DataVersionWatcher:
                     if failing:
                         logger.info("queue watcher: reading the database again")
                     failing = False
-                except (DatabaseError, sqlite3.Error) as exc:
+                except (DatabaseError, self.db.dialect.Error) as exc:
                     if not failing:
                         logger.warning("queue watcher: %s; idle slots poll until it reads", exc)
                     failing, version = True, None
@@ -128,11 +127,9 @@ class DataVersionWatcher:
             self.db.close()
 
     def _version(self) -> int:
-        # fetchall: a statement left unfinished would hold a read transaction open,
-        # and data_version would then never change.
-        rows = self.db.connection().execute("PRAGMA data_version").fetchall()
+        version = self.db.dialect.data_version(self.db.connection())
         self.checks += 1
-        return int(rows[0][0])
+        return version
 
     def _claimable(self) -> bool:
         return self.queue.has_claimable()

@@ -1,0 +1,238 @@
+"""The store's engine seam: what every caller may ask of a database engine.
+
+A :class:`Dialect` owns everything that differs between engines (in the spirit of
+Django's database backends): opening a configured connection, transaction
+statements, placeholders, classifying an engine's errors, reading the schema back,
+EXPLAIN and how a plan is read, the DDL of derived tables, planner statistics,
+integrity checks, online backup and the bound-variable limit. Callers ask the
+dialect (``db.dialect`` or :func:`collector.dialects.dialect_for`) and read its
+:class:`Features` flags; they never compare engine names.
+
+The engine's driver (``sqlite3`` today) is imported by its dialect module alone.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+# Error kinds a dialect recognises in its engine's exceptions (see Dialect.classify).
+BUSY, DAMAGED, FULL, NOT_A_DATABASE = "busy", "damaged", "full", "not a database"
+ERROR_KINDS = (BUSY, DAMAGED, FULL, NOT_A_DATABASE)
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the application uses."""
+
+    rowcount: int
+    description: Any
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """The part of a DB-API connection the application uses."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+    def cursor(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Features:
+    """What an engine can do; callers branch on these, never on the engine's name."""
+
+    # One file on this machine: paths, headers, file locks and online page copies.
+    file_based: bool
+    # Partial indexes (CREATE INDEX ... WHERE).
+    partial_indexes: bool
+    # A cheap counter that moves when another connection commits (a wake-up check).
+    data_version: bool
+    # Per-table on-disk sizes can be read (SQLite's dbstat).
+    table_sizes: bool
+
+
+class ColumnInfo(NamedTuple):
+    name: str
+    type: str
+    notnull: bool
+    default: str | None
+    pk: bool
+
+
+class IndexInfo(NamedTuple):
+    name: str
+    table: str
+    unique: bool
+    origin: str  # "c" CREATE INDEX, "u" UNIQUE constraint, "pk" primary key
+    partial: bool
+    columns: tuple[tuple[str | None, bool], ...]  # (column or None for an expression, desc)
+    collations: tuple[str, ...]
+    sql: str | None
+
+
+class PlanStep(NamedTuple):
+    """One step of a query plan, read into fields by the engine's dialect."""
+
+    id: int
+    parent: int
+    detail: str
+    op: str | None  # "SCAN", "SEARCH", or None for other steps
+    table: str | None  # the table, or its alias where the engine prints only that
+    index: str | None
+    covering: bool
+    temp_sort: bool = False  # a temporary structure sorts (ORDER BY / GROUP BY) the rows
+
+    @property
+    def full_scan(self) -> bool:
+        """A scan of a table's rows with no index at all."""
+        return self.op == "SCAN" and self.index is None and self.table not in (None, "CONSTANT")
+
+
+class Dialect(ABC):
+    """One database engine, as the store uses it."""
+
+    name: str  # the URL scheme: "sqlite"
+    display_name: str  # for messages: "SQLite"
+    placeholder: str  # the bound-parameter marker: "?"
+    version: str  # the engine library's version, for reports
+    features: Features
+    # The engine's DB-API exception classes (for ``except`` clauses and error handlers).
+    Error: type[Exception]
+    DatabaseError: type[Exception]
+    # Catalogue tables a plan may read whole (they are small by nature).
+    catalog_tables: frozenset[str]
+
+    # -- connections and transactions ------------------------------------------------
+
+    @abstractmethod
+    def owns(self, conn: object) -> bool:
+        """True if ``conn`` is one of this engine's connections."""
+
+    @abstractmethod
+    def check_path(self, path: Path) -> str | None:
+        """Why ``path`` cannot hold a database of this engine, or None if it may."""
+
+    @abstractmethod
+    def open(self, path: Path) -> Connection:
+        """A new connection in autocommit mode, rows readable by name (not yet set up)."""
+
+    @abstractmethod
+    def configure(self, conn: Connection, path: Path, busy_timeout_ms: int) -> None:
+        """Set the session up (on SQLite: busy timeout, foreign keys, WAL, synchronous);
+        on failure ``conn`` is closed and the engine's error raised."""
+
+    def connect(self, path: Path, busy_timeout_ms: int) -> Connection:
+        """A new connection, opened and set up."""
+        conn = self.open(path)
+        self.configure(conn, path, busy_timeout_ms)
+        return conn
+
+    @abstractmethod
+    def connect_raw(self, path: Path) -> Connection:
+        """A bare connection (no session set-up, plain tuples): for measuring the engine."""
+
+    @abstractmethod
+    def begin_write(self, conn: Connection) -> None:
+        """Open a write transaction that holds the write lock from its first statement."""
+
+    @abstractmethod
+    def in_transaction(self, conn: Connection) -> bool:
+        """True while ``conn`` has a transaction open."""
+
+    @abstractmethod
+    def classify(self, exc: BaseException) -> str | None:
+        """One of ERROR_KINDS for an engine error about the database itself, else None."""
+
+    # -- introspection ---------------------------------------------------------------
+
+    @abstractmethod
+    def table_names(self, conn: Connection) -> set[str]:
+        """The application's tables (the engine's own catalogue left out)."""
+
+    @abstractmethod
+    def table_columns(self, conn: Connection, table: str) -> list[ColumnInfo]: ...
+
+    @abstractmethod
+    def index_info(self, conn: Connection, name: str) -> IndexInfo | None:
+        """One index by name, on whatever table it is; None if there is none."""
+
+    @abstractmethod
+    def table_indexes(self, conn: Connection, table: str) -> list[IndexInfo]:
+        """Every index on ``table``, with its key columns in order, by name."""
+
+    @abstractmethod
+    def index_definitions(self, conn: Connection, table: str) -> list[tuple[str, str | None]]:
+        """(name, stored SQL or None) of every index on ``table``, by name."""
+
+    # -- plans -------------------------------------------------------------------------
+
+    @abstractmethod
+    def explain(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[PlanStep]:
+        """The plan the engine would use for ``sql`` with these values, on today's schema."""
+
+    @abstractmethod
+    def parse_plan_row(self, row: Sequence[Any]) -> PlanStep:
+        """One row of the engine's EXPLAIN output as a PlanStep."""
+
+    # -- derived tables (trigger DDL) ---------------------------------------------------
+
+    @abstractmethod
+    def trigger_sql(self, name: str, body: str) -> str:
+        """The full CREATE TRIGGER statement, as the engine stores it."""
+
+    @abstractmethod
+    def stored_trigger_sql(self, conn: Connection, name: str) -> str | None:
+        """The trigger's statement as stored, None if there is no such trigger."""
+
+    @abstractmethod
+    def replace_trigger(self, conn: Connection, name: str, body: str) -> None:
+        """Drop the trigger if it exists and create it from ``body``."""
+
+    # -- statistics, checks, backup, limits -------------------------------------------------
+
+    @abstractmethod
+    def table_size(self, conn: Connection, table: str) -> int:
+        """A cheap estimate of the rows ``table`` holds."""
+
+    @abstractmethod
+    def analyzed_rows(self, conn: Connection, table: str) -> int | None:
+        """The row count the planner's statistics know, None if never analyzed."""
+
+    @abstractmethod
+    def analyze(self, conn: Connection, table: str) -> None:
+        """Refresh the planner's statistics of ``table``."""
+
+    @abstractmethod
+    def optimize(self, conn: Connection) -> None:
+        """The engine's cheap end-of-upgrade maintenance."""
+
+    @abstractmethod
+    def integrity_check(self, conn: Connection, quick: bool, limit: int) -> list[str]:
+        """The check's output lines, ``["ok"]`` when nothing is wrong."""
+
+    @abstractmethod
+    def backup(self, source: Connection, target: Path) -> tuple[int, list[str]]:
+        """Copy the database to the new file ``target`` from one snapshot and check the copy:
+        (pages copied, problems found)."""
+
+    @abstractmethod
+    def max_variables(self, conn: Connection) -> int:
+        """How many values one statement may bind on this connection."""
+
+    @abstractmethod
+    def data_version(self, conn: Connection) -> int:
+        """A number that changes when another connection commits (features.data_version)."""
+
+    @abstractmethod
+    def table_sizes(self, conn: Connection) -> dict[str, int] | None:
+        """Bytes on disk per table and index, largest first; None where unavailable."""
