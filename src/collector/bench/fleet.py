@@ -50,6 +50,8 @@ class Fleet:
             "PYTHONUNBUFFERED": "1",
         }
         self.env.pop("COLLECTOR_TOKEN", None)
+        # The run's database is its own file: a URL in the caller's environment would win.
+        self.env.pop("COLLECTOR_DATABASE_URL", None)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.port: int | None = None
 

@@ -1,0 +1,92 @@
+"""--database-url / COLLECTOR_DATABASE_URL on the command line, beside --db."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from collector.cli import main
+
+
+@pytest.fixture(autouse=True)
+def no_database_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLLECTOR_DATABASE_URL", raising=False)
+    monkeypatch.delenv("COLLECTOR_DB_PATH", raising=False)
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def added_to(path: Path) -> int:
+    result = invoke("--db", str(path), "jobs", "--json")
+    assert result.exit_code == 0, result.output
+    return len(json.loads(result.output))
+
+
+def test_an_absolute_sqlite_url_is_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "by-url.db"
+    result = invoke("--database-url", f"sqlite:///{path}", "add", "https://example.com/a")
+    assert result.exit_code == 0, result.output
+    assert path.exists()
+    assert added_to(path) == 1
+
+
+def test_a_relative_sqlite_url_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("--database-url", "sqlite:///sub/rel.db", "add", "https://example.com/a")
+    assert result.exit_code == 0, result.output
+    assert added_to(tmp_path / "sub" / "rel.db") == 1
+
+
+def test_the_url_variable_wins_over_the_path_variable(tmp_path: Path) -> None:
+    by_url, by_path = tmp_path / "url.db", tmp_path / "path.db"
+    env = {"COLLECTOR_DATABASE_URL": f"sqlite:///{by_url}", "COLLECTOR_DB_PATH": str(by_path)}
+    result = invoke("add", "https://example.com/a", env=env)
+    assert result.exit_code == 0, result.output
+    assert by_url.exists() and not by_path.exists()
+
+
+def test_db_on_the_command_line_wins_over_the_url_variable(tmp_path: Path) -> None:
+    by_url, by_db = tmp_path / "url.db", tmp_path / "db.db"
+    env = {"COLLECTOR_DATABASE_URL": f"sqlite:///{by_url}"}
+    result = invoke("--db", str(by_db), "add", "https://example.com/a", env=env)
+    assert result.exit_code == 0, result.output
+    assert by_db.exists() and not by_url.exists()
+
+
+def test_db_and_database_url_together_are_refused(tmp_path: Path) -> None:
+    result = invoke(
+        "--db", str(tmp_path / "a.db"), "--database-url", f"sqlite:///{tmp_path}/b.db", "jobs"
+    )
+    assert result.exit_code == 2
+    assert "give --database-url or --db, not both" in result.output
+    assert not (tmp_path / "a.db").exists() and not (tmp_path / "b.db").exists()
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_postgresql_is_refused_in_one_line(tmp_path: Path, how: str) -> None:
+    url = "postgresql://postgres@127.0.0.1:5432/collector"
+    if how == "option":
+        result = invoke("--database-url", url, "jobs")
+        name = "--database-url"
+    else:
+        result = invoke("jobs", env={"COLLECTOR_DATABASE_URL": url})
+        name = "COLLECTOR_DATABASE_URL"
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {name}: the database engine 'postgresql' is not available yet; "
+        "this version supports sqlite:// only"
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_url_is_refused_with_the_forms_to_use() -> None:
+    result = invoke("--database-url", "collector.db", "jobs")
+    assert result.exit_code == 1
+    assert "sqlite:///relative/path.db or sqlite:////absolute/path.db" in result.output
