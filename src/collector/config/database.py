@@ -269,8 +269,7 @@ class DatabaseConfig:
         """
         if not self._record(sql, params):
             return [], []
-        cursor = self.connection().cursor()
-        cursor.row_factory = None
+        cursor = self.dialect.tuple_cursor(self.connection())
         try:
             cursor.execute(sql, params)
             rows = cursor.fetchall()

@@ -142,6 +142,10 @@ class Dialect(ABC):
         """A bare connection (no session set-up, plain tuples): for measuring the engine."""
 
     @abstractmethod
+    def tuple_cursor(self, conn: Connection) -> Any:
+        """A cursor whose rows are plain tuples (the fast path for long lists)."""
+
+    @abstractmethod
     def begin_write(self, conn: Connection) -> None:
         """Open a write transaction that holds the write lock from its first statement."""
 

@@ -104,6 +104,11 @@ class SQLiteDialect(Dialect):
     def connect_raw(self, path: Path) -> sqlite3.Connection:
         return sqlite3.connect(path, isolation_level=None)
 
+    def tuple_cursor(self, conn: Connection) -> sqlite3.Cursor:
+        cursor = conn.cursor()
+        cursor.row_factory = None  # no per-row sqlite3.Row object
+        return cursor
+
     def begin_write(self, conn: Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
 
