@@ -59,6 +59,8 @@ class Features:
     data_version: bool
     # Per-table on-disk sizes can be read (SQLite's dbstat).
     table_sizes: bool
+    # integrity_check works with the engine alone (PostgreSQL needs the amcheck extension).
+    integrity_check: bool = True
 
 
 class ColumnInfo(NamedTuple):
@@ -78,6 +80,11 @@ class IndexInfo(NamedTuple):
     columns: tuple[tuple[str | None, bool], ...]  # (column or None for an expression, desc)
     collations: tuple[str, ...]
     sql: str | None
+    # Engines that say more (PostgreSQL) fill these; SQLite keeps the defaults.
+    predicate: str | None = None  # the partial index's WHERE, as the engine deparses it
+    include: tuple[str, ...] = ()  # non-key columns carried by the index (INCLUDE)
+    valid: bool = True  # False: an interrupted CREATE INDEX CONCURRENTLY left it unusable
+    method: str = "btree"  # the access method (btree, gin, ...)
 
 
 class PlanStep(NamedTuple):
@@ -91,6 +98,7 @@ class PlanStep(NamedTuple):
     index: str | None
     covering: bool
     temp_sort: bool = False  # a temporary structure sorts (ORDER BY / GROUP BY) the rows
+    node_type: str | None = None  # the engine's own name for the step ("Seq Scan"), if any
 
     @property
     def full_scan(self) -> bool:

@@ -1,0 +1,542 @@
+"""The PostgreSQL dialect: the one module that speaks to ``psycopg`` and ``psycopg_pool``.
+
+A database is named by a ``postgresql://`` URL (libpq's conninfo), not by a file.
+Connections are opened in autocommit mode, as SQLite's are: transactions are explicit
+(``BEGIN``/``COMMIT`` by the caller), and a set-up hook gives each session a
+``lock_timeout`` (the busy timeout's counterpart: a statement waiting for a lock gives
+up with SQLSTATE 55P03 instead of queueing behind a long transaction), an optional
+``statement_timeout``, UTC as its time zone and ``application_name=collector`` (so an
+operator sees collector's sessions in ``pg_stat_activity``) unless the URL names one.
+
+The schema is read back from ``pg_catalog`` into the same named tuples as on SQLite,
+field by field (never by parsing DDL text); plans come from ``EXPLAIN (FORMAT JSON)``
+read node by node; statistics from ``pg_class.reltuples``.
+
+Not done yet (they raise NotImplementedError saying so): trigger DDL (PostgreSQL's
+triggers call a function: the derived tables get their own design), ``backup`` (a
+PostgreSQL collection is copied with ``db copy`` or ``pg_dump``), ``data_version``
+(PostgreSQL wakes idle workers with LISTEN/NOTIFY instead).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
+from psycopg_pool import ConnectionPool
+
+from .base import (
+    BUSY,
+    DAMAGED,
+    FULL,
+    NOT_A_DATABASE,
+    ColumnInfo,
+    Connection,
+    Dialect,
+    Features,
+    IndexInfo,
+    PlanStep,
+)
+
+APPLICATION_NAME = "collector"
+# The most values one statement may bind: the protocol counts them in a 16-bit field.
+MAX_BIND_PARAMETERS = 65_535
+
+# SQLSTATEs (PostgreSQL manual, Appendix A) and what each means to collector.
+SQLSTATE_KINDS = {
+    # Busy: another session holds what this one needs; the same work succeeds later.
+    "55P03": BUSY,  # lock_not_available: lock_timeout expired, or NOWAIT met a lock
+    "40001": BUSY,  # serialization_failure: a concurrent transaction won; retry it
+    "40P01": BUSY,  # deadlock_detected: the server cancelled one side; retry it
+    "53300": BUSY,  # too_many_connections: every slot is taken for now
+    "57P03": BUSY,  # cannot_connect_now: the server is starting up or shutting down
+    # 57014 query_canceled is left out: lock waits end in 55P03 under lock_timeout, so
+    # 57014 means statement_timeout or an operator's pg_cancel_backend; retrying the
+    # same statement would run as long again, which is not "busy".
+    #
+    # Full: the disk holding the data directory or WAL has no room; nothing was saved.
+    "53100": FULL,  # disk_full
+    # 53200 out_of_memory is left out: the server's memory, not the database, and
+    # "free disk space" would be the wrong advice.
+    #
+    # Damaged: the server found corrupt pages; the operator must check and restore.
+    "XX001": DAMAGED,  # data_corrupted
+    "XX002": DAMAGED,  # index_corrupted
+    #
+    # Not a database: the URL names a database the server does not have.
+    "3D000": NOT_A_DATABASE,  # invalid_catalog_name
+}
+# libpq gives no SQLSTATE for a connection the server refuses at start-up (there is no
+# result to read it from), so for that one case the server's message is all there is.
+_MISSING_DATABASE = re.compile(r'FATAL:\s+database "[^"]*" does not exist')
+
+# The plan nodes that read a table's rows, and which of them do it through an index.
+_SCANS = frozenset({"Seq Scan", "Sample Scan", "Index Scan", "Index Only Scan", "Tid Scan"})
+_INDEX_SCANS = frozenset({"Index Scan", "Index Only Scan"})
+_SORTS = frozenset({"Sort", "Incremental Sort"})
+
+# The current schema's oid, for every catalogue query below.
+_SCHEMA = "(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = pg_catalog.current_schema())"
+
+
+class Row(tuple):
+    """A result row readable by position and by column name, like ``sqlite3.Row``."""
+
+    __slots__ = ()
+    _index: ClassVar[dict[str, int]] = {}
+    _names: ClassVar[tuple[str, ...]] = ()
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+@lru_cache(maxsize=1024)
+def _row_class(names: tuple[str, ...]) -> type[Row]:
+    index = {name: i for i, name in enumerate(names)}
+    return type("Row", (Row,), {"__slots__": (), "_index": index, "_names": names})
+
+
+def row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
+    """psycopg row factory: rows as :class:`Row` (one class per column list, cached)."""
+    names = tuple(column.name for column in cursor.description or ())
+    return _row_class(names)
+
+
+class PgConnection(psycopg.Connection[Any]):
+    """A psycopg connection with the DB-API ``executemany`` the store's callers use."""
+
+    def executemany(self, query: Any, params_seq: Any, /) -> psycopg.Cursor[Any]:
+        cursor = self.cursor()
+        cursor.executemany(query, params_seq)
+        return cursor
+
+
+class PostgreSQLDialect(Dialect):
+    name = "postgresql"
+    display_name = "PostgreSQL"
+    placeholder = "%s"
+    features = Features(
+        file_based=False,
+        partial_indexes=True,
+        data_version=False,
+        table_sizes=True,
+        integrity_check=False,  # only with the amcheck extension (see integrity_check)
+    )
+    Error = psycopg.Error
+    DatabaseError = psycopg.DatabaseError
+    catalog_tables = frozenset(
+        {"pg_class", "pg_index", "pg_attribute", "pg_namespace", "pg_am", "pg_constraint"}
+    )
+    version = f"psycopg {psycopg.__version__}, libpq {psycopg.pq.version()}"
+
+    def __init__(self, statement_timeout_ms: int = 0, connect_timeout_s: int = 10) -> None:
+        # 0: statements may run as long as they need (the server's default).
+        self.statement_timeout_ms = int(statement_timeout_ms)
+        self.connect_timeout_s = int(connect_timeout_s)
+
+    # -- connections and transactions ------------------------------------------------
+
+    def conninfo(self, url: str | Path) -> str:
+        """``url`` with collector's defaults (application_name, connect_timeout) where
+        the URL sets none; the URL's own settings win."""
+        given = conninfo_to_dict(str(url))
+        defaults = {
+            "application_name": APPLICATION_NAME,
+            "connect_timeout": str(self.connect_timeout_s),
+        }
+        return make_conninfo(str(url), **{k: v for k, v in defaults.items() if k not in given})
+
+    def session_settings(self, busy_timeout_ms: int) -> dict[str, str]:
+        """What :meth:`configure` sets in each session (run-time parameters, by name)."""
+        return {
+            "lock_timeout": f"{int(busy_timeout_ms)}ms",
+            "statement_timeout": f"{self.statement_timeout_ms}ms",
+            "TimeZone": "UTC",
+        }
+
+    def owns(self, conn: object) -> bool:
+        return isinstance(conn, psycopg.Connection)
+
+    def check_path(self, path: Path) -> str | None:
+        return f"{path}: a PostgreSQL database is named by a postgresql:// URL, not a file"
+
+    def open(self, path: str | Path) -> PgConnection:
+        """``path`` is the database's URL (or libpq conninfo)."""
+        return PgConnection.connect(self.conninfo(path), autocommit=True, row_factory=row_factory)
+
+    def configure(self, conn: Connection, path: str | Path, busy_timeout_ms: int) -> None:
+        """The session set-up hook (also the pool's ``configure``)."""
+        settings = self.session_settings(busy_timeout_ms)
+        try:
+            for name, value in settings.items():
+                conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
+        except psycopg.Error:
+            conn.close()
+            raise
+
+    def connect_raw(self, path: str | Path) -> PgConnection:
+        return PgConnection.connect(self.conninfo(path), autocommit=True)
+
+    def pool(
+        self, url: str, busy_timeout_ms: int, min_size: int = 1, max_size: int = 4
+    ) -> ConnectionPool:
+        """An open pool of connections set up as :meth:`connect` sets one up."""
+        return ConnectionPool(
+            self.conninfo(url),
+            connection_class=PgConnection,
+            kwargs={"autocommit": True, "row_factory": row_factory},
+            configure=lambda conn: self.configure(conn, url, busy_timeout_ms),
+            min_size=min_size,
+            max_size=max_size,
+            name=APPLICATION_NAME,
+            open=True,
+        )
+
+    def tuple_cursor(self, conn: Connection) -> psycopg.Cursor[Any]:
+        return conn.cursor(row_factory=tuple_row)  # type: ignore[call-arg]  # psycopg's cursor()
+
+    def begin_write(self, conn: Connection) -> None:
+        """``BEGIN`` (READ COMMITTED). PostgreSQL has no database-wide write lock to take
+        up front: writers lock the rows they change, and wait at most lock_timeout."""
+        conn.execute("BEGIN")
+
+    def in_transaction(self, conn: Connection) -> bool:
+        status = conn.info.transaction_status  # type: ignore[attr-defined]  # psycopg's
+        return bool(status != TransactionStatus.IDLE)
+
+    def classify(self, exc: BaseException) -> str | None:
+        if not isinstance(exc, psycopg.Error):
+            return None
+        if exc.sqlstate is not None:
+            return SQLSTATE_KINDS.get(exc.sqlstate)
+        if isinstance(exc, psycopg.OperationalError) and _MISSING_DATABASE.search(str(exc)):
+            return NOT_A_DATABASE
+        return None
+
+    # -- introspection ---------------------------------------------------------------
+
+    def table_names(self, conn: Connection) -> set[str]:
+        """Ordinary and partitioned tables of the current schema (search_path's first)."""
+        rows = self.tuple_cursor(conn).execute(
+            f"SELECT relname FROM pg_catalog.pg_class "
+            f"WHERE relnamespace = {_SCHEMA} AND relkind IN ('r', 'p')"
+        )
+        return {row[0] for row in rows}
+
+    def _table_oid(self, conn: Connection, table: str) -> int | None:
+        row = (
+            self.tuple_cursor(conn)
+            .execute(
+                f"SELECT oid FROM pg_catalog.pg_class "
+                f"WHERE relnamespace = {_SCHEMA} AND relkind IN ('r', 'p') AND relname = %s",
+                (table,),
+            )
+            .fetchone()
+        )
+        return None if row is None else int(row[0])
+
+    def table_columns(self, conn: Connection, table: str) -> list[ColumnInfo]:
+        oid = self._table_oid(conn, table)
+        if oid is None:
+            return []
+        rows = self.tuple_cursor(conn).execute(
+            "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+            "pg_catalog.pg_get_expr(d.adbin, d.adrelid), "
+            "EXISTS (SELECT 1 FROM pg_catalog.pg_index AS i WHERE i.indrelid = a.attrelid "
+            "AND i.indisprimary AND a.attnum = ANY (i.indkey)) "
+            "FROM pg_catalog.pg_attribute AS a LEFT JOIN pg_catalog.pg_attrdef AS d "
+            "ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (oid,),
+        )
+        return [ColumnInfo(r[0], r[1], bool(r[2]), r[3], bool(r[4])) for r in rows]
+
+    def index_info(self, conn: Connection, name: str) -> IndexInfo | None:
+        """PostgreSQL's names are case-sensitive (unquoted ones are folded to lower case
+        when a statement is parsed): ``name`` is matched exactly."""
+        row = (
+            self.tuple_cursor(conn)
+            .execute(
+                f"SELECT t.relname FROM pg_catalog.pg_index AS i "
+                f"JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid "
+                f"JOIN pg_catalog.pg_class AS t ON t.oid = i.indrelid "
+                f"WHERE ic.relnamespace = {_SCHEMA} AND ic.relname = %s",
+                (name,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        for info in self.table_indexes(conn, row[0]):
+            if info.name == name:
+                return info
+        return None
+
+    def table_indexes(self, conn: Connection, table: str) -> list[IndexInfo]:
+        """Every index of ``table``, from pg_index field by field: key columns in order
+        with their direction (indoption bit 0), INCLUDE columns (past indnkeyatts), the
+        predicate, uniqueness, validity, access method and the constraint it backs."""
+        oid = self._table_oid(conn, table)
+        if oid is None:
+            return []
+        cursor = self.tuple_cursor(conn)
+        listing = cursor.execute(
+            "SELECT i.indexrelid, ic.relname, i.indisunique, i.indisvalid, i.indnkeyatts, "
+            "i.indoption::int2[], pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), "
+            "pg_catalog.pg_get_indexdef(i.indexrelid), am.amname, con.contype "
+            "FROM pg_catalog.pg_index AS i "
+            "JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid "
+            "JOIN pg_catalog.pg_am AS am ON am.oid = ic.relam "
+            "LEFT JOIN pg_catalog.pg_constraint AS con ON con.conindid = i.indexrelid "
+            "AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u') "
+            "WHERE i.indrelid = %s ORDER BY ic.relname",
+            (oid,),
+        ).fetchall()
+        result = []
+        for index_oid, name, unique, valid, nkeys, options, predicate, ddl, method, con in listing:
+            # One row per indexed column (keys first, then INCLUDE), in index order; an
+            # expression key has attnum 0 and so no attribute (its name is None).
+            columns = cursor.execute(
+                "SELECT a.attname, coll.collname "
+                "FROM pg_catalog.pg_index AS i, "
+                "unnest(i.indkey::int2[], i.indcollation::oid[]) "
+                "WITH ORDINALITY AS k(attnum, collation, position) "
+                "LEFT JOIN pg_catalog.pg_attribute AS a "
+                "ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0 "
+                "LEFT JOIN pg_catalog.pg_collation AS coll ON coll.oid = k.collation "
+                "WHERE i.indexrelid = %s ORDER BY k.position",
+                (index_oid,),
+            ).fetchall()
+            keys, included = columns[:nkeys], columns[nkeys:]
+            directions = [bool(option & 1) for option in options]  # bit 0: DESC
+            result.append(
+                IndexInfo(
+                    name=name,
+                    table=table,
+                    unique=bool(unique),
+                    origin={"p": "pk", "u": "u"}.get(con, "c"),
+                    partial=predicate is not None,
+                    columns=tuple(
+                        (key[0], desc) for key, desc in zip(keys, directions, strict=True)
+                    ),
+                    collations=tuple(key[1] or "" for key in keys),
+                    sql=ddl,
+                    predicate=predicate,
+                    include=tuple(column[0] for column in included),
+                    valid=bool(valid),
+                    method=method,
+                )
+            )
+        return result
+
+    def index_definitions(self, conn: Connection, table: str) -> list[tuple[str, str | None]]:
+        return [(info.name, info.sql) for info in self.table_indexes(conn, table)]
+
+    # -- plans -------------------------------------------------------------------------
+
+    def explain(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[PlanStep]:
+        """``EXPLAIN (FORMAT JSON)`` with the values bound (so the planner sees them, as a
+        custom plan), read node by node, depth first: a node's parent is its caller."""
+        rows = self.tuple_cursor(conn).execute("EXPLAIN (FORMAT JSON) " + sql, params).fetchall()
+        document = rows[0][0]
+        if isinstance(document, str | bytes):
+            document = json.loads(document)
+        steps: list[PlanStep] = []
+        self._walk(document[0]["Plan"], 0, steps)
+        return steps
+
+    def _walk(self, node: dict[str, Any], parent: int, steps: list[PlanStep]) -> None:
+        step_id = len(steps) + 1
+        steps.append(self.parse_plan_row((step_id, parent, node)))
+        for child in node.get("Plans", ()):
+            self._walk(child, step_id, steps)
+
+    def parse_plan_row(self, row: Sequence[Any]) -> PlanStep:
+        """One plan node, as ``(id, parent id, node)`` with the node's JSON object.
+
+        ``op`` reads as on SQLite: "SEARCH" when an index condition narrows the rows,
+        "SCAN" when every row (of the table, or of an index in its order) is read; a
+        Bitmap Heap Scan searches through the index its Bitmap Index Scans name."""
+        step_id, parent, node = int(row[0]), int(row[1]), row[2]
+        node_type = str(node["Node Type"])
+        table = node.get("Relation Name")
+        index = node.get("Index Name")
+        op: str | None = None
+        if node_type in _INDEX_SCANS:
+            op = "SEARCH" if "Index Cond" in node else "SCAN"
+        elif node_type in _SCANS:
+            op = "SEARCH" if node_type == "Tid Scan" else "SCAN"
+        elif node_type == "Bitmap Heap Scan":
+            op, index = "SEARCH", _first_index(node)
+        elif node_type == "Bitmap Index Scan":
+            op = "SEARCH"
+        detail = node_type + (f" using {index}" if index else "")
+        if table:
+            alias = node.get("Alias")
+            detail += f" on {table}" + (f" {alias}" if alias and alias != table else "")
+        return PlanStep(
+            id=step_id,
+            parent=parent,
+            detail=detail,
+            op=op,
+            table=table,
+            index=index,
+            covering=node_type == "Index Only Scan",
+            temp_sort=node_type in _SORTS,
+            node_type=node_type,
+        )
+
+    # -- derived tables (trigger DDL) ---------------------------------------------------
+
+    def trigger_sql(self, name: str, body: str) -> str:
+        raise NotImplementedError(
+            "PostgreSQL triggers call a trigger function; the derived tables on PostgreSQL "
+            "are not implemented yet"
+        )
+
+    def stored_trigger_sql(self, conn: Connection, name: str) -> str | None:
+        raise NotImplementedError("reading triggers back on PostgreSQL is not implemented yet")
+
+    def replace_trigger(self, conn: Connection, name: str, body: str) -> None:
+        raise NotImplementedError("creating triggers on PostgreSQL is not implemented yet")
+
+    # -- statistics, checks, backup, limits -------------------------------------------------
+
+    def _require_table(self, conn: Connection, table: str) -> int:
+        oid = self._table_oid(conn, table)
+        if oid is None:
+            raise ValueError(f"no table {table!r} in the current schema")
+        return oid
+
+    def table_size(self, conn: Connection, table: str) -> int:
+        """The planner's row count (pg_class.reltuples) or the statistics collector's live
+        rows, whichever is larger: both are kept without reading the table."""
+        oid = self._require_table(conn, table)
+        row = (
+            self.tuple_cursor(conn)
+            .execute(
+                "SELECT c.reltuples, s.n_live_tup FROM pg_catalog.pg_class AS c "
+                "LEFT JOIN pg_catalog.pg_stat_user_tables AS s ON s.relid = c.oid "
+                "WHERE c.oid = %s",
+                (oid,),
+            )
+            .fetchone()
+        )
+        return max(int(row[0]), int(row[1] or 0), 0)
+
+    def analyzed_rows(self, conn: Connection, table: str) -> int | None:
+        """pg_class.reltuples; -1 (None here) until the first ANALYZE, VACUUM or index build."""
+        oid = self._require_table(conn, table)
+        row = (
+            self.tuple_cursor(conn)
+            .execute("SELECT reltuples FROM pg_catalog.pg_class WHERE oid = %s", (oid,))
+            .fetchone()
+        )
+        return None if row[0] < 0 else int(row[0])
+
+    def analyze(self, conn: Connection, table: str) -> None:
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+
+    def optimize(self, conn: Connection) -> None:
+        """ANALYZE the tables the planner knows nothing of yet (as SQLite's PRAGMA optimize
+        analyzes the tables that need it); autovacuum keeps the others' statistics."""
+        rows = self.tuple_cursor(conn).execute(
+            f"SELECT relname FROM pg_catalog.pg_class "
+            f"WHERE relnamespace = {_SCHEMA} AND relkind = 'r' AND reltuples < 0"
+        )
+        for (table,) in rows.fetchall():
+            self.analyze(conn, table)
+
+    def integrity_check(self, conn: Connection, quick: bool, limit: int) -> list[str]:
+        """amcheck's checks of every valid B-tree index of the current schema (quick) and,
+        in full, of each index against its table and of every table's pages.
+
+        PostgreSQL has no built-in check: the contrib extension amcheck must be
+        installed in the database (``CREATE EXTENSION amcheck``, by a superuser);
+        without it this raises NotImplementedError saying so."""
+        cursor = self.tuple_cursor(conn)
+        installed = cursor.execute(
+            "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'amcheck'"
+        ).fetchone()
+        if installed is None:
+            raise NotImplementedError(
+                "checking a PostgreSQL database needs the amcheck extension: run "
+                "CREATE EXTENSION amcheck in this database as a superuser"
+            )
+        problems: list[str] = []
+        indexes = cursor.execute(
+            "SELECT ic.oid, ic.relname FROM pg_catalog.pg_index AS i "
+            "JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid "
+            "JOIN pg_catalog.pg_am AS am ON am.oid = ic.relam "
+            f"WHERE ic.relnamespace = {_SCHEMA} AND am.amname = 'btree' AND i.indisvalid "
+            "ORDER BY ic.relname"
+        ).fetchall()
+        for oid, name in indexes:
+            try:
+                with conn.transaction():  # type: ignore[attr-defined]  # psycopg's
+                    cursor.execute("SELECT bt_index_check(%s::oid::regclass, %s)", (oid, not quick))
+            except psycopg.Error as exc:
+                problems.append(f"index {name}: {exc.diag.message_primary or exc}")
+        if not quick:
+            tables = cursor.execute(
+                f"SELECT oid, relname FROM pg_catalog.pg_class "
+                f"WHERE relnamespace = {_SCHEMA} AND relkind = 'r' ORDER BY relname"
+            ).fetchall()
+            for oid, name in tables:
+                found = cursor.execute(
+                    "SELECT blkno, offnum, msg FROM verify_heapam(%s::oid::regclass)", (oid,)
+                ).fetchall()
+                problems.extend(f"table {name} page {b} item {o}: {m}" for b, o, m in found)
+        return problems[: max(int(limit), 1)] or ["ok"]
+
+    def backup(self, source: Connection, target: Path) -> tuple[int, list[str]]:
+        raise NotImplementedError(
+            "a PostgreSQL database is not backed up to a file by collector; use pg_dump"
+        )
+
+    def max_variables(self, conn: Connection) -> int:
+        return MAX_BIND_PARAMETERS
+
+    def data_version(self, conn: Connection) -> int:
+        raise NotImplementedError(
+            "PostgreSQL has no data_version counter (features.data_version is False); "
+            "idle workers are to be woken with LISTEN/NOTIFY"
+        )
+
+    def table_sizes(self, conn: Connection) -> dict[str, int] | None:
+        """Bytes per table (with its TOAST, free space and visibility maps) and per index
+        of the current schema, largest first."""
+        rows = (
+            self.tuple_cursor(conn)
+            .execute(
+                "SELECT relname, CASE relkind WHEN 'i' THEN pg_catalog.pg_relation_size(oid) "
+                "ELSE pg_catalog.pg_table_size(oid) END AS size "
+                f"FROM pg_catalog.pg_class WHERE relnamespace = {_SCHEMA} AND relkind IN ('r', 'i') "
+                "ORDER BY size DESC, relname"
+            )
+            .fetchall()
+        )
+        return {name: int(size) for name, size in rows}
+
+
+def _first_index(node: dict[str, Any]) -> str | None:
+    """The first index named under ``node`` (a bitmap scan's Bitmap Index Scans)."""
+    for child in node.get("Plans", ()):
+        found = child.get("Index Name") or _first_index(child)
+        if found:
+            return str(found)
+    return None
