@@ -17,8 +17,9 @@ from collector.repositories import FileRepository, JobRepository, SettingsReposi
 
 from .legacy import create_legacy_database
 
-# The queue and worker tests' fixtures (media server, download folder, workers).
-pytest_plugins = ["tests.worker_fixtures"]
+# The queue and worker tests' fixtures (media server, download folder, workers), and a
+# PostgreSQL database per session (pg_url).
+pytest_plugins = ["tests.worker_fixtures", "tests.pg_fixtures"]
 
 LARGE_JOBS = 20_000
 

@@ -312,12 +312,12 @@ class PostgreSQLDialect(Dialect):
             # expression key has attnum 0 and so no attribute (its name is None).
             columns = cursor.execute(
                 "SELECT a.attname, coll.collname "
-                "FROM pg_catalog.pg_index AS i, "
+                "FROM pg_catalog.pg_index AS i CROSS JOIN LATERAL "
                 "unnest(i.indkey::int2[], i.indcollation::oid[]) "
-                "WITH ORDINALITY AS k(attnum, collation, position) "
+                "WITH ORDINALITY AS k(attnum, collid, position) "
                 "LEFT JOIN pg_catalog.pg_attribute AS a "
                 "ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0 "
-                "LEFT JOIN pg_catalog.pg_collation AS coll ON coll.oid = k.collation "
+                "LEFT JOIN pg_catalog.pg_collation AS coll ON coll.oid = k.collid "
                 "WHERE i.indexrelid = %s ORDER BY k.position",
                 (index_oid,),
             ).fetchall()
@@ -525,7 +525,8 @@ class PostgreSQLDialect(Dialect):
             .execute(
                 "SELECT relname, CASE relkind WHEN 'i' THEN pg_catalog.pg_relation_size(oid) "
                 "ELSE pg_catalog.pg_table_size(oid) END AS size "
-                f"FROM pg_catalog.pg_class WHERE relnamespace = {_SCHEMA} AND relkind IN ('r', 'i') "
+                "FROM pg_catalog.pg_class "
+                f"WHERE relnamespace = {_SCHEMA} AND relkind IN ('r', 'i') "
                 "ORDER BY size DESC, relname"
             )
             .fetchall()
