@@ -1,0 +1,242 @@
+"""The models' declarations as PostgreSQL DDL, and an index compared with its declaration.
+
+The same declarations as on SQLite (:mod:`collector.models`), rendered for PostgreSQL:
+
+- Column types: TEXT is ``text``; INTEGER is ``bigint`` (SQLite's integers are 64-bit,
+  and byte counts pass 2**31); REAL is ``double precision``; BLOB is ``bytea``;
+  TIMESTAMP is ``timestamptz``. NOT NULL, constant defaults, the primary key and
+  foreign keys with their ON DELETE are rendered as declared.
+- Partial indexes keep their declared predicate (``status IN (...)``); PostgreSQL
+  stores it in its own form (``status = ANY (ARRAY[...])``), which is why predicates
+  are compared by asking the server to deparse the declared one (below), not as text.
+- A covering index (one that declares every column of its table, as
+  ``idx_jobs_active_created`` does so that SQLite never reads the table) keeps only its
+  key: the leading columns up to and including the primary key (the keyset order).
+  The other columns are not carried, neither as keys nor as ``INCLUDE``: PostgreSQL
+  updates a row in place (a HOT update, no index touched) only when no index holds a
+  column the update changes, and a worker's progress write changes ``progress``,
+  ``bytes_downloaded``, ``current_operation`` and ``updated_at`` once a second per
+  running job. INCLUDE of the other columns alone would buy nothing either: the active
+  list reads every column, so it could never be an index-only scan and would still
+  visit the table. The index stays partial, so it holds the active jobs only.
+
+Comparison is structural: key columns with their order and direction, uniqueness,
+access method, included columns, the predicate, and validity (``indisvalid``),
+never the index's name or its stored text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import psycopg
+
+from ..models.base import BaseModel
+from ..models.fields import INDEX_PREFIX, Column, IndexSpec
+from ..models.quoting import quote_identifier, quote_literal
+from .base import Dialect, IndexInfo
+
+PG_TYPES = {
+    "TEXT": "text",
+    "INTEGER": "bigint",
+    "REAL": "double precision",
+    "BLOB": "bytea",
+    "TIMESTAMP": "timestamptz",
+}
+INDEX_STATES = ("ok", "missing", "drifted", "invalid", "unmanaged")
+
+
+class PgIndex(NamedTuple):
+    """An index declaration in the form PostgreSQL builds it."""
+
+    name: str
+    table: str
+    keys: tuple[tuple[str, bool], ...]  # (column, descending)
+    include: tuple[str, ...]
+    unique: bool
+    where: str | None  # the declared predicate, as written (not as the server stores it)
+    method: str = "btree"
+
+
+class IndexComparison(NamedTuple):
+    table: str
+    name: str
+    state: str  # one of INDEX_STATES
+    differences: tuple[str, ...] = ()
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+def column_ddl(name: str, column: Column) -> str:
+    """One column definition inside CREATE TABLE, for PostgreSQL."""
+    parts = [quote_identifier(name), PG_TYPES[column.type]]
+    if column.primary_key:
+        parts.append("PRIMARY KEY")
+    if not column.nullable and not column.primary_key:
+        parts.append("NOT NULL")
+    if column.default is not None:
+        parts.append("DEFAULT " + quote_literal(column.default))
+    if column.references:
+        table, target = column.references.split(".")
+        parts.append(f"REFERENCES {quote_identifier(table)} ({quote_identifier(target)})")
+        if column.on_delete:
+            parts.append("ON DELETE " + column.on_delete)
+    return " ".join(parts)
+
+
+def create_table_sql(model: type[BaseModel]) -> str:
+    """CREATE TABLE IF NOT EXISTS for ``model``, its columns in declaration order."""
+    body = ",\n    ".join(column_ddl(name, model.field(name)) for name in model.field_names())
+    return f"CREATE TABLE IF NOT EXISTS {quote_identifier(model.get_table_name())} (\n    {body}\n)"
+
+
+def pg_index(model: type[BaseModel], spec: IndexSpec) -> PgIndex:
+    """The PostgreSQL form of one of ``model``'s declared indexes (see the module doc)."""
+    keys = tuple((column, direction == "DESC") for column, direction in spec.columns)
+    if set(spec.column_names) >= set(model.field_names()):
+        # Covering: keep the keyset order up to the primary key; carry nothing else.
+        names = spec.column_names
+        end = names.index(model.primary_key) + 1
+        keys = keys[:end]
+    return PgIndex(
+        name=spec.name,
+        table=spec.table,
+        keys=keys,
+        include=(),
+        unique=spec.unique,
+        where=spec.where_sql(),
+    )
+
+
+def create_index_sql(index: PgIndex, *, concurrently: bool = False, name: str | None = None) -> str:
+    """CREATE [UNIQUE] INDEX [CONCURRENTLY] "name" ON "table" (...) [INCLUDE (...)] [WHERE ...].
+
+    No ``IF NOT EXISTS``: an index of that name may be an invalid leftover of an
+    interrupted build, which IF NOT EXISTS would silently keep.
+    """
+    keys = ", ".join(quote_identifier(col) + (" DESC" if desc else "") for col, desc in index.keys)
+    sql = "CREATE UNIQUE INDEX" if index.unique else "CREATE INDEX"
+    if concurrently:
+        sql += " CONCURRENTLY"
+    sql += f" {quote_identifier(name or index.name)} ON {quote_identifier(index.table)}"
+    if index.method != "btree":
+        sql += f" USING {index.method}"
+    sql += f" ({keys})"
+    if index.include:
+        sql += f" INCLUDE ({', '.join(quote_identifier(col) for col in index.include)})"
+    if index.where:
+        sql += f" WHERE {index.where}"
+    return sql
+
+
+def indexes_sql(model: type[BaseModel]) -> list[str]:
+    """CREATE INDEX for every index ``model`` declares, in declaration order."""
+    return [create_index_sql(pg_index(model, spec)) for spec in model.index_specs()]
+
+
+# -- comparison ----------------------------------------------------------------------------
+
+
+def normalised_predicate(
+    conn: psycopg.Connection[Any], table: str, column: str, predicate: str
+) -> str:
+    """``predicate`` as the server stores a partial index's WHERE on ``table``.
+
+    The server deparses a predicate into its own form (``IN`` becomes ``= ANY (ARRAY
+    [...])``, literals gain casts, terms gain parentheses), and that form depends on
+    the column types. So the declared predicate is put through the same deparser: an
+    index with it is built on an empty temporary copy of the table's columns (no rows,
+    so it costs nothing), read back with ``pg_get_expr`` exactly as introspection reads
+    a real index, and rolled back. Both sides are then the server's own text, compared
+    for equality.
+    """
+    scratch = quote_identifier("collector_predicate_probe")
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            f"CREATE TEMPORARY TABLE {scratch} (LIKE {quote_identifier(table)}) ON COMMIT DROP"
+        )
+        conn.execute(
+            f"CREATE INDEX ON pg_temp.{scratch} ({quote_identifier(column)}) WHERE {predicate}"
+        )
+        row = conn.execute(
+            "SELECT pg_catalog.pg_get_expr(i.indpred, i.indrelid, true) "
+            "FROM pg_catalog.pg_index AS i WHERE i.indrelid = %s::regclass",
+            (f"pg_temp.{scratch}",),
+        ).fetchone()
+    return str(row[0])
+
+
+def index_differences(conn: psycopg.Connection[Any], index: PgIndex, info: IndexInfo) -> list[str]:
+    """What differs between a declaration and the index read from pg_catalog ([] if same)."""
+    found = []
+    if info.table != index.table:
+        found.append(f"on table {info.table}, declared on {index.table}")
+    actual_keys = tuple((col, desc) for col, desc in info.columns)
+    if actual_keys != index.keys:
+        if sorted(map(str, (c for c, _ in actual_keys))) == sorted(c for c, _ in index.keys):
+            found.append(f"column order {_keys(actual_keys)}, declared {_keys(index.keys)}")
+        else:
+            found.append(f"columns {_keys(actual_keys)}, declared {_keys(index.keys)}")
+    if info.include != index.include:
+        found.append(
+            f"included columns ({', '.join(map(str, info.include))}), "
+            f"declared ({', '.join(index.include)})"
+        )
+    if info.unique != index.unique:
+        found.append(f"unique={info.unique}, declared unique={index.unique}")
+    if info.method != index.method:
+        found.append(f"method {info.method}, declared {index.method}")
+    if any(collation not in ("", "default") for collation in info.collations):
+        found.append(f"collations {info.collations}, declared the default")
+    declared = (
+        None
+        if index.where is None
+        else normalised_predicate(conn, index.table, index.keys[0][0], index.where)
+    )
+    if info.predicate != declared:
+        found.append(f"predicate {info.predicate or 'none'}, declared {declared or 'none'}")
+    return found
+
+
+def _keys(keys: Sequence[tuple[str | None, bool]]) -> str:
+    return "(" + ", ".join(f"{c or '<expr>'}{' DESC' if d else ''}" for c, d in keys) + ")"
+
+
+def compare_indexes(
+    conn: psycopg.Connection[Any], dialect: Dialect, models: Sequence[type[BaseModel]]
+) -> list[IndexComparison]:
+    """The state of every declared index of ``models``, then every undeclared one on
+    their tables (``dialect`` reads pg_catalog: a PostgreSQLDialect).
+
+    An index found under a declared name is ``invalid`` when ``indisvalid`` is false
+    (an interrupted or failed ``CREATE INDEX CONCURRENTLY``: it must be dropped and
+    built again, whatever its definition), else ``ok`` or ``drifted``. Indexes backing a
+    constraint (the primary key) are the table's, not declarations, and are left out.
+    """
+    states = []
+    declared = {spec.name for model in models for spec in model.index_specs()}
+    for model in models:
+        table = model.get_table_name()
+        present = {info.name: info for info in dialect.table_indexes(conn, table)}
+        for spec in model.index_specs():
+            info = present.get(spec.name)
+            if info is None:
+                states.append(IndexComparison(table, spec.name, "missing"))
+            elif not info.valid:
+                states.append(IndexComparison(table, spec.name, "invalid", ("indisvalid false",)))
+            else:
+                diffs = index_differences(conn, pg_index(model, spec), info)
+                states.append(
+                    IndexComparison(table, spec.name, "drifted" if diffs else "ok", tuple(diffs))
+                )
+        for name, info in present.items():
+            if info.origin == "c" and name not in declared:
+                why = (
+                    "stale idx_ index, no longer declared"
+                    if name.startswith(INDEX_PREFIX)
+                    else "not declared by any model"
+                )
+                states.append(IndexComparison(table, name, "unmanaged", (why,)))
+    return states
