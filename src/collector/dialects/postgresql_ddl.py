@@ -175,10 +175,15 @@ def index_differences(conn: psycopg.Connection[Any], index: PgIndex, info: Index
         found.append(f"on table {info.table}, declared on {index.table}")
     actual_keys = tuple((col, desc) for col, desc in info.columns)
     if actual_keys != index.keys:
-        if sorted(map(str, (c for c, _ in actual_keys))) == sorted(c for c, _ in index.keys):
-            found.append(f"column order {_keys(actual_keys)}, declared {_keys(index.keys)}")
+        actual_names = tuple(str(col) for col, _ in actual_keys)
+        declared_names = tuple(col for col, _ in index.keys)
+        if actual_names == declared_names:
+            what = "directions"
+        elif sorted(actual_names) == sorted(declared_names):
+            what = "column order"
         else:
-            found.append(f"columns {_keys(actual_keys)}, declared {_keys(index.keys)}")
+            what = "columns"
+        found.append(f"{what} {_keys(actual_keys)}, declared {_keys(index.keys)}")
     if info.include != index.include:
         found.append(
             f"included columns ({', '.join(map(str, info.include))}), "
