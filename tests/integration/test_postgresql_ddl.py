@@ -195,3 +195,35 @@ def test_unmanaged(conn: Any) -> None:
         == 0
     )
     assert Job.get_table_name() == "jobs"
+
+
+def hot_updates_of_a_progress_write(conn: Any) -> int:
+    """HOT updates among 10 progress writes, counted in their own transaction (exact)."""
+    for i in range(10):
+        conn.execute(
+            "INSERT INTO jobs (id, created_at, updated_at, url, platform, status) "
+            "VALUES (%s, now(), now(), 'u', 'other', 'running')",
+            (f"j{i}",),
+        )
+    with conn.transaction():
+        conn.execute(
+            "UPDATE jobs SET progress = 50, bytes_downloaded = 1000, "
+            "current_operation = 'downloading', updated_at = now() + interval '1 second'"
+        )
+        row = conn.execute(
+            "SELECT pg_catalog.pg_stat_get_xact_tuples_hot_updated('jobs'::regclass) AS n"
+        ).fetchone()
+    return int(row["n"])
+
+
+def test_progress_writes_are_hot_updates_with_the_rendered_indexes(conn: Any) -> None:
+    create_all(conn)
+    assert hot_updates_of_a_progress_write(conn) == 10
+
+
+def test_the_sqlite_form_of_the_covering_index_would_break_hot_updates(conn: Any) -> None:
+    create_all(conn)
+    conn.execute('DROP INDEX "idx_jobs_active_created"')
+    sqlite_form = Job.index("idx_jobs_active_created").create_sql(if_not_exists=False)
+    conn.execute(sqlite_form)
+    assert hot_updates_of_a_progress_write(conn) == 0
