@@ -30,12 +30,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import psycopg
-
 from ..models.base import BaseModel
 from ..models.fields import INDEX_PREFIX, Column, IndexSpec
 from ..models.quoting import quote_identifier, quote_literal
 from .base import Dialect, IndexInfo
+
+# A PostgreSQL connection from PostgreSQLDialect (psycopg's, whose transaction() this
+# module uses): named by duck type, since only postgresql.py imports the driver.
+PgConnection = Any
 
 PG_TYPES = {
     "TEXT": "text",
@@ -139,9 +141,7 @@ def indexes_sql(model: type[BaseModel]) -> list[str]:
 # -- comparison ----------------------------------------------------------------------------
 
 
-def normalised_predicate(
-    conn: psycopg.Connection[Any], table: str, column: str, predicate: str
-) -> str:
+def normalised_predicate(conn: PgConnection, table: str, column: str, predicate: str) -> str:
     """``predicate`` as the server stores a partial index's WHERE on ``table``.
 
     The server deparses a predicate into its own form (``IN`` becomes ``= ANY (ARRAY
@@ -168,7 +168,7 @@ def normalised_predicate(
     return str(row[0])
 
 
-def index_differences(conn: psycopg.Connection[Any], index: PgIndex, info: IndexInfo) -> list[str]:
+def index_differences(conn: PgConnection, index: PgIndex, info: IndexInfo) -> list[str]:
     """What differs between a declaration and the index read from pg_catalog ([] if same)."""
     found = []
     if info.table != index.table:
@@ -210,7 +210,7 @@ def _keys(keys: Sequence[tuple[str | None, bool]]) -> str:
 
 
 def compare_indexes(
-    conn: psycopg.Connection[Any], dialect: Dialect, models: Sequence[type[BaseModel]]
+    conn: PgConnection, dialect: Dialect, models: Sequence[type[BaseModel]]
 ) -> list[IndexComparison]:
     """The state of every declared index of ``models``, then every undeclared one on
     their tables (``dialect`` reads pg_catalog: a PostgreSQLDialect).
