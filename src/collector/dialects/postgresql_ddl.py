@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from ..models.base import BaseModel
 from ..models.fields import INDEX_PREFIX, Column, IndexSpec
-from ..models.quoting import quote_identifier, quote_literal
+from ..models.quoting import quote_identifier
 from .base import Dialect, IndexInfo
 
 # A PostgreSQL connection from PostgreSQLDialect (psycopg's, whose transaction() this
@@ -72,20 +72,9 @@ class IndexComparison(NamedTuple):
 
 
 def column_ddl(name: str, column: Column) -> str:
-    """One column definition inside CREATE TABLE, for PostgreSQL."""
-    parts = [quote_identifier(name), PG_TYPES[column.type]]
-    if column.primary_key:
-        parts.append("PRIMARY KEY")
-    if not column.nullable and not column.primary_key:
-        parts.append("NOT NULL")
-    if column.default is not None:
-        parts.append("DEFAULT " + quote_literal(column.default))
-    if column.references:
-        table, target = column.references.split(".")
-        parts.append(f"REFERENCES {quote_identifier(table)} ({quote_identifier(target)})")
-        if column.on_delete:
-            parts.append("ON DELETE " + column.on_delete)
-    return " ".join(parts)
+    """One column definition inside CREATE TABLE, for PostgreSQL: the declared one with
+    PostgreSQL's type."""
+    return column.ddl(name, PG_TYPES[column.type])
 
 
 def create_table_sql(model: type[BaseModel]) -> str:

@@ -54,9 +54,13 @@ class Column:
             found.append(f"on_delete {self.on_delete!r}; valid: {', '.join(ON_DELETE_ACTIONS)}")
         return found
 
-    def ddl(self, name: str) -> str:
-        """The column definition inside CREATE TABLE / ALTER TABLE ADD COLUMN."""
-        parts = [quote_identifier(name), self.type]
+    def ddl(self, name: str, sql_type: str | None = None) -> str:
+        """The column definition inside CREATE TABLE / ALTER TABLE ADD COLUMN.
+
+        ``sql_type`` is the engine's name for the declared type (default: as declared,
+        which is SQLite's).
+        """
+        parts = [quote_identifier(name), sql_type or self.type]
         if self.primary_key:
             parts.append("PRIMARY KEY")
         if not self.nullable and not self.primary_key:
