@@ -7,6 +7,7 @@ what the processes logged ("database is locked", tracebacks) after the fact.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -15,10 +16,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from collector.config.database import DatabaseConfig
+from collector.repositories import JobRepository
 from collector.schema.sql import quote_identifier
 
 STOP_SECONDS = 30.0
@@ -114,22 +117,33 @@ class Fleet:
 
     # -- what the run's database holds (read after or between the processes' work) ------
 
-    def query(self, sql: str) -> list[Any]:
-        """The rows of ``sql`` on the run's database, on a connection of its own."""
-        from collector.config.database import DatabaseConfig
-
+    @contextlib.contextmanager
+    def database(self) -> Iterator[DatabaseConfig]:
+        """The run's database on a connection of its own, closed afterwards."""
         db = DatabaseConfig(self.db_path)
         try:
-            return db.execute_query(sql)
+            yield db
         finally:
             db.close()
+
+    def query(self, sql: str) -> list[Any]:
+        """The rows of ``sql`` on the run's database."""
+        with self.database() as db:
+            return db.execute_query(sql)
 
     def count(self, sql: str) -> int:
         return int(self.query(sql)[0][0])
 
     def statuses(self) -> dict[str, int]:
+        """Jobs per status, counted by GROUP BY (what the trigger-kept counts must equal)."""
         rows = self.query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
         return {row["status"]: row["n"] for row in rows}
+
+    def counted_statuses(self) -> dict[str, int]:
+        """Jobs per status as the application reads them (the trigger-kept counts), non-zero."""
+        with self.database() as db:
+            counts = JobRepository(db).get_job_statistics()
+        return {status: n for status, n in counts.items() if n}
 
     def job_ids(self) -> set[str]:
         return {row["id"] for row in self.query("SELECT id FROM jobs")}
@@ -142,29 +156,18 @@ class Fleet:
 
     def integrity(self) -> str:
         """ "ok", or the first problem the engine's integrity check finds."""
-        from collector.config.database import DatabaseConfig
-
-        db = DatabaseConfig(self.db_path)
-        try:
+        with self.database() as db:
             return (db.integrity_check() or ["ok"])[0]
-        finally:
-            db.close()
 
     def indexes(self, prefix: str) -> int:
         """How many indexes whose name starts with ``prefix`` the run's database holds."""
-        from collector.config.database import DatabaseConfig
-
-        db = DatabaseConfig(self.db_path)
-        try:
+        with self.database() as db:
             conn = db.connection()
-            tables = db.dialect.table_names(conn)
             return sum(
                 info.name.startswith(prefix)
-                for table in tables
+                for table in db.dialect.table_names(conn)
                 for info in db.dialect.table_indexes(conn, table)
             )
-        finally:
-            db.close()
 
     def add(self, urls: list[str]) -> list[str]:
         """``collector add --json`` of ``urls``: the ids of their jobs."""

@@ -114,7 +114,7 @@ def run_load(
     finally:
         exit_codes = fleet.stop()
         media.stop()
-    checks = _check(fleet.db_path, acked, media)
+    checks = _check(fleet, acked, media)
     return {
         "options": asdict(options),
         "writes": writes.summary(options.seconds),
@@ -163,30 +163,16 @@ def _drive(port: int, media: LoopbackMedia, options: LoadOptions) -> tuple[Sampl
     return writes, reads, acked
 
 
-def _check(db_path: Path, acked: set[str], media: LoopbackMedia) -> dict[str, Any]:
+def _check(fleet: Fleet, acked: set[str], media: LoopbackMedia) -> dict[str, Any]:
     """What the database holds after the run, against what the API acknowledged."""
-    from collector.config.database import DatabaseConfig
-    from collector.repositories import JobRepository
-
-    db = DatabaseConfig(db_path)
-    try:
-        statuses: dict[str, int] = Counter()
-        present = set()
-        for row in db.execute_query("SELECT id, status FROM jobs"):
-            present.add(row["id"])
-            statuses[row["status"]] += 1
-        counted = {k: v for k, v in JobRepository(db).get_job_statistics().items() if v}
-        integrity = (db.integrity_check() or ["ok"])[0]
-        files = db.execute_query("SELECT COUNT(*) FROM files")[0][0]
-    finally:
-        db.close()
+    statuses = fleet.statuses()
     fetched_again = sum(1 for count in media.gets.values() if count > GETS_PER_DOWNLOAD)
     return {
         "jobs_by_status": dict(sorted(statuses.items())),
-        "files": files,
-        "lost_jobs": len(acked - present),
+        "files": fleet.count("SELECT COUNT(*) FROM files"),
+        "lost_jobs": len(acked - fleet.job_ids()),
         "left_running": statuses.get("running", 0) + statuses.get("cancelling", 0),
-        "statistics_equal_group_by": counted == dict(statuses),
-        "integrity_check": integrity,
+        "statistics_equal_group_by": fleet.counted_statuses() == statuses,
+        "integrity_check": fleet.integrity(),
         "clips_fetched_more_than_once": fetched_again,
     }

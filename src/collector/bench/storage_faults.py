@@ -161,11 +161,9 @@ DAMAGE_COMMANDS = (
 def damaged(folder: Path, jobs: int = 3000) -> dict[str, Any]:
     """Overwrite the jobs table's pages; every command, and serve, must say so in one line."""
     from collector.bench.dataset import create_dataset
-    from collector.config.database import DatabaseConfig
 
     fleet = Fleet(folder, folder / "collector.db")
-    db = DatabaseConfig(fleet.db_path)
-    try:
+    with fleet.database() as db:
         create_dataset(db, jobs, 3, "realistic", 5)
         db.execute_query("PRAGMA wal_checkpoint(TRUNCATE)")
         pages = [
@@ -175,8 +173,6 @@ def damaged(folder: Path, jobs: int = 3000) -> dict[str, Any]:
             )
         ]
         page_size = int(db.execute_query("PRAGMA page_size")[0][0])
-    finally:
-        db.close()
     damaged_pages = [pages[0], *pages[len(pages) // 2 : len(pages) // 2 + 3]]
     with fleet.db_path.open("r+b") as file:
         for page in damaged_pages:

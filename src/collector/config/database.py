@@ -187,7 +187,7 @@ class DatabaseConfig:
         """
         conn = self.connection()
         depth = getattr(self._local, "depth", 0)
-        savepoint = f"sp_{depth}"
+        savepoint = f"sp_{depth}"  # a name made of an int: nothing from outside reaches SQL
         try:
             if depth == 0:
                 self.dialect.begin_write(conn)
