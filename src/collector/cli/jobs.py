@@ -60,10 +60,8 @@ def add(ctx: click.Context, urls: tuple[str, ...], as_json: bool) -> None:
     A URL already pending or running is not queued twice: its job's id is printed.
     """
     try:
-        queue = JobQueue(ready_db(ctx))
-        for url in urls:  # all or nothing: check every URL before queueing any
-            queue.check_url(url)
-        results = [queue.enqueue(url) for url in urls]
+        # All or nothing: every URL is checked before any is queued, in one transaction.
+        results = JobQueue(ready_db(ctx)).enqueue_many(urls)
     except ERRORS as exc:  # a refused URL's message may quote it
         raise click.ClickException(redact_text(str(exc))) from exc
     if as_json:

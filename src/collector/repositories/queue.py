@@ -30,7 +30,7 @@ from collector.models.values import from_db_timestamp, quoted, to_db_timestamp, 
 
 from .base import Repository
 from .file_repository import FileRepository
-from .settings_repository import load_settings
+from .settings_repository import load_allowed_hosts
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class JobQueue(Repository[Job]):
     def allowed_hosts(self) -> AllowedHosts:
         """The internal hosts URLs may name (COLLECTOR_ALLOWED_HOSTS and the setting)."""
         if self._allowed_hosts is None:
-            self._allowed_hosts = load_settings(self.db).allowed_hosts
+            self._allowed_hosts = load_allowed_hosts(self.db)
         return self._allowed_hosts
 
     def check_url(self, url: object) -> str:

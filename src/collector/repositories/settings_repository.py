@@ -56,6 +56,26 @@ class SettingsRepository(Repository[Settings]):
         return {row["key"]: row["value"] for row in self.db.execute_query(SQL_ALL)}
 
 
+def _checked(key: str, raw: str | None, default: str) -> str:
+    """A stored value as its setting reads it; the default if missing or no longer valid."""
+    if raw is None:
+        return default
+    try:
+        return check_setting(key, raw)
+    except ValueError as exc:
+        logger.warning("ignoring stored setting %s (%s); using %s", key, exc, default)
+        return default
+
+
+def load_allowed_hosts(db: DatabaseConfig) -> AllowedHosts:
+    """COLLECTOR_ALLOWED_HOSTS and the stored ``allowed_hosts`` setting, combined.
+
+    What queueing a URL needs, read alone: one key, not every setting.
+    """
+    stored = SettingsRepository(db).get("allowed_hosts")
+    return Config.allowed_hosts() | AllowedHosts.parse(_checked("allowed_hosts", stored, ""))
+
+
 def load_settings(db: DatabaseConfig) -> RuntimeSettings:
     """The stored settings, with defaults (COLLECTOR_DOWNLOAD_DIR and
     COLLECTOR_MIN_FREE_SPACE among them) for missing ones.
@@ -65,14 +85,7 @@ def load_settings(db: DatabaseConfig) -> RuntimeSettings:
     stored = SettingsRepository(db).all()
 
     def read(key: str, default: str) -> str:
-        raw = stored.get(key)
-        if raw is None:
-            return default
-        try:
-            return check_setting(key, raw)
-        except ValueError as exc:
-            logger.warning("ignoring stored setting %s (%s); using %s", key, exc, default)
-            return default
+        return _checked(key, stored.get(key), default)
 
     return RuntimeSettings(
         download_dir=Path(read("download_dir", str(Config.DOWNLOAD_DIR.resolve()))),

@@ -55,12 +55,10 @@ def add_jobs() -> ResponseReturnValue:
             raise InvalidURLError("paste at least one URL")
         if len(urls) > MAX_URLS_PER_FORM:
             raise InvalidURLError(f"at most {MAX_URLS_PER_FORM} URLs at once")
-        for url in urls:
-            queue.check_url(url)
+        results = queue.enqueue_many(urls)  # every URL checked before any is queued
     except InvalidURLError as exc:
         flash(redact_text(str(exc)), "error")  # the message may quote the URL
         return redirect(url_for("pages.dashboard"), code=303)
-    results = [queue.enqueue(url) for url in urls]
     created = sum(1 for r in results if r.created)
     message = f"Queued {created} job{'s' if created != 1 else ''}."
     if created < len(results):
