@@ -9,7 +9,6 @@ one of :data:`CAUSES`, never an error's text.
 
 from __future__ import annotations
 
-import errno
 import ssl
 import time
 from collections.abc import Callable
@@ -19,16 +18,14 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from yt_dlp.networking.exceptions import (
     CertificateVerifyError,
     HTTPError,
-    IncompleteRead,
-    TransportError,
 )
-from yt_dlp.utils import ContentTooShortError, DownloadError, ExtractorError, UnsupportedError
+from yt_dlp.utils import DownloadError, ExtractorError, UnsupportedError
 
 from collector.models.job import Job
 
-from .engine import DownloadResult
+from .engine import RETRYABLE, DownloadResult
 from .errors import DownloadFailed, DownloadRefused
-from .storage import storage_error
+from .storage import STORAGE_ERRNOS, storage_error
 
 # Why a run failed or will be retried. "none" for runs that did not end in an error.
 CAUSES = (
@@ -51,8 +48,6 @@ CAUSES = (
 # Outcomes that are not failures: they carry cause="none" whatever stopped the download
 # (a cancel cuts the connection, which yt-dlp reports as a network error).
 NO_CAUSE_OUTCOMES = frozenset({"completed", "cancelled", "released", "lost"})
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
-NETWORK_ERRORS = (TransportError, IncompleteRead, ContentTooShortError, ConnectionError)
 MAX_CHAIN = 10
 
 QUEUE_WAIT_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
@@ -130,7 +125,7 @@ def classify(error: BaseException) -> str:
     """
     if not isinstance(error, DownloadFailed):
         # yt-dlp raises some write errors as UnavailableVideoError, the OSError its context
-        return "storage" if _storage(error) or storage_error(error) else "internal"
+        return "storage" if storage_error(error) else "internal"
     if isinstance(error, DownloadRefused):
         return "refused"
     chain = _chain(error.__cause__)
@@ -163,6 +158,7 @@ def _http(chain: list[BaseException]) -> str:
 
 
 def _storage(error: BaseException) -> bool:
+    """The folder full or unwritable: the errors that hand a job back (worker/storage.py)."""
     return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
 
 
@@ -173,6 +169,7 @@ RULES: tuple[tuple[str, Callable[[BaseException], bool]], ...] = (
     ("timeout", lambda e: isinstance(e, TimeoutError)),
     ("unsupported", lambda e: isinstance(e, UnsupportedError)),
     ("storage", _storage),
-    ("network", lambda e: isinstance(e, NETWORK_ERRORS)),
+    # After "timeout": the errors the engine retries are the network's (engine.RETRYABLE).
+    ("network", lambda e: isinstance(e, RETRYABLE)),
     ("extractor", lambda e: isinstance(e, ExtractorError)),
 )
