@@ -13,7 +13,9 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from collector.models.job import Job
 from collector.repositories import SettingsRepository
 from collector.repositories.queue import JobQueue
 from collector.worker import Downloader, DownloadResult, Worker
-from collector.worker.wake import DataVersionWatcher, Wakeup
+from collector.worker.wake import DataVersionWatcher, Wakeup, watcher_for
 from tests.worker_fixtures import (
     SUBPROCESS_TIMEOUT,
     WorkerThread,
@@ -218,3 +220,11 @@ def test_data_version_changes_on_another_connections_commit_only(
         assert watcher._version() != first
     finally:
         watcher.db.close()
+
+
+def test_an_engine_without_a_change_counter_gets_no_watcher(db: DatabaseConfig) -> None:
+    assert isinstance(watcher_for(db), DataVersionWatcher)
+    no_counter = replace(db.dialect.features, data_version=False)
+    engine = SimpleNamespace(dialect=SimpleNamespace(features=no_counter))
+
+    assert watcher_for(engine) is None  # the back-off and same-process notices alone

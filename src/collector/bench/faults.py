@@ -88,13 +88,12 @@ def upgrade_kill(folder: Path, jobs: int = 300_000, kills: int = 7) -> dict[str,
     results = []
     for number in range(kills):
         _fresh_copy(template, fleet.db_path)
-        process = fleet.start(f"upgrade-{number}", "db", "upgrade")
+        name = f"upgrade-{number}"
+        process = fleet.start(name, "db", "upgrade")
         after = rng.uniform(0.05, 0.95) * upgrade_s
         time.sleep(after)
         finished_first = process.poll() is not None
-        process.kill()
-        process.wait()
-        fleet.processes.clear()
+        fleet.kill(name)
         killed = {
             "killed_after_seconds": round(after, 1),
             "killed_after_it_finished": finished_first,

@@ -227,6 +227,7 @@ def bench_queue(
         result["double_claims"] == 0
         and result["every_queued_job_completed"]
         and result["statistics_equal_group_by"]
+        and result["integrity_check"] == "ok"
     )
     if not healthy:
         sys.exit(1)

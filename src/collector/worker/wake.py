@@ -154,6 +154,7 @@ class DirectNotices:
         enqueue_listeners.discard(self)
 
 
-def watcher_for(db: DatabaseConfig) -> ChangeWatcher:
-    """The change watcher of this database's engine."""
-    return DataVersionWatcher(db)
+def watcher_for(db: DatabaseConfig) -> ChangeWatcher | None:
+    """The change watcher of this database's engine; None (the back-off alone, and
+    same-process notices) for an engine with no cheap change check."""
+    return DataVersionWatcher(db) if db.dialect.features.data_version else None
