@@ -25,6 +25,7 @@ from typing import Any
 
 from .fleet import Fleet, request
 from .loopback import LoopbackMedia
+from .timing import percentile
 
 READ_PATHS = (
     "/",
@@ -68,9 +69,7 @@ class Samples:
             "requests": len(ordered),
             "per_second": round(len(ordered) / seconds, 1),
             "p50_ms": round(statistics.median(ordered), 2) if ordered else None,
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2)
-            if ordered
-            else None,
+            "p99_ms": round(percentile(ordered, 0.99), 2) if ordered else None,
             "statuses": {str(code): count for code, count in sorted(self.statuses.items())},
             "5xx": sum(count for code, count in self.statuses.items() if code >= 500),
             "no_answer": self.errors,

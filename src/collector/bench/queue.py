@@ -37,6 +37,8 @@ from collector.models.values import from_db_timestamp
 from collector.repositories import JobRepository, SettingsRepository
 from collector.repositories.queue import JobQueue
 
+from .timing import percentile
+
 START_SECONDS = 60.0
 STOP_SECONDS = 30.0
 IDLE_GAP = (0.3, 1.0)
@@ -120,10 +122,8 @@ class QueueFleet:
 
 
 def _percentile(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * fraction))], 2)
+    found = percentile(values, fraction)
+    return None if found is None else round(found, 2)
 
 
 def _summary_ms(values: list[float]) -> dict[str, Any]:

@@ -29,3 +29,14 @@ def median_ms(
         if len(samples) >= min_runs and time.perf_counter() - started >= budget_s:
             break
     return statistics.median(samples)
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """The nearest-rank ``fraction`` percentile of ``values`` (0.99: p99), None if empty.
+
+    One definition for every run that reports p50/p90/p99 (load, queue, upgrade-wait).
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]

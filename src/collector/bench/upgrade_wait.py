@@ -18,7 +18,6 @@ time and starve everything else, the upgrade included.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from collector.schema import derived
 from collector.schema.reconcile import inspect, reconcile
 
 from .dataset import write_dataset
+from .timing import percentile
 
 WORKER_ID = "bench-upgrade-writer"
 URL_PREFIX = "https://bench.example/upgrade-wait/"
@@ -54,18 +54,10 @@ class Writes:
         return {
             "count": len(values),
             "errors": len(self.errors),
-            "p50_ms": _percentile(values, 50),
-            "p99_ms": _percentile(values, 99),
+            "p50_ms": percentile(values, 0.5),
+            "p99_ms": percentile(values, 0.99),
             "max_ms": values[-1] if values else None,
         }
-
-
-def _percentile(values: list[float], pct: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
 def build_indexless(path: Path, jobs: int, seed: int = 1) -> None:
