@@ -30,15 +30,45 @@ LARGE_JOBS = 20_000
 os.environ.setdefault("COLLECTOR_MIN_FREE_SPACE", "0")
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_engines: run the test on SQLite and on PostgreSQL (fixture engine)"
+    )
+    config.addinivalue_line(
+        "markers", "sqlite_only: a test of a both_engines module that looks behind SQLite's back"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``engine`` is "sqlite", and also "postgresql" for a test marked both_engines."""
+    if "engine" not in metafunc.fixturenames:
+        return
+    node = metafunc.definition
+    both = node.get_closest_marker("both_engines") and not node.get_closest_marker("sqlite_only")
+    metafunc.parametrize("engine", ENGINES if both else ENGINES[:1], scope="function")
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "collector.db"
 
 
 @pytest.fixture
-def db(db_path: Path) -> Iterator[DatabaseConfig]:
-    """A fresh database with the schema in place."""
-    config = DatabaseConfig(db_path)
+def database(engine: str, db_path: Path, request: pytest.FixtureRequest) -> str:
+    """Where this test's database is: an SQLite file, or a PostgreSQL URL whose sessions
+    work in a schema of this test's own."""
+    if engine == "postgresql":
+        return request.getfixturevalue("pg_schema_url")
+    return str(db_path)
+
+
+@pytest.fixture
+def db(database: str) -> Iterator[DatabaseConfig]:
+    """A fresh database with the schema in place, on each engine the test runs on."""
+    config = DatabaseConfig(database)
     config.initialize_schema()
     yield config
     config.close()

@@ -67,3 +67,31 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def schema_url(url: str, schema: str) -> str:
+    """``url`` with every session's search_path set to ``schema`` (libpq's options)."""
+    parts = urlsplit(url)
+    option = quote(f"-csearch_path={schema}", safe="")
+    query = "&".join(filter(None, [parts.query, f"options={option}"]))
+    return urlunsplit(parts._replace(query=query))
+
+
+@pytest.fixture
+def pg_schema_url(pg_url: str) -> Iterator[str]:
+    """A URL of the session's database whose sessions work in a schema of this test's
+    own (created empty, dropped with everything in it at the end): a fresh database
+    per test at the cost of one CREATE SCHEMA."""
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield schema_url(pg_url, schema)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND state = 'idle in transaction'"
+            )
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

@@ -36,7 +36,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.from_mapping(
-        DB_PATH=str(Config.DB_PATH),
+        # The database: an SQLite file, or a database URL (sqlite:///, postgresql://).
+        DB_PATH=str(Config.database()),
         AUTH_TOKEN=os.environ.get("COLLECTOR_TOKEN") or None,
     )
     if test_config:

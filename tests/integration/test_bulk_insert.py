@@ -63,6 +63,10 @@ class Recording:
     def getlimit(self, category: int) -> int:
         return self.conn.getlimit(category)
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
 
 @pytest.mark.parametrize(
     "count",

@@ -88,7 +88,9 @@ ACTIVE_IN = "\"status\" IN ('pending', 'running', 'cancelling')"
 EXPECTED_SQL: dict[str, tuple[str, ...]] = {
     "JobRepository.get_active_jobs": (f"SELECT * FROM jobs WHERE {ACTIVE_IN}{NEWEST}",),
     "JobRepository.get_recent_jobs": (f"SELECT * FROM jobs{NEWEST} LIMIT ?",),
-    "JobRepository.get_job_statistics": ('SELECT status, "count" FROM jobs_status_counts',),
+    "JobRepository.get_job_statistics": (
+        'SELECT status, SUM("count") AS "count" FROM jobs_status_counts GROUP BY status',
+    ),
     "JobRepository.find_by(status)": (f'SELECT * FROM jobs WHERE "status" = ?{NEWEST} LIMIT ?',),
     "JobRepository.find_by(platform)": (
         f'SELECT * FROM jobs WHERE "platform" = ?{NEWEST} LIMIT ?',
@@ -108,7 +110,9 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
         "ORDER BY job_id, created_at",
     ),
     "FileRepository.count": ('SELECT COALESCE(SUM("count"), 0) FROM "files_file_type_counts"',),
-    "FileRepository.get_type_counts": ('SELECT file_type, "count" FROM files_file_type_counts',),
+    "FileRepository.get_type_counts": (
+        'SELECT file_type, SUM("count") AS "count" FROM files_file_type_counts GROUP BY file_type',
+    ),
     "JobRepository.page()": (f'SELECT * FROM "jobs"{NEWEST} LIMIT ?',),
     "JobRepository.page(cursor)": (f'SELECT * FROM "jobs" WHERE {AFTER}{NEWEST} LIMIT ?',),
     "JobRepository.page(status, cursor)": (
@@ -125,7 +129,7 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
         f'SELECT * FROM "files" WHERE file_type = ? AND {AFTER}{NEWEST} LIMIT ?',
     ),
     "JobQueue.find_queued": (queue_sql.SQL_FIND_QUEUED,),
-    "JobQueue.claim": (queue_sql.SQL_CLAIM,),
+    "JobQueue.claim": (queue_sql.SQL_CLAIM.format(lock=""),),
     "JobQueue.pending_wait": (queue_sql.SQL_PENDING_SUMMARY,),
     "JobQueue.has_claimable": (queue_sql.SQL_CLAIMABLE,),
     "JobQueue.renew": (queue_sql.SQL_RENEW,),

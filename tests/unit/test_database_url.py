@@ -24,7 +24,9 @@ from collector.dialects import DatabaseURL, parse_database_url
     ],
 )
 def test_sqlite_urls(url: str, path: Path) -> None:
-    assert parse_database_url(url) == DatabaseURL("sqlite", path)
+    parsed = parse_database_url(url)
+    assert (parsed.engine, parsed.path) == ("sqlite", path)
+    assert parsed == DatabaseURL("sqlite", path, url.strip())
 
 
 @pytest.mark.parametrize(
@@ -32,16 +34,53 @@ def test_sqlite_urls(url: str, path: Path) -> None:
     [
         "postgresql://user@db.example/collector",
         "postgres://localhost/collector",
+        "postgresql://u:secret@127.0.0.1:5432/collector?sslmode=disable",
+        "postgresql:///collector?host=/run/postgresql",
+    ],
+)
+def test_postgresql_urls_name_a_server_database(url: str) -> None:
+    parsed = parse_database_url(url)
+    assert parsed == DatabaseURL("postgresql", None, url)
+    engine, where = dialects.locate(url)
+    assert (engine, where) == (dialects.POSTGRESQL, url)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://localhost", "names no database"),
+        ("postgresql://localhost/", "names no database"),
+        ("postgresql://u:secret@localhost:99999/c", "not a valid PostgreSQL URL"),
+    ],
+)
+def test_bad_postgresql_urls_say_why_without_the_password(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason) as caught:
+        parse_database_url(url)
+    assert "secret" not in str(caught.value)
+
+
+def test_a_password_is_hidden_where_a_database_is_named() -> None:
+    url = "postgresql://collector:s3cret@db.example:5432/collector"
+    db = DatabaseConfig(url)
+    assert db.dialect is dialects.POSTGRESQL
+    assert db.name == "postgresql://collector:***@db.example:5432/collector"
+    assert "s3cret" not in repr(db)
+    assert db.location == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
         "postgresql+psycopg://localhost/collector",
         "mysql://localhost/collector",
     ],
 )
 def test_other_engines_are_refused_in_one_line(url: str) -> None:
-    with pytest.raises(ValueError, match="is not available yet") as caught:
+    with pytest.raises(ValueError, match="is not available") as caught:
         parse_database_url(url)
     message = str(caught.value)
     assert "\n" not in message
-    assert "sqlite://" in message  # says what is supported
+    assert "sqlite://, postgresql://" in message  # says what is supported
 
 
 @pytest.mark.parametrize(
@@ -66,8 +105,8 @@ def test_bad_urls_say_why(url: str, reason: str) -> None:
 
 
 def test_unknown_engine_name_lists_the_choices() -> None:
-    with pytest.raises(ValueError, match=r"choose one of \['sqlite'\]"):
-        dialects.get_dialect("postgresql")
+    with pytest.raises(ValueError, match=r"choose one of \['postgresql', 'sqlite'\]"):
+        dialects.get_dialect("mysql")
 
 
 def test_config_reads_the_url_over_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,9 +122,12 @@ def test_config_reads_the_url_over_the_path(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_config_names_the_variable_of_a_bad_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLLECTOR_DATABASE_URL", "postgresql://localhost/collector")
-    with pytest.raises(ValueError, match=r"^COLLECTOR_DATABASE_URL: .*not available yet"):
+    monkeypatch.setenv("COLLECTOR_DATABASE_URL", "mysql://localhost/collector")
+    with pytest.raises(ValueError, match=r"^COLLECTOR_DATABASE_URL: .*not available"):
         Config.dialect()
+    monkeypatch.setenv("COLLECTOR_DATABASE_URL", "postgresql://localhost/collector")
+    assert Config.dialect() is dialects.POSTGRESQL
+    assert Config.database() == "postgresql://localhost/collector"
 
 
 def test_database_config_from_url(tmp_path: Path) -> None:

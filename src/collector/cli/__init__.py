@@ -24,9 +24,9 @@ LONG_RUNNING = ("serve", "worker")
 def open_db(ctx: click.Context, must_exist: bool = False) -> DatabaseConfig:
     """The database named by --database-url / --db (or their environment variables),
     checked, as a DatabaseConfig."""
-    path: Path = ctx.obj["db_path"]
+    path: str | Path = ctx.obj["db_path"]
     dialect = dialects.get_dialect(ctx.obj.get("engine", dialects.DEFAULT.name))
-    if must_exist and dialect.features.file_based and not path.exists():
+    if must_exist and dialect.features.file_based and not Path(path).exists():
         raise click.ClickException(f"no database at {path}")
     try:
         db = DatabaseConfig(path, dialect=dialect)
@@ -107,7 +107,8 @@ def _database(ctx: click.Context, db_path: Path | None, url: str | None) -> dict
         except ValueError as exc:
             name = "--database-url" if url_given else "COLLECTOR_DATABASE_URL"
             raise click.ClickException(f"{name}: {exc}") from None
-        return {"db_path": parsed.path, "engine": parsed.engine}
+        where = parsed.path if parsed.path is not None else parsed.url
+        return {"db_path": where, "engine": parsed.engine}
     return {"db_path": db_path or Config.DB_PATH, "engine": dialects.DEFAULT.name}
 
 

@@ -35,11 +35,11 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
         result = _status(database)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
-    damaged = result["quick_check"] != ["ok"]
+    damaged = result["damaged"]
     if as_json:
         click.echo(json.dumps(result, indent=2))
         ctx.exit(1 if damaged else 0)
-    click.echo(f"database {database.db_path}")
+    click.echo(f"database {database.name}")
     click.echo("quick_check: " + "; ".join(result["quick_check"]))
     for table in result["tables"]:
         rows = "missing" if table["rows"] is None else _rows(table["rows"])
@@ -53,8 +53,8 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"  {index['name']:<28} {index['state']}{detail}")
     if damaged:
         raise click.ClickException(
-            f"the database {database.db_path} is damaged: run `collector --db "
-            f"{database.db_path} db check` for every problem, and restore a backup"
+            f"the database {database.name} is damaged: run `collector --db "
+            f"{database.name} db check` for every problem, and restore a backup"
         )
 
 
@@ -62,7 +62,11 @@ def _status(database: DatabaseConfig) -> dict[str, Any]:
     from collector.schema import introspect
 
     conn = database.connection()
-    quick_check = database.integrity_check(quick=True) or ["ok"]
+    try:
+        quick_check = database.integrity_check(quick=True) or ["ok"]
+        damaged = quick_check != ["ok"]
+    except NotImplementedError as exc:  # PostgreSQL without the amcheck extension
+        quick_check, damaged = [f"not run: {exc}"], False
     states = inspect(conn, ALL_MODELS)
     tables = []
     for model in ALL_MODELS:
@@ -84,7 +88,12 @@ def _status(database: DatabaseConfig) -> dict[str, Any]:
                 "indexes": [s._asdict() for s in states if s.table == name],
             }
         )
-    return {"database": str(database.db_path), "quick_check": quick_check, "tables": tables}
+    return {
+        "database": database.name,
+        "quick_check": quick_check,
+        "damaged": damaged,
+        "tables": tables,
+    }
 
 
 @db.command("check")
@@ -98,15 +107,15 @@ def db_check(ctx: click.Context, as_json: bool) -> None:
     database = open_db(ctx, must_exist=True)
     try:
         problems = database.integrity_check()
-    except ERRORS as exc:
+    except (*ERRORS, NotImplementedError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        result = {"database": str(database.db_path), "ok": not problems, "problems": problems}
+        result = {"database": database.name, "ok": not problems, "problems": problems}
         click.echo(json.dumps(result, indent=2))
     elif not problems:
-        click.echo(f"database {database.db_path}: integrity check ok")
+        click.echo(f"database {database.name}: integrity check ok")
     else:
-        click.echo(f"database {database.db_path}: {len(problems)} problem(s)")
+        click.echo(f"database {database.name}: {len(problems)} problem(s)")
         for problem in problems:
             click.echo(f"  {problem}")
     if problems:
@@ -132,9 +141,9 @@ def db_backup(ctx: click.Context, target: Path, force: bool) -> None:
     database = open_db(ctx, must_exist=True)
     try:
         result = backup(database, target, force=force)
-    except ERRORS as exc:
+    except (*ERRORS, NotImplementedError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"backed up {database.db_path} to {result.path} ({_size(result.size)})")
+    click.echo(f"backed up {database.name} to {result.path} ({_size(result.size)})")
     if result.problems:
         raise click.ClickException(
             f"the copy at {result.path} is damaged, so the database is too: "

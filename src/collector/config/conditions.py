@@ -45,14 +45,15 @@ class Condition:
 
 
 _lock = threading.Lock()
-_current: dict[Path, Condition] = {}
+_current: dict[str, Condition] = {}
 
 
-def _key(path: Path) -> Path:
-    return path.resolve()
+def _key(path: str | Path) -> str:
+    """A database's key: its file, resolved, or a server database's URL (as given)."""
+    return str(path.resolve()) if isinstance(path, Path) else path
 
 
-def report(path: Path, kind: str, reason: str) -> None:
+def report(path: str | Path, kind: str, reason: str) -> None:
     """Note that an operation on ``path`` met ``kind``; log it if it is new."""
     if kind not in (DAMAGED, FULL):
         raise ValueError(f"kind must be one of {DAMAGED!r}, {FULL!r}, not {kind!r}")
@@ -74,7 +75,7 @@ def report(path: Path, kind: str, reason: str) -> None:
         logger.error("no space left for the database %s (%s): writes are refused", path, reason)
 
 
-def write_succeeded(path: Path) -> None:
+def write_succeeded(path: str | Path) -> None:
     """A write to ``path`` committed: clear "full" if none was refused for a while."""
     if not _current:  # read without the lock: the common case, on every commit
         return
@@ -93,12 +94,12 @@ def write_succeeded(path: Path) -> None:
     )
 
 
-def current(path: Path) -> Condition | None:
+def current(path: str | Path) -> Condition | None:
     """The condition ``path`` is in, as far as this process knows, or None."""
     return _current.get(_key(path))
 
 
-def forget(path: Path) -> None:
+def forget(path: str | Path) -> None:
     """Drop what is known about ``path`` (tests; a file replaced while stopped)."""
     with _lock:
         _current.pop(_key(path), None)

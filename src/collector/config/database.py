@@ -76,8 +76,16 @@ class DatabaseConfig:
         busy_timeout_ms: int | None = None,
         dialect: Dialect | None = None,
     ):
-        self.db_path = Path(db_path) if db_path is not None else Config.DB_PATH
-        self.dialect = dialect if dialect is not None else dialects.DEFAULT
+        """``db_path``: an SQLite file, or a database URL (``sqlite:///path``,
+        ``postgresql://...``); default the configured one (Config.database())."""
+        found, where = dialects.locate(Config.database() if db_path is None else db_path)
+        self.dialect = dialect if dialect is not None else found
+        # What connects: an SQLite file's path, or a server database's URL.
+        self.location: str | Path = where
+        # The file, for a file-based engine; a server database has none (and names
+        # itself by its URL, password hidden).
+        self.db_path = Path(where)
+        self.name = str(where) if isinstance(where, Path) else dialects.url.redact(where)
         timeout = Config.busy_timeout_ms() if busy_timeout_ms is None else busy_timeout_ms
         if (
             isinstance(timeout, bool)
@@ -92,18 +100,28 @@ class DatabaseConfig:
         self._local = threading.local()
 
     def __repr__(self) -> str:
-        return f"DatabaseConfig({str(self.db_path)!r})"
+        return f"DatabaseConfig({self.name!r})"
+
+    @property
+    def key(self) -> str:
+        """What identifies this database within the process (its file, resolved)."""
+        if isinstance(self.location, Path):
+            return str(self.location.resolve())
+        return self.location
 
     # -- connections ---------------------------------------------------------------
 
     @classmethod
     def from_url(cls, url: str, busy_timeout_ms: int | None = None) -> DatabaseConfig:
-        """The database a URL names (``sqlite:///path``); ValueError for a bad URL."""
-        parsed = dialects.parse_database_url(url)
-        return cls(parsed.path, busy_timeout_ms, dialects.get_dialect(parsed.engine))
+        """The database a URL names (``sqlite:///path``, ``postgresql://...``); ValueError
+        for a bad URL."""
+        dialects.parse_database_url(url)
+        return cls(url, busy_timeout_ms)
 
     def check_path(self) -> None:
         """Raise NotADatabaseError if the path holds something other than a database."""
+        if not self.dialect.features.file_based:
+            return
         problem = self.dialect.check_path(self.db_path)
         if problem is not None:
             raise NotADatabaseError(problem)
@@ -112,11 +130,15 @@ class DatabaseConfig:
         """Open and configure a new connection (callers own it; prefer connection())."""
         self.check_path()
         try:
-            conn = self.dialect.open(self.db_path)
+            conn = self.dialect.open(self.location)
         except (OSError, self.dialect.Error) as exc:
-            raise DatabaseError(f"cannot open the database {self.db_path}: {exc}") from exc
+            translated = self.translate(exc)
+            if translated is not exc:
+                raise translated from exc
+            reason = " ".join(str(exc).split())  # libpq's message spans lines
+            raise DatabaseError(f"cannot open the database {self.name}: {reason}") from exc
         try:
-            self.dialect.configure(conn, self.db_path, self.busy_timeout_ms)
+            self.dialect.configure(conn, self.location, self.busy_timeout_ms)
         except self.dialect.DatabaseError as exc:
             raise self.translate(exc) from exc
         return conn
@@ -151,14 +173,14 @@ class DatabaseConfig:
         if kind is None:
             return exc
         message = str(exc)
-        path = self.db_path
+        path = self.name
         if kind == dialects.BUSY:
             return DatabaseBusyError(
                 f"{path} is locked by another writer (waited {self.busy_timeout_ms} ms): {message}",
                 "the database is busy",
             )
         if kind == dialects.DAMAGED:
-            conditions.report(path, conditions.DAMAGED, message)
+            conditions.report(self.key, conditions.DAMAGED, message)
             return DatabaseDamagedError(
                 f"the database {path} is damaged ({message}); stop collector, run "
                 f"`collector --db {path} db check` and restore the latest backup "
@@ -166,7 +188,7 @@ class DatabaseConfig:
                 f"the database is damaged ({message})",
             )
         if kind == dialects.FULL:
-            conditions.report(path, conditions.FULL, message)
+            conditions.report(self.key, conditions.FULL, message)
             return DatabaseFullError(
                 f"no space left for the database {path} ({message}); nothing of this change "
                 "was saved: free disk space and try again",
@@ -213,7 +235,7 @@ class DatabaseConfig:
                 conn.execute("ROLLBACK")
             raise self.translate(exc) from exc
         if depth == 0:
-            conditions.write_succeeded(self.db_path)
+            conditions.write_succeeded(self.key)
 
     def _roll_back(self, conn: Connection, depth: int, savepoint: str) -> None:
         """Undo the failed (sub)transaction. The engine may have rolled the whole
@@ -329,7 +351,7 @@ class DatabaseConfig:
         if lines == ["ok"]:
             return []
         problems = [line for line in lines if not line.startswith("*** in database")]
-        conditions.report(self.db_path, conditions.DAMAGED, problems[0])
+        conditions.report(self.key, conditions.DAMAGED, problems[0])
         return problems
 
     # -- schema ---------------------------------------------------------------------------
@@ -360,7 +382,7 @@ class DatabaseConfig:
 
 # -- the process-wide and per-app accessors (flaskr's get_db / close_db) ------------------
 
-_default_configs: dict[Path, DatabaseConfig] = {}
+_default_configs: dict[str, DatabaseConfig] = {}
 _default_lock = threading.Lock()
 APP_EXTENSION = "collector.db"
 
@@ -372,11 +394,12 @@ def get_db_config() -> DatabaseConfig:
 
     if has_app_context():
         return current_app.extensions[APP_EXTENSION]
-    path = Config.DB_PATH.resolve()
+    database = Config.database()
+    key = str(database.resolve()) if isinstance(database, Path) else database
     with _default_lock:
-        if path not in _default_configs:
-            _default_configs[path] = DatabaseConfig(path, dialect=Config.dialect())
-        return _default_configs[path]
+        if key not in _default_configs:
+            _default_configs[key] = DatabaseConfig(database)
+        return _default_configs[key]
 
 
 def get_db() -> Connection:

@@ -32,7 +32,7 @@ class _DatabasePath:
 
     def __get__(self, instance: object, owner: type) -> Path:
         url = Config.database_url()
-        if url is not None:
+        if url is not None and url.path is not None:
             return url.path
         value = os.environ.get("COLLECTOR_DB_PATH")
         return Path(value) if value else self.default
@@ -41,8 +41,8 @@ class _DatabasePath:
 class Config:
     """Paths collector uses. Environment variables win over the defaults.
 
-    - ``COLLECTOR_DATABASE_URL``: the database as a URL (``sqlite:///data/collector.db``);
-      when set it wins over ``COLLECTOR_DB_PATH``.
+    - ``COLLECTOR_DATABASE_URL``: the database as a URL (``sqlite:///data/collector.db``,
+      ``postgresql://user@host/collector``); when set it wins over ``COLLECTOR_DB_PATH``.
     - ``COLLECTOR_DB_PATH``: the SQLite database (default ``./data/collector.db``).
     - ``COLLECTOR_DOWNLOAD_DIR``: where downloads land (default ``./data/downloads``).
     - ``COLLECTOR_ALLOWED_HOSTS``: internal hosts downloads may reach (default none).
@@ -68,6 +68,15 @@ class Config:
             return dialects.parse_database_url(raw)
         except ValueError as exc:
             raise ValueError(f"COLLECTOR_DATABASE_URL: {exc}") from None
+
+    @staticmethod
+    def database() -> str | Path:
+        """The configured database: ``COLLECTOR_DATABASE_URL`` for a server database
+        (``postgresql://...``), else the SQLite file (DB_PATH)."""
+        url = Config.database_url()
+        if url is not None and url.path is None:
+            return url.url
+        return Config.DB_PATH
 
     @staticmethod
     def dialect() -> Dialect:

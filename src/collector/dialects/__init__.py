@@ -7,6 +7,8 @@ connection, and branch on its ``features``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .base import (
     BUSY,
     DAMAGED,
@@ -15,16 +17,20 @@ from .base import (
     NOT_A_DATABASE,
     ColumnInfo,
     Connection,
+    Derived,
     Dialect,
     Features,
     IndexInfo,
     PlanStep,
+    Trigger,
 )
+from .postgresql import PostgreSQLDialect
 from .sqlite import SQLiteDialect
 from .url import DatabaseURL, parse_database_url
 
 SQLITE = SQLiteDialect()
-DIALECTS: dict[str, Dialect] = {SQLITE.name: SQLITE}
+POSTGRESQL = PostgreSQLDialect()
+DIALECTS: dict[str, Dialect] = {SQLITE.name: SQLITE, POSTGRESQL.name: POSTGRESQL}
 # Every engine's DB-API base exception: what a caller catches to mean "any engine error".
 ENGINE_ERRORS: tuple[type[Exception], ...] = tuple(d.Error for d in DIALECTS.values())
 DEFAULT = SQLITE
@@ -38,6 +44,16 @@ def get_dialect(name: str) -> Dialect:
         raise ValueError(
             f"unknown database engine {name!r}; choose one of {sorted(DIALECTS)}"
         ) from None
+
+
+def locate(database: str | Path) -> tuple[Dialect, str | Path]:
+    """The engine and the place a database setting names: a ``sqlite:///`` or
+    ``postgresql://`` URL, or a plain path (an SQLite file). ValueError for a bad URL."""
+    if isinstance(database, str) and "://" in database:
+        parsed = parse_database_url(database)
+        where: str | Path = parsed.path if parsed.path is not None else parsed.url
+        return get_dialect(parsed.engine), where
+    return SQLITE, Path(database)
 
 
 def dialect_for(conn: object) -> Dialect:
@@ -60,16 +76,21 @@ __all__ = [
     "ERROR_KINDS",
     "FULL",
     "NOT_A_DATABASE",
+    "POSTGRESQL",
     "SQLITE",
     "ColumnInfo",
     "Connection",
     "DatabaseURL",
+    "Derived",
     "Dialect",
     "Features",
     "IndexInfo",
     "PlanStep",
+    "PostgreSQLDialect",
     "SQLiteDialect",
+    "Trigger",
     "dialect_for",
     "get_dialect",
+    "locate",
     "parse_database_url",
 ]

@@ -17,7 +17,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from collector.models.quoting import quote_identifier
+
+if TYPE_CHECKING:
+    from collector.models.base import BaseModel
+    from collector.models.fields import Column, IndexSpec
 
 # Error kinds a dialect recognises in its engine's exceptions (see Dialect.classify).
 BUSY, DAMAGED, FULL, NOT_A_DATABASE = "busy", "damaged", "full", "not a database"
@@ -104,6 +110,50 @@ class PlanStep(NamedTuple):
     def full_scan(self) -> bool:
         """A scan of a table's rows with no index at all."""
         return self.op == "SCAN" and self.index is None and self.table not in (None, "CONSTANT")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One trigger of a derived table, in its engine's form.
+
+    ``body`` follows ``CREATE TRIGGER "name"`` (timing, event, ``ON`` table, and on
+    SQLite the statements); ``function`` is the trigger function's body where the
+    engine's triggers call one (PostgreSQL), else empty.
+    """
+
+    name: str
+    table: str
+    body: str
+    function: str = ""
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A table kept exact by triggers (counts per value, orphaned keys), in one engine's
+    form: its DDL, its triggers and the statements that recompute and read it."""
+
+    table: str
+    source: str
+    kind: str  # "counts" or "orphans"
+    create_sql: str
+    triggers: tuple[Trigger, ...]
+    columns: str  # the derived table's column list, quoted
+    truth_sql: str  # SELECT computing the rows from the source table
+    content_sql: str  # SELECT of the rows the derived table stands for
+
+    def rebuild_sql(self) -> tuple[str, str]:
+        return (
+            f"DELETE FROM {quote_identifier(self.table)}",
+            f"INSERT INTO {quote_identifier(self.table)} ({self.columns}) {self.truth_sql}",
+        )
+
+
+def counts_table(table: str, column: str) -> str:
+    return f"{table}_{column}_counts"
+
+
+def orphans_table(table: str, column: str) -> str:
+    return f"{table}_orphan_{column}"
 
 
 class Dialect(ABC):
@@ -196,19 +246,69 @@ class Dialect(ABC):
     def parse_plan_row(self, row: Sequence[Any]) -> PlanStep:
         """One row of the engine's EXPLAIN output as a PlanStep."""
 
+    # -- DDL from the models' declarations ------------------------------------------------
+
+    @abstractmethod
+    def create_table_sql(self, model: type[BaseModel]) -> str:
+        """CREATE TABLE IF NOT EXISTS for ``model``, in this engine's types."""
+
+    @abstractmethod
+    def add_column_sql(self, model: type[BaseModel], name: str) -> str:
+        """ALTER TABLE ... ADD COLUMN for one of ``model``'s columns."""
+
+    @abstractmethod
+    def column_type(self, column: Column) -> str:
+        """The declared column's type as this engine's introspection reports it."""
+
+    @abstractmethod
+    def create_index_sql(self, model: type[BaseModel], spec: IndexSpec) -> str:
+        """CREATE INDEX for one declaration (no IF NOT EXISTS), in this engine's best form."""
+
+    @abstractmethod
+    def index_differences(
+        self, conn: Connection, model: type[BaseModel], spec: IndexSpec, info: IndexInfo
+    ) -> list[str]:
+        """What differs between a declaration and the index read back ([] if the same)."""
+
     # -- derived tables (trigger DDL) ---------------------------------------------------
 
     @abstractmethod
-    def trigger_sql(self, name: str, body: str) -> str:
-        """The full CREATE TRIGGER statement, as the engine stores it."""
+    def counter(self, table: str, column: str) -> Derived:
+        """The derived table counting ``table``'s rows per value of ``column``."""
+
+    @abstractmethod
+    def orphans(self, child: str, column: str, parent: str, key: str) -> Derived:
+        """The derived table of ``child.column`` values naming no ``parent.key`` row."""
+
+    @abstractmethod
+    def trigger_sql(self, trigger: Trigger) -> str:
+        """What :meth:`stored_trigger_sql` reads back once ``trigger`` is created."""
 
     @abstractmethod
     def stored_trigger_sql(self, conn: Connection, name: str) -> str | None:
-        """The trigger's statement as stored, None if there is no such trigger."""
+        """The trigger as stored (see trigger_sql), None if there is no such trigger."""
 
     @abstractmethod
-    def replace_trigger(self, conn: Connection, name: str, body: str) -> None:
-        """Drop the trigger if it exists and create it from ``body``."""
+    def replace_trigger(self, conn: Connection, trigger: Trigger) -> None:
+        """Drop the trigger if it exists and create it (and its function) anew."""
+
+    def compact(self, conn: Connection, item: Derived) -> int:
+        """Fold a derived table's rows into as few as it needs; rows removed (0 by default:
+        an engine whose counters are updated in place has nothing to fold)."""
+        return 0
+
+    # -- the queue -------------------------------------------------------------------------
+
+    # Appended to the claim's inner SELECT: on an engine with row locks, take the rows
+    # and skip those another claimer holds (FOR UPDATE SKIP LOCKED); "" where a write
+    # transaction already excludes every other writer.
+    claim_lock: str = ""
+
+    def serialize(self, conn: Connection, key: int) -> None:
+        """Inside a write transaction: wait until no other transaction holds ``key``
+        (a check-then-insert that must not race). A no-op where write transactions
+        already exclude each other (SQLite's BEGIN IMMEDIATE)."""
+        return None
 
     # -- statistics, checks, backup, limits -------------------------------------------------
 

@@ -12,10 +12,13 @@ The schema is read back from ``pg_catalog`` into the same named tuples as on SQL
 field by field (never by parsing DDL text); plans come from ``EXPLAIN (FORMAT JSON)``
 read node by node; statistics from ``pg_class.reltuples``.
 
-Not done yet (they raise NotImplementedError saying so): trigger DDL (PostgreSQL's
-triggers call a function: the derived tables get their own design), ``backup`` (a
-PostgreSQL collection is copied with ``db copy`` or ``pg_dump``), ``data_version``
-(PostgreSQL wakes idle workers with LISTEN/NOTIFY instead).
+The store's statements bind values with ``?``; :class:`PgConnection` rewrites them
+to psycopg's ``%s`` (see :func:`format_placeholders`), so repositories keep one text
+per statement for both engines.
+
+Not offered (they raise NotImplementedError saying so): ``backup`` (a PostgreSQL
+collection is copied with ``db copy`` or ``pg_dump``), ``data_version`` (PostgreSQL
+wakes idle workers with LISTEN/NOTIFY instead).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg
 from psycopg import sql
@@ -34,6 +37,9 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
+from collector.models.quoting import quote_identifier
+
+from . import postgresql_ddl
 from .base import (
     BUSY,
     DAMAGED,
@@ -41,13 +47,28 @@ from .base import (
     NOT_A_DATABASE,
     ColumnInfo,
     Connection,
+    Derived,
     Dialect,
     Features,
     IndexInfo,
     PlanStep,
+    Trigger,
 )
 
+if TYPE_CHECKING:
+    from collector.models.base import BaseModel
+    from collector.models.fields import Column, IndexSpec
+
 APPLICATION_NAME = "collector"
+# A declared column type as pg_catalog.format_type reports the type PostgreSQL gives it
+# (postgresql_ddl.PG_TYPES).
+REPORTED_TYPES = {
+    "TEXT": "text",
+    "INTEGER": "bigint",
+    "REAL": "double precision",
+    "BLOB": "bytea",
+    "TIMESTAMP": "timestamp with time zone",
+}
 # The most values one statement may bind: the protocol counts them in a 16-bit field.
 MAX_BIND_PARAMETERS = 65_535
 
@@ -116,8 +137,51 @@ def row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
     return _row_class(names)
 
 
+# A statement's text split into what is outside string literals and quoted names
+# (where ? and % mean something) and what is inside them (left alone).
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$\$.*?\$\$", re.DOTALL)
+
+
+@lru_cache(maxsize=4096)
+def format_placeholders(query: str) -> str:
+    """The store's statements bind values with ``?`` (qmark, as sqlite3 does); psycopg
+    takes ``%s``. A statement with a ``?`` outside its string literals has each such
+    ``?`` made ``%s`` and each ``%`` made ``%%`` (psycopg's escape); any other statement
+    is left as it is (the dialect's own catalogue queries are written with ``%s``).
+    Cached per statement text: the store runs the same few statements all day."""
+    pieces: list[str] = []
+    found = False
+    end = 0
+    for match in _QUOTED.finditer(query):
+        outside = query[end : match.start()]
+        found = found or "?" in outside
+        pieces.append(outside.replace("%", "%%").replace("?", "%s"))
+        pieces.append(match.group().replace("%", "%%"))
+        end = match.end()
+    tail = query[end:]
+    found = found or "?" in tail
+    pieces.append(tail.replace("%", "%%").replace("?", "%s"))
+    return "".join(pieces) if found else query
+
+
+class PgCursor(psycopg.Cursor[Any]):
+    """A psycopg cursor that takes the store's qmark statements (format_placeholders)."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> PgCursor:
+        if isinstance(query, str):
+            query = format_placeholders(query)
+        super().execute(query, params, **kwargs)
+        return self
+
+    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
+        if isinstance(query, str):
+            query = format_placeholders(query)
+        super().executemany(query, params_seq, **kwargs)
+
+
 class PgConnection(psycopg.Connection[Any]):
-    """A psycopg connection with the DB-API ``executemany`` the store's callers use."""
+    """A psycopg connection whose cursors are :class:`PgCursor`, with the DB-API
+    ``executemany`` the store's callers use."""
 
     def executemany(self, query: Any, params_seq: Any, /) -> psycopg.Cursor[Any]:
         cursor = self.cursor()
@@ -176,7 +240,9 @@ class PostgreSQLDialect(Dialect):
 
     def open(self, path: str | Path) -> PgConnection:
         """``path`` is the database's URL (or libpq conninfo)."""
-        return PgConnection.connect(self.conninfo(path), autocommit=True, row_factory=row_factory)
+        return PgConnection.connect(
+            self.conninfo(path), autocommit=True, row_factory=row_factory, cursor_factory=PgCursor
+        )
 
     def configure(self, conn: Connection, path: str | Path, busy_timeout_ms: int) -> None:
         """The session set-up hook (also the pool's ``configure``)."""
@@ -189,7 +255,7 @@ class PostgreSQLDialect(Dialect):
             raise
 
     def connect_raw(self, path: str | Path) -> PgConnection:
-        return PgConnection.connect(self.conninfo(path), autocommit=True)
+        return PgConnection.connect(self.conninfo(path), autocommit=True, cursor_factory=PgCursor)
 
     def pool(
         self, url: str, busy_timeout_ms: int, min_size: int = 1, max_size: int = 4
@@ -198,7 +264,7 @@ class PostgreSQLDialect(Dialect):
         return ConnectionPool(
             self.conninfo(url),
             connection_class=PgConnection,
-            kwargs={"autocommit": True, "row_factory": row_factory},
+            kwargs={"autocommit": True, "row_factory": row_factory, "cursor_factory": PgCursor},
             configure=lambda conn: self.configure(conn, url, busy_timeout_ms),
             min_size=min_size,
             max_size=max_size,
@@ -400,19 +466,78 @@ class PostgreSQLDialect(Dialect):
             node_type=node_type,
         )
 
-    # -- derived tables (trigger DDL) ---------------------------------------------------
+    # -- DDL from the models' declarations ------------------------------------------------
 
-    def trigger_sql(self, name: str, body: str) -> str:
-        raise NotImplementedError(
-            "PostgreSQL triggers call a trigger function; the derived tables on PostgreSQL "
-            "are not implemented yet"
+    def create_table_sql(self, model: type[BaseModel]) -> str:
+        return postgresql_ddl.create_table_sql(model)
+
+    def add_column_sql(self, model: type[BaseModel], name: str) -> str:
+        column = postgresql_ddl.column_ddl(name, model.field(name))
+        return f"ALTER TABLE {quote_identifier(model.get_table_name())} ADD COLUMN {column}"
+
+    def column_type(self, column: Column) -> str:
+        return REPORTED_TYPES[column.type]
+
+    def create_index_sql(self, model: type[BaseModel], spec: IndexSpec) -> str:
+        return postgresql_ddl.create_index_sql(postgresql_ddl.pg_index(model, spec))
+
+    def index_differences(
+        self, conn: Connection, model: type[BaseModel], spec: IndexSpec, info: IndexInfo
+    ) -> list[str]:
+        found = [] if info.valid else ["invalid (an interrupted concurrent build)"]
+        return found + postgresql_ddl.index_differences(
+            conn, postgresql_ddl.pg_index(model, spec), info
         )
 
-    def stored_trigger_sql(self, conn: Connection, name: str) -> str | None:
-        raise NotImplementedError("reading triggers back on PostgreSQL is not implemented yet")
+    # -- derived tables (trigger DDL) ---------------------------------------------------
 
-    def replace_trigger(self, conn: Connection, name: str, body: str) -> None:
-        raise NotImplementedError("creating triggers on PostgreSQL is not implemented yet")
+    def counter(self, table: str, column: str) -> Derived:
+        return postgresql_ddl.counter(table, column)
+
+    def orphans(self, child: str, column: str, parent: str, key: str) -> Derived:
+        return postgresql_ddl.orphans(child, column, parent, key)
+
+    def trigger_sql(self, trigger: Trigger) -> str:
+        return postgresql_ddl.trigger_signature(trigger)
+
+    def stored_trigger_sql(self, conn: Connection, name: str) -> str | None:
+        row = (
+            self.tuple_cursor(conn)
+            .execute(
+                "SELECT pg_catalog.obj_description(t.oid, 'pg_trigger'), p.prosrc "
+                "FROM pg_catalog.pg_trigger AS t "
+                "JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid "
+                "JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid "
+                f"WHERE c.relnamespace = {_SCHEMA} AND t.tgname = %s AND NOT t.tgisinternal",
+                (name,),
+            )
+            .fetchone()
+        )
+        return None if row is None else f"{row[0] or ''}\n{row[1]}"
+
+    def replace_trigger(self, conn: Connection, trigger: Trigger) -> None:
+        for statement in postgresql_ddl.replace_trigger_sql(trigger):
+            conn.execute(statement)
+
+    def compact(self, conn: Connection, item: Derived) -> int:
+        """Fold a counts table's delta rows, if no other session is folding it now."""
+        if item.kind != "counts":
+            return 0
+        cursor = self.tuple_cursor(conn)
+        taken = cursor.execute(
+            "SELECT pg_catalog.pg_try_advisory_xact_lock(%s)",
+            (postgresql_ddl.COMPACT_LOCK_KEY,),
+        ).fetchone()
+        if not taken[0]:
+            return 0
+        return int(cursor.execute(postgresql_ddl.compact_sql(item)).fetchone()[0])
+
+    # -- the queue -------------------------------------------------------------------------
+
+    claim_lock = " FOR UPDATE SKIP LOCKED"
+
+    def serialize(self, conn: Connection, key: int) -> None:
+        self.tuple_cursor(conn).execute("SELECT pg_catalog.pg_advisory_xact_lock(%s)", (key,))
 
     # -- statistics, checks, backup, limits -------------------------------------------------
 

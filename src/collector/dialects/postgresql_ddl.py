@@ -27,13 +27,14 @@ never the index's name or its stored text.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..models.base import BaseModel
 from ..models.fields import INDEX_PREFIX, Column, IndexSpec
-from ..models.quoting import quote_identifier
-from .base import Dialect, IndexInfo
+from ..models.quoting import quote_identifier, quote_literal
+from .base import Derived, Dialect, IndexInfo, Trigger, counts_table, orphans_table
 
 # A PostgreSQL connection from PostgreSQLDialect (psycopg's, whose transaction() this
 # module uses): named by duck type, since only postgresql.py imports the driver.
@@ -234,3 +235,118 @@ def compare_indexes(
                 )
                 states.append(IndexComparison(table, name, "unmanaged", (why,)))
     return states
+
+
+# -- derived tables ------------------------------------------------------------------------
+#
+# A counter row per value updated in place (SQLite's design) deadlocks on PostgreSQL:
+# rows are locked one by one, so a transition pending -> running (locks "running",
+# then "pending") and one running -> completed in another transaction (locks
+# "completed", then "running"), or any two transitions a bulk statement makes in
+# different orders, can each wait for the other. Here every change only *inserts* a
+# delta row ("running", +1), ("pending", -1): an insert into a table without unique
+# keys waits for nobody, so transitions never wait on each other at all. A count is
+# the SUM of its rows; :func:`compact_sql` folds the rows of each value into one from
+# time to time (one folder at a time, under an advisory lock; the rows it folds are
+# committed ones, which no transition touches again), so the table stays a few rows.
+# Inserts and deletes, which a bulk statement makes by the thousand, are counted once
+# per statement from its transition table; a status change, once per row.
+
+# pg_try_advisory_xact_lock keys (one 64-bit space per database, shared with every
+# application in it: collector's keys start with the bytes "coll").
+COMPACT_LOCK_KEY = 0x636F_6C6C_0000_0001
+
+
+def _function_body(statement: str) -> str:
+    return f"BEGIN {statement} RETURN NULL; END"
+
+
+def counter(table: str, column: str) -> Derived:
+    name = counts_table(table, column)
+    t, c, k = quote_identifier(table), quote_identifier(column), quote_identifier(name)
+    insert = f'INSERT INTO {k} ({c}, "count")'
+    return Derived(
+        table=name,
+        source=table,
+        kind="counts",
+        create_sql=f'CREATE TABLE {k} ({c} text NOT NULL, "count" bigint NOT NULL)',
+        triggers=(
+            Trigger(
+                f"trg_{name}_insert",
+                table,
+                f"AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT",
+                _function_body(f"{insert} SELECT {c}, COUNT(*) FROM new_rows GROUP BY {c};"),
+            ),
+            Trigger(
+                f"trg_{name}_delete",
+                table,
+                f"AFTER DELETE ON {t} REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT",
+                _function_body(f"{insert} SELECT {c}, -COUNT(*) FROM old_rows GROUP BY {c};"),
+            ),
+            Trigger(
+                f"trg_{name}_update",
+                table,
+                f"AFTER UPDATE OF {c} ON {t} FOR EACH ROW WHEN (OLD.{c} IS DISTINCT FROM NEW.{c})",
+                _function_body(f"{insert} VALUES (OLD.{c}, -1), (NEW.{c}, 1);"),
+            ),
+        ),
+        columns=f'{c}, "count"',
+        truth_sql=f"SELECT {c}, COUNT(*) FROM {t} GROUP BY {c}",
+        content_sql=f'SELECT {c}, SUM("count") FROM {k} GROUP BY {c} HAVING SUM("count") != 0',
+    )
+
+
+def compact_sql(item: Derived) -> str:
+    """One statement folding a counts table's committed rows into one per value; it
+    returns how many rows fewer the table holds."""
+    k = quote_identifier(item.table)
+    columns = item.columns
+    value = columns.split(",")[0]
+    return (
+        f"WITH gone AS (DELETE FROM {k} RETURNING {columns}), "
+        f'kept AS (INSERT INTO {k} ({columns}) SELECT {value}, SUM("count") FROM gone '
+        f'GROUP BY {value} HAVING SUM("count") != 0 RETURNING 1) '
+        "SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)"
+    )
+
+
+def orphans(child: str, column: str, parent: str, key: str) -> Derived:
+    """On PostgreSQL the foreign key is always enforced (SQLite enforces it only on
+    connections that turn it on, so old files may name deleted jobs): no file can name
+    a missing job, and the table needs no trigger. It exists so that the same queries
+    run on both engines, and reconcile still checks that it matches the truth."""
+    name = orphans_table(child, column)
+    f, c, p = quote_identifier(child), quote_identifier(column), quote_identifier(parent)
+    pk, o = quote_identifier(key), quote_identifier(name)
+    return Derived(
+        table=name,
+        source=child,
+        kind="orphans",
+        create_sql=f"CREATE TABLE {o} ({c} text PRIMARY KEY)",
+        triggers=(),
+        columns=c,
+        truth_sql=f"SELECT {c} FROM {f} AS child GROUP BY {c} "
+        f"HAVING NOT EXISTS (SELECT 1 FROM {p} WHERE {p}.{pk} = child.{c})",
+        content_sql=f"SELECT {c} FROM {o}",
+    )
+
+
+def trigger_signature(trigger: Trigger) -> str:
+    """What identifies a trigger as generated: a digest of its definition (kept as the
+    trigger's comment, since the server re-spells the definition it stores), then its
+    function's body (which the server keeps verbatim)."""
+    digest = hashlib.sha256(f"{trigger.table}\n{trigger.body}".encode()).hexdigest()
+    return f"collector:{digest}\n{trigger.function}"
+
+
+def replace_trigger_sql(trigger: Trigger) -> list[str]:
+    """The statements that (re)create a trigger and its function."""
+    name, table = quote_identifier(trigger.name), quote_identifier(trigger.table)
+    digest = trigger_signature(trigger).split("\n", 1)[0]
+    return [
+        f"DROP TRIGGER IF EXISTS {name} ON {table}",
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
+        f"AS $collector${trigger.function}$collector$",
+        f"CREATE TRIGGER {name} {trigger.body} EXECUTE FUNCTION {name}()",
+        f"COMMENT ON TRIGGER {name} ON {table} IS {quote_literal(digest)}",
+    ]

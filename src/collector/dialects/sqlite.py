@@ -14,10 +14,11 @@ import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collector.models.quoting import quote_identifier
 
+from . import sqlite_ddl
 from .base import (
     BUSY,
     DAMAGED,
@@ -25,11 +26,17 @@ from .base import (
     NOT_A_DATABASE,
     ColumnInfo,
     Connection,
+    Derived,
     Dialect,
     Features,
     IndexInfo,
     PlanStep,
+    Trigger,
 )
+
+if TYPE_CHECKING:
+    from collector.models.base import BaseModel
+    from collector.models.fields import Column, IndexSpec
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # SQLite's primary result codes (the low byte of an extended code).
@@ -226,10 +233,36 @@ class SQLiteDialect(Dialect):
             step_id, parent, detail, match["op"], table, index, bool(match["covering"]), temp_sort
         )
 
+    # -- DDL from the models' declarations ------------------------------------------------
+
+    def create_table_sql(self, model: type[BaseModel]) -> str:
+        return model.get_create_table_sql()
+
+    def add_column_sql(self, model: type[BaseModel], name: str) -> str:
+        column = model.field(name).ddl(name)
+        return f"ALTER TABLE {quote_identifier(model.get_table_name())} ADD COLUMN {column}"
+
+    def column_type(self, column: Column) -> str:
+        return column.type
+
+    def create_index_sql(self, model: type[BaseModel], spec: IndexSpec) -> str:
+        return spec.create_sql(if_not_exists=False)
+
+    def index_differences(
+        self, conn: Connection, model: type[BaseModel], spec: IndexSpec, info: IndexInfo
+    ) -> list[str]:
+        return sqlite_ddl.index_differences(spec, info)
+
     # -- derived tables (trigger DDL) ---------------------------------------------------
 
-    def trigger_sql(self, name: str, body: str) -> str:
-        return f"CREATE TRIGGER {quote_identifier(name)} {body}"
+    def counter(self, table: str, column: str) -> Derived:
+        return sqlite_ddl.counter(table, column)
+
+    def orphans(self, child: str, column: str, parent: str, key: str) -> Derived:
+        return sqlite_ddl.orphans(child, column, parent, key)
+
+    def trigger_sql(self, trigger: Trigger) -> str:
+        return f"CREATE TRIGGER {quote_identifier(trigger.name)} {trigger.body}"
 
     def stored_trigger_sql(self, conn: Connection, name: str) -> str | None:
         row = conn.execute(
@@ -237,9 +270,9 @@ class SQLiteDialect(Dialect):
         ).fetchone()
         return None if row is None else row[0]
 
-    def replace_trigger(self, conn: Connection, name: str, body: str) -> None:
-        conn.execute(f"DROP TRIGGER IF EXISTS {quote_identifier(name)}")
-        conn.execute(self.trigger_sql(name, body))
+    def replace_trigger(self, conn: Connection, trigger: Trigger) -> None:
+        conn.execute(f"DROP TRIGGER IF EXISTS {quote_identifier(trigger.name)}")
+        conn.execute(self.trigger_sql(trigger))
 
     # -- statistics, checks, backup, limits -------------------------------------------------
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from collector.config.database import DatabaseConfig, get_db_config
 from collector.dialects import Connection, dialect_for
 from collector.models.base import BaseModel
+from collector.models.values import to_db_timestamp
 from collector.schema.derived import counts_table
 from collector.schema.sql import column_list, placeholders, quote_identifier
 
@@ -93,18 +95,34 @@ class Repository(Generic[M]):
                 )
         per = cls.rows_per_insert(conn)
         full = cls.insert_sql(per)
+        dialect = dialect_for(conn)
+        if not dialect.in_transaction(conn):  # a SAVEPOINT outside one: SQLite only
+            dialect.begin_write(conn)
+            try:
+                cls._insert_chunks(conn, rows, per, full)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return len(rows)
         conn.execute("SAVEPOINT insert_rows")
         try:
-            for start in range(0, len(rows), per):
-                chunk = rows[start : start + per]
-                sql = full if len(chunk) == per else cls.insert_sql(len(chunk))
-                conn.execute(sql, [value for row in chunk for value in row])
+            cls._insert_chunks(conn, rows, per, full)
         except BaseException:
             conn.execute("ROLLBACK TO insert_rows")
             conn.execute("RELEASE insert_rows")
             raise
         conn.execute("RELEASE insert_rows")
         return len(rows)
+
+    @classmethod
+    def _insert_chunks(
+        cls, conn: Connection, rows: Sequence[Sequence[Any]], per: int, full: str
+    ) -> None:
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            sql = full if len(chunk) == per else cls.insert_sql(len(chunk))
+            conn.execute(sql, [value for row in chunk for value in row])
 
     def _rows_to_models(self, rows: Sequence[Any]) -> list[M]:
         if not rows:
@@ -153,6 +171,9 @@ class Repository(Generic[M]):
         next_cursor = None
         if more:
             last = dict(zip(names, rows[-1], strict=True))
-            next_cursor = encode_cursor(last["created_at"], last["id"])
+            created = last["created_at"]
+            if isinstance(created, datetime):  # a timestamptz column (PostgreSQL)
+                created = to_db_timestamp(created)
+            next_cursor = encode_cursor(created, last["id"])
         model = cast(type[M], self.model)
         return Page(model.from_rows(rows, names), next_cursor)

@@ -27,7 +27,10 @@ SQL_ORPHANS = (
     "ORDER BY job_id, created_at"
 )
 SQL_DELETE_ORPHANS = f"DELETE FROM files WHERE job_id IN (SELECT job_id FROM {ORPHANS})"
-SQL_TYPE_COUNTS = f'SELECT file_type, "count" FROM {counts_table("files", "file_type")}'
+SQL_TYPE_COUNTS = (
+    f'SELECT file_type, SUM("count") AS "count" FROM {counts_table("files", "file_type")} '
+    "GROUP BY file_type"
+)
 
 
 class FileRepository(Repository[File]):

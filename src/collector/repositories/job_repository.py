@@ -25,8 +25,11 @@ STATUS_FILTERS = (*STATUSES, ACTIVE_FILTER)
 
 SQL_ACTIVE = f"SELECT * FROM jobs WHERE {ACTIVE_CONDITION}{KEYSET_ORDER}"
 SQL_RECENT = f"SELECT * FROM jobs{KEYSET_ORDER} LIMIT ?"
-# Kept exact by triggers (schema/derived.py): no scan of jobs, whatever its size.
-SQL_STATISTICS = f'SELECT status, "count" FROM {counts_table("jobs", "status")}'
+# Kept exact by triggers (schema/derived.py): no scan of jobs, whatever its size. A
+# status may have several rows (PostgreSQL's delta rows), so they are summed.
+SQL_STATISTICS = (
+    f'SELECT status, SUM("count") AS "count" FROM {counts_table("jobs", "status")} GROUP BY status'
+)
 SQL_GET = "SELECT * FROM jobs WHERE id = ?"
 SQL_SET_STATUS = (
     "UPDATE jobs SET status = ?, completed_at = ?, updated_at = ? WHERE id = ? RETURNING *"

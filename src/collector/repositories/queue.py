@@ -42,13 +42,19 @@ WORKER_HOLDS = "id = ? AND worker_id = ?"
 # No ORDER BY: enqueue keeps at most one queued job per URL, and sorting the pending and
 # running rows of two index ranges would need a temporary B-tree.
 SQL_FIND_QUEUED = f"SELECT * FROM jobs WHERE url = ? AND {QUEUED_CONDITION} LIMIT 1"
+# The dialect's claim_lock ends the inner SELECT: on PostgreSQL FOR UPDATE SKIP LOCKED,
+# so concurrent claimers each take a different row and never wait for one another.
 SQL_CLAIM = (
     "UPDATE jobs SET status = 'running', worker_id = ?, lease_expires_at = ?, "
     "current_operation = 'starting', updated_at = ? "
     "WHERE id = (SELECT id FROM jobs WHERE status = 'pending' "
     "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-    "ORDER BY created_at, id LIMIT 1) AND status = 'pending' RETURNING *"
+    "ORDER BY created_at, id LIMIT 1{lock}) AND status = 'pending' RETURNING *"
 )
+# Queueing looks for the URL, then inserts: on an engine whose write transactions do not
+# exclude each other (PostgreSQL), enqueuers take this advisory lock first, so two
+# callers queueing the same URL at once still make one job. ("coll" + 2.)
+ENQUEUE_LOCK = 0x636F_6C6C_0000_0002
 SQL_CLAIMABLE = (
     "SELECT 1 FROM jobs WHERE status = 'pending' "
     "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT 1"
@@ -201,7 +207,8 @@ class JobQueue(Repository[Job]):
         so two callers queueing the same URL at once still make one job.
         """
         url = self.check_url(url)
-        with self.db.transaction():
+        with self.db.transaction() as conn:
+            self.db.dialect.serialize(conn, ENQUEUE_LOCK)
             existing = self.find_queued(url)
             if existing is not None:
                 return Enqueued(existing, False)
@@ -222,6 +229,7 @@ class JobQueue(Repository[Job]):
         results: list[Enqueued] = []
         new: dict[str, Job] = {}
         with self.db.transaction() as conn:
+            self.db.dialect.serialize(conn, ENQUEUE_LOCK)
             for url in checked:
                 if url in new:
                     results.append(Enqueued(new[url], False))
@@ -268,7 +276,8 @@ class JobQueue(Repository[Job]):
 
     def retry(self, job_id: str) -> Job:
         """Put a failed or cancelled job back in the queue (its retry count starts again)."""
-        with self.db.transaction():
+        with self.db.transaction() as conn:
+            self.db.dialect.serialize(conn, ENQUEUE_LOCK)
             current = self.get(job_id)
             if current.status not in ("failed", "cancelled"):
                 raise JobStateError(
@@ -292,7 +301,8 @@ class JobQueue(Repository[Job]):
         """Take the oldest claimable pending job, leased to ``worker_id``; None if none."""
         now = _stamp()
         params = (worker_id, _later(lease_seconds), now, now)
-        return self._one(self.db.execute_returning(SQL_CLAIM, params))
+        sql = SQL_CLAIM.format(lock=self.db.dialect.claim_lock)
+        return self._one(self.db.execute_returning(sql, params))
 
     def has_claimable(self) -> bool:
         """Whether a pending job may be claimed now (one index probe, unlike pending_wait)."""

@@ -30,8 +30,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from collector.dialects import Connection, Dialect
-from collector.models.fields import INDEX_PREFIX, IndexSpec, ModelDefinitionError
+from collector.dialects import Connection, Dialect, dialect_for
+from collector.models.fields import INDEX_PREFIX, ModelDefinitionError
 
 from . import derived, introspect, statistics
 from .sql import quote_identifier
@@ -109,31 +109,9 @@ def check_models(models: Sequence[type[BaseModel]]) -> None:
             owners[key] = model.__name__
 
 
-def index_differences(spec: IndexSpec, info: introspect.IndexInfo) -> list[str]:
-    """What differs between a declaration and the index in the database ([] if same)."""
-    found = []
-    if info.table != spec.table:
-        found.append(f"on table {info.table}, declared on {spec.table}")
-    wanted = tuple((col, direction == "DESC") for col, direction in spec.columns)
-    if info.columns != wanted:
-        found.append(f"columns {_keys(info.columns)}, declared {_keys(wanted)}")
-    if any(coll.upper() != "BINARY" for coll in info.collations):
-        found.append(f"collations {info.collations}, declared BINARY")
-    if info.unique != spec.unique:
-        found.append(f"unique={info.unique}, declared unique={spec.unique}")
-    declared_where = introspect.where_tokens(spec.create_sql(if_not_exists=False))
-    if info.partial != bool(spec.where) or introspect.where_tokens(info.sql) != declared_where:
-        actual = " ".join(introspect.where_tokens(info.sql)) or "none"
-        found.append(f"where {actual}, declared {spec.where_sql() or 'none'}")
-    return found
-
-
-def _keys(columns: Sequence[tuple[str | None, bool]]) -> str:
-    return "(" + ", ".join(f"{c or '<expr>'}{' DESC' if d else ''}" for c, d in columns) + ")"
-
-
 def inspect(conn: Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
     """The state of every declared index and every other index on the models' tables."""
+    dialect = dialect_for(conn)
     states = []
     declared = {spec.name.lower() for model in models for spec in model.index_specs()}
     for model in models:
@@ -143,7 +121,7 @@ def inspect(conn: Connection, models: Sequence[type[BaseModel]]) -> list[IndexSt
             if info is None:
                 states.append(IndexState(table, spec.name, "missing"))
                 continue
-            diffs = index_differences(spec, info)
+            diffs = dialect.index_differences(conn, model, spec, info)
             state = "drifted" if diffs else "ok"
             states.append(IndexState(table, spec.name, state, "; ".join(diffs)))
         for info in introspect.table_indexes(conn, table):
@@ -188,11 +166,11 @@ def reconcile(
             elif state.state == "missing" or (state.state == "drifted" and rebuild):
                 model = next(m for m in models if m.get_table_name() == state.table)
                 with _step(db) as conn:
-                    state, built = _build_index(conn, model.index(state.name), rebuild, report)
+                    state, built = _build_index(conn, model, state.name, rebuild, report)
                 if built:
                     built_tables.add(state.table)
             report.indexes.append(state)
-        for item in derived.declared(models):
+        for item in derived.declared(models, db.dialect):
             with _step(db) as conn:
                 _reconcile_derived(conn, item, report)
     for table in sorted(built_tables):
@@ -222,24 +200,26 @@ def _step(db: Database) -> Iterator[Connection]:
 
 
 def _build_index(
-    conn: Connection, spec: IndexSpec, rebuild: bool, report: ReconcileReport
+    conn: Connection, model: type[BaseModel], name: str, rebuild: bool, report: ReconcileReport
 ) -> tuple[IndexState, bool]:
     """Create (or rebuild) one index if it still needs it (another process may have
     built it since it was inspected); its state now, and whether it was built."""
+    dialect = dialect_for(conn)
+    spec = model.index(name)
     ok = IndexState(spec.table, spec.name, "ok")
     info = introspect.index_info(conn, spec.name)
     if info is None:
-        conn.execute(spec.create_sql(if_not_exists=False))
+        conn.execute(dialect.create_index_sql(model, spec))
         logger.info("created index %s on %s", spec.name, spec.table)
         report.changes.append(Change("create index", spec.table, spec.name))
         return ok, True
-    differences = "; ".join(index_differences(spec, info))
+    differences = "; ".join(dialect.index_differences(conn, model, spec, info))
     if not differences:
         return ok, False
     if not rebuild:
         return IndexState(spec.table, spec.name, "drifted", differences), False
     conn.execute(f"DROP INDEX {quote_identifier(spec.name)}")
-    conn.execute(spec.create_sql(if_not_exists=False))
+    conn.execute(dialect.create_index_sql(model, spec))
     logger.info("rebuilt index %s on %s: %s", spec.name, spec.table, differences)
     report.changes.append(Change("rebuild index", spec.table, spec.name, differences))
     return ok, True
@@ -266,10 +246,11 @@ def create_missing_indexes(db: Database, models: Sequence[type[BaseModel]]) -> l
 
 
 def _reconcile_table(conn: Connection, model: type[BaseModel], report: ReconcileReport):
+    dialect = dialect_for(conn)
     table = model.get_table_name()
     existing = {c.name: c for c in introspect.table_columns(conn, table)}
     if not existing:
-        conn.execute(model.get_create_table_sql())
+        conn.execute(dialect.create_table_sql(model))
         logger.info("created table %s", table)
         report.changes.append(Change("create table", table, table))
         return
@@ -281,12 +262,13 @@ def _reconcile_table(conn: Connection, model: type[BaseModel], report: Reconcile
                     f"table {table} lacks column {name!r}, which cannot be added in place "
                     "(primary key, or NOT NULL without a default)"
                 )
-            conn.execute(f"ALTER TABLE {quote_identifier(table)} ADD COLUMN {column.ddl(name)}")
+            conn.execute(dialect.add_column_sql(model, name))
             logger.info("added column %s.%s", table, name)
             report.changes.append(Change("add column", table, name, column.ddl(name)))
-        elif existing[name].type.upper() != column.type:
+        elif existing[name].type.upper() != dialect.column_type(column).upper():
             report.warnings.append(
-                f"{table}.{name} is {existing[name].type or 'untyped'}, declared {column.type}"
+                f"{table}.{name} is {existing[name].type or 'untyped'}, declared "
+                f"{dialect.column_type(column)}"
             )
 
 
@@ -294,7 +276,7 @@ def derived_states(conn: Connection, models: Sequence[type[BaseModel]]) -> list[
     """The state of every derived table (counts, orphans) the models declare."""
     present = introspect.table_names(conn)
     states = []
-    for item in derived.declared(models):
+    for item in derived.declared(models, dialect_for(conn)):
         if item.source not in present:
             states.append(IndexState(item.source, item.table, "missing", "source table missing"))
             continue

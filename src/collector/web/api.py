@@ -46,7 +46,7 @@ def healthz() -> ResponseReturnValue:
             repo.get_job_statistics()
         except (DatabaseDamagedError, DatabaseFullError):
             pass  # noted as the database's condition, answered below
-    condition = conditions.current(db.db_path)
+    condition = conditions.current(db.key)
     if condition is None:
         return jsonify(status="ok")
     return jsonify(status=condition.kind, error=condition.describe()), 503

@@ -75,7 +75,7 @@ def session_cookie_name(db: DatabaseConfig) -> str:
     """A cookie name of this database's own: browsers do not tell cookies apart by
     port, so two instances on one host (say :5000 and :5001) sharing the name
     "session" would sign each other's users out."""
-    digest = hashlib.sha256(str(db.db_path.resolve()).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(db.key.encode()).hexdigest()[:12]
     return f"collector_session_{digest}"
 
 

@@ -86,7 +86,7 @@ class DataVersionWatcher:
 
     def __init__(self, db: DatabaseConfig, interval: float = WATCH_INTERVAL) -> None:
         # A DatabaseConfig of its own: its connection belongs to the watcher's thread.
-        self.db = DatabaseConfig(db.db_path, db.busy_timeout_ms, db.dialect)
+        self.db = DatabaseConfig(db.location, db.busy_timeout_ms, db.dialect)
         self.queue = JobQueue(self.db)
         self.interval = interval
         self.checks = 0  # data_version reads (for tests and the bench)
@@ -139,11 +139,11 @@ class DirectNotices:
     """Jobs queued in this process on the worker's database wake it without a watcher."""
 
     def __init__(self, db: DatabaseConfig, wakeup: Wakeup) -> None:
-        self.path = db.db_path.resolve()
+        self.key = db.key
         self.wakeup = wakeup
 
     def __call__(self, db: DatabaseConfig) -> None:
-        if db.db_path.resolve() == self.path:
+        if db.key == self.key:
             self.wakeup.notify()
 
     def __enter__(self) -> DirectNotices:
