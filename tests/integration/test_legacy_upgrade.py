@@ -73,10 +73,12 @@ def test_upgrade_keeps_every_row_unchanged(legacy_db_path: Path) -> None:
     config.close()
 
     assert report.names("create table") == []
-    # The queue's columns are new; legacy rows get them as NULL and keep every value.
-    assert report.names("add column") == list(QUEUE_COLUMNS)
+    # The queue's columns and the file's host are new; legacy rows get them as NULL
+    # and keep every value.
+    assert report.names("add column") == [*QUEUE_COLUMNS, "host"]
     after = dump(legacy_db_path)
-    assert after["files"] == before["files"]
+    assert [row[:-1] for row in after["files"]] == before["files"]
+    assert {row[-1] for row in after["files"]} == {None}
     assert after["settings"] == before["settings"]
     assert [row[: -len(QUEUE_COLUMNS)] for row in after["jobs"]] == before["jobs"]
     assert {row[-len(QUEUE_COLUMNS) :] for row in after["jobs"]} == {(None,) * len(QUEUE_COLUMNS)}

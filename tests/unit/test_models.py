@@ -153,7 +153,7 @@ class TestDeclarations:
         sql = File.get_create_table_sql()
         assert sql.startswith('CREATE TABLE IF NOT EXISTS "files" (\n    "id" TEXT PRIMARY KEY,')
         assert '    "job_id" TEXT NOT NULL REFERENCES "jobs" ("id") ON DELETE CASCADE,\n' in sql
-        assert '    "file_size" INTEGER NOT NULL DEFAULT 0\n)' in sql
+        assert '    "file_size" INTEGER NOT NULL DEFAULT 0,\n    "host" TEXT\n)' in sql
 
     def test_settings_create_table_sql(self) -> None:
         assert Settings.get_create_table_sql() == (

@@ -69,7 +69,8 @@ def test_files_table_has_its_foreign_key_and_settings_its_own_primary_key() -> N
         '    "job_id" text NOT NULL REFERENCES "jobs" ("id") ON DELETE CASCADE,\n'
         '    "file_path" text NOT NULL,\n'
         '    "file_type" text NOT NULL,\n'
-        '    "file_size" bigint NOT NULL DEFAULT 0\n'
+        '    "file_size" bigint NOT NULL DEFAULT 0,\n'
+        '    "host" text\n'
         ")"
     )
     assert indexes_sql(File)[0] == (

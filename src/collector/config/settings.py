@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from collector import dialects
@@ -46,6 +47,7 @@ class Config:
     - ``COLLECTOR_DB_PATH``: the SQLite database (default ``./data/collector.db``).
     - ``COLLECTOR_DOWNLOAD_DIR``: where downloads land (default ``./data/downloads``).
     - ``COLLECTOR_ALLOWED_HOSTS``: internal hosts downloads may reach (default none).
+    - ``COLLECTOR_HOST_NAME``: this machine's name on file rows (default its host name).
     """
 
     DB_PATH = _DatabasePath(DEFAULT_DATA_DIR / "collector.db")
@@ -83,6 +85,12 @@ class Config:
         """The configured engine's dialect (SQLite without a URL)."""
         url = Config.database_url()
         return dialects.DEFAULT if url is None else dialects.get_dialect(url.engine)
+
+    @staticmethod
+    def host_name() -> str:
+        """``COLLECTOR_HOST_NAME``, else the machine's name: recorded with every file a
+        worker writes, so a fleet's dashboard says where each file is."""
+        return os.environ.get("COLLECTOR_HOST_NAME", "").strip() or socket.gethostname()
 
     @staticmethod
     def busy_timeout_ms() -> int:

@@ -21,6 +21,9 @@ class File(BaseModel):
         "file_path": Column("TEXT", nullable=False),
         "file_type": Column("TEXT", nullable=False),
         "file_size": Column("INTEGER", nullable=False, default=0),
+        # The host whose worker wrote the file (a fleet's workers run on several
+        # machines); NULL for files recorded before hosts were.
+        "host": Column("TEXT"),
     }
 
     # Files per type, exact at all times without a scan (the library's tabs, count).
@@ -52,3 +55,4 @@ class File(BaseModel):
     file_path: str
     file_type: str
     file_size: int
+    host: str | None

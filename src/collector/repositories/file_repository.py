@@ -10,8 +10,8 @@ from .base import Repository, check_choice
 from .paging import DEFAULT_PAGE, Page
 
 SQL_CREATE = (
-    "INSERT INTO files (id, created_at, updated_at, job_id, file_path, file_type, file_size) "
-    "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?)"
+    "INSERT INTO files (id, created_at, updated_at, job_id, file_path, file_type, file_size, "
+    "host) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?)"
 )
 SQL_JOB_FILES = "SELECT * FROM files WHERE job_id = ? ORDER BY created_at ASC"
 SQL_BY_TYPE = "SELECT * FROM files WHERE file_type = ?"
@@ -38,8 +38,19 @@ class FileRepository(Repository[File]):
 
     model = File
 
-    def create_file(self, job_id: str, file_path: str, file_type: str, file_size: int) -> File:
-        """Record a file of an existing job (ValueError if the job does not exist)."""
+    def create_file(
+        self,
+        job_id: str,
+        file_path: str,
+        file_type: str,
+        file_size: int,
+        host: str | None = None,
+    ) -> File:
+        """Record a file of an existing job (ValueError if the job does not exist).
+
+        ``host``: the machine whose worker wrote it (None: not known)."""
+        if host is not None and (not isinstance(host, str) or not host.strip()):
+            raise ValueError(f"host must be a non-empty string or None, not {host!r}")
         check_choice("file type", file_type, FILE_TYPES)
         if isinstance(file_size, bool) or not isinstance(file_size, int) or file_size < 0:
             raise ValueError(f"file_size must be a non-negative integer, not {file_size!r}")
@@ -51,11 +62,12 @@ class FileRepository(Repository[File]):
             file_path=file_path,
             file_type=file_type,
             file_size=file_size,
+            host=host,
             created_at=now,
             updated_at=now,
         )
         stamp = to_db_timestamp(now)
-        params = (record.id, stamp, stamp, job_id, file_path, file_type, file_size, job_id)
+        params = (record.id, stamp, stamp, job_id, file_path, file_type, file_size, host, job_id)
         if not self.db.execute_update(SQL_CREATE, params):
             raise ValueError(f"no job with id {job_id!r}")
         return record

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from collector.config.database import DatabaseConfig
+from collector.config.settings import Config
 from collector.models.job import Job
 from collector.models.outbound import AllowedHosts
 from collector.models.redaction import redact_url
@@ -185,6 +186,7 @@ class JobQueue(Repository[Job]):
     def __init__(self, db: DatabaseConfig | None = None) -> None:
         super().__init__(db)
         self.files = FileRepository(self.db)
+        self.host = Config.host_name()  # recorded on the files this process's workers write
         self._allowed_hosts: AllowedHosts | None = None
 
     @property
@@ -368,7 +370,7 @@ class JobQueue(Repository[Job]):
             if job is None:
                 return None
             for path, file_type, size in files:
-                self.files.create_file(job_id, str(path), file_type, size)
+                self.files.create_file(job_id, str(path), file_type, size, self.host)
         return job
 
     def fail(self, job_id: str, worker_id: str, message: str) -> Job | None:
