@@ -71,7 +71,7 @@ def db(database: str) -> Iterator[DatabaseConfig]:
     config = DatabaseConfig(database)
     config.initialize_schema()
     yield config
-    config.close()
+    config.dispose()
 
 
 @pytest.fixture

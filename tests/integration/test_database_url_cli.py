@@ -99,3 +99,21 @@ def test_a_bad_url_is_refused_with_the_forms_to_use() -> None:
     result = invoke("--database-url", "collector.db", "jobs")
     assert result.exit_code == 1
     assert "sqlite:///relative/path.db or sqlite:////absolute/path.db" in result.output
+
+
+def test_web_requests_on_postgresql_borrow_pooled_connections(pg_schema_url: str) -> None:
+    """A server connection costs milliseconds to open: requests borrow one from the
+    app's pool and give it back, so fifty requests open one connection, not fifty."""
+    from collector.app import create_app
+    from collector.config.database import APP_EXTENSION
+
+    app = create_app({"TESTING": True, "DB_PATH": pg_schema_url})
+    database = app.extensions[APP_EXTENSION]
+    client = app.test_client()
+    for _ in range(50):
+        assert client.get("/api/jobs").status_code == 200
+    stats = database._pool.get_stats()
+    assert stats["connections_num"] == 1
+    assert stats["requests_num"] >= 50
+    database.dispose()
+    assert database._pool is None

@@ -30,6 +30,9 @@ from .settings import Config
 logger = logging.getLogger(__name__)
 
 Params = Sequence[Any]
+# Connections one DatabaseConfig may hold at once on a pooled engine (PostgreSQL): the
+# web server's threads, or a worker's slots; a thread past it waits busy_timeout_ms.
+POOL_SIZE = 32
 
 
 class DatabaseError(Exception):
@@ -98,6 +101,8 @@ class DatabaseConfig:
             )
         self.busy_timeout_ms = timeout
         self._local = threading.local()
+        self._pool: Any = None  # a pooled engine's pool, opened on first use
+        self._pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DatabaseConfig({self.name!r})"
@@ -144,12 +149,26 @@ class DatabaseConfig:
         return conn
 
     def connection(self) -> Connection:
-        """This thread's connection, opened on first use."""
+        """This thread's connection, opened on first use (on a pooled engine, borrowed
+        from this object's pool until close())."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self.connect()
+            conn = self._borrow() if self.dialect.features.pooled else self.connect()
             self._local.conn = conn
         return conn
+
+    def _borrow(self) -> Connection:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = self.dialect.pool(self.location, self.busy_timeout_ms, POOL_SIZE)
+        try:
+            return self._pool.getconn(timeout=max(self.busy_timeout_ms / 1000, 1.0))
+        except self.dialect.Error as exc:
+            translated = self.translate(exc)
+            if translated is not exc:
+                raise translated from exc
+            reason = " ".join(str(exc).split())
+            raise DatabaseError(f"cannot open the database {self.name}: {reason}") from exc
 
     @contextmanager
     def get_connection(self) -> Iterator[Connection]:
@@ -157,11 +176,22 @@ class DatabaseConfig:
         yield self.connection()
 
     def close(self) -> None:
-        """Close this thread's connection, if open."""
+        """Close this thread's connection, if open (on a pooled engine, give it back)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             self._local.conn = None
-            conn.close()
+            if self._pool is not None and self.dialect.features.pooled:
+                self._pool.putconn(conn)
+            else:
+                conn.close()
+
+    def dispose(self) -> None:
+        """Close this thread's connection and, on a pooled engine, every pooled one."""
+        self.close()
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def translate(self, exc: BaseException) -> BaseException:
         """``exc`` as one of this module's errors when it is about the file, else itself.

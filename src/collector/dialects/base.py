@@ -67,6 +67,8 @@ class Features:
     table_sizes: bool
     # integrity_check works with the engine alone (PostgreSQL needs the amcheck extension).
     integrity_check: bool = True
+    # Connections are costly to open (a server's): threads borrow them from a pool.
+    pooled: bool = False
 
 
 class ColumnInfo(NamedTuple):
@@ -198,6 +200,11 @@ class Dialect(ABC):
     @abstractmethod
     def connect_raw(self, path: Path) -> Connection:
         """A bare connection (no session set-up, plain tuples): for measuring the engine."""
+
+    def pool(self, location: Any, busy_timeout_ms: int, max_size: int) -> Any:
+        """A pool of set-up connections (features.pooled): ``getconn(timeout=)``,
+        ``putconn(conn)``, ``close()``."""
+        raise NotImplementedError(f"{self.display_name} connections are not pooled")
 
     @abstractmethod
     def tuple_cursor(self, conn: Connection) -> Any:

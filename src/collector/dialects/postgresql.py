@@ -199,6 +199,7 @@ class PostgreSQLDialect(Dialect):
         data_version=False,
         table_sizes=True,
         integrity_check=False,  # only with the amcheck extension (see integrity_check)
+        pooled=True,
     )
     Error = psycopg.Error
     DatabaseError = psycopg.DatabaseError
@@ -258,9 +259,12 @@ class PostgreSQLDialect(Dialect):
         return PgConnection.connect(self.conninfo(path), autocommit=True, cursor_factory=PgCursor)
 
     def pool(
-        self, url: str, busy_timeout_ms: int, min_size: int = 1, max_size: int = 4
+        self, location: Any, busy_timeout_ms: int, max_size: int = 4, min_size: int = 0
     ) -> ConnectionPool:
-        """An open pool of connections set up as :meth:`connect` sets one up."""
+        """An open pool of connections set up as :meth:`connect` sets one up. It opens
+        connections as threads ask for them (none up front) and closes those left idle
+        for a minute, so a quiet process holds none for long."""
+        url = str(location)
         return ConnectionPool(
             self.conninfo(url),
             connection_class=PgConnection,
@@ -268,6 +272,8 @@ class PostgreSQLDialect(Dialect):
             configure=lambda conn: self.configure(conn, url, busy_timeout_ms),
             min_size=min_size,
             max_size=max_size,
+            max_idle=60.0,
+            num_workers=1,
             name=APPLICATION_NAME,
             open=True,
         )
