@@ -39,27 +39,38 @@ class Fleet:
     def __init__(
         self,
         folder: Path,
-        db_path: Path,
+        db_path: str | Path,
         allowed_hosts: str = "127.0.0.1",
         downloads: Path | None = None,
     ) -> None:
+        """``db_path``: the run's SQLite file, or a server database's URL (postgresql://)."""
         self.folder = folder
         self.db_path = db_path
         self.env = {
             **os.environ,
-            "COLLECTOR_DB_PATH": str(db_path),
             "COLLECTOR_DOWNLOAD_DIR": str(downloads or folder / "downloads"),
             "COLLECTOR_ALLOWED_HOSTS": allowed_hosts,
             "PYTHONUNBUFFERED": "1",
         }
         self.env.pop("COLLECTOR_TOKEN", None)
-        # The run's database is its own file: a URL in the caller's environment would win.
+        # The run's database is the one given: nothing in the caller's environment may win.
         self.env.pop("COLLECTOR_DATABASE_URL", None)
+        self.env.pop("COLLECTOR_DB_PATH", None)
+        if self.url is None:
+            self.env["COLLECTOR_DB_PATH"] = str(db_path)
+        else:
+            self.env["COLLECTOR_DATABASE_URL"] = self.url
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.port: int | None = None
 
+    @property
+    def url(self) -> str | None:
+        """The run's database URL when it is a server's, else None (an SQLite file)."""
+        return self.db_path if isinstance(self.db_path, str) and "://" in self.db_path else None
+
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "collector", "--db", str(self.db_path), *args]
+        where = ["--database-url", self.url] if self.url else ["--db", str(self.db_path)]
+        return [sys.executable, "-m", "collector", *where, *args]
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.folder / f"{name}.log").open("ab")
@@ -124,7 +135,12 @@ class Fleet:
         try:
             yield db
         finally:
-            db.close()
+            db.dispose()
+
+    def engine(self) -> str:
+        """The run's engine and its version, for reports."""
+        with self.database() as db:
+            return f"{db.dialect.display_name} ({db.dialect.version})"
 
     def query(self, sql: str) -> list[Any]:
         """The rows of ``sql`` on the run's database."""
@@ -155,9 +171,13 @@ class Fleet:
         }
 
     def integrity(self) -> str:
-        """ "ok", or the first problem the engine's integrity check finds."""
+        """ "ok", or the first problem the engine's integrity check finds ("not run: why"
+        where the engine has no check of its own: PostgreSQL without amcheck)."""
         with self.database() as db:
-            return (db.integrity_check() or ["ok"])[0]
+            try:
+                return (db.integrity_check() or ["ok"])[0]
+            except NotImplementedError as exc:
+                return f"not run: {exc}"
 
     def indexes(self, prefix: str) -> int:
         """How many indexes whose name starts with ``prefix`` the run's database holds."""

@@ -97,12 +97,16 @@ class _Client:
 
 
 def run_load(
-    folder: Path, options: LoadOptions, progress: Callable[[str], None] = lambda _: None
+    folder: Path,
+    options: LoadOptions,
+    progress: Callable[[str], None] = lambda _: None,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
-    """One load run in ``folder`` (a new database there); every figure as a dict."""
+    """One load run in ``folder`` (a new SQLite database there, or the server database
+    ``database_url`` names); every figure as a dict."""
     folder.mkdir(parents=True, exist_ok=True)
     media = LoopbackMedia(size=options.clip_bytes).start()
-    fleet = Fleet(folder, folder / "collector.db")
+    fleet = Fleet(folder, database_url or folder / "collector.db")
     try:
         port = fleet.serve(workers=0)
         for number in range(options.workers):
@@ -115,6 +119,7 @@ def run_load(
         media.stop()
     checks = _check(fleet, acked, media)
     return {
+        "engine": fleet.engine(),
         "options": asdict(options),
         "writes": writes.summary(options.seconds),
         "reads": reads.summary(options.seconds),

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from collector import dialects
+
 from . import ERRORS
 from .bench import MAX_JOBS, json_option, workdir_option, write_json
 
@@ -27,6 +29,12 @@ from .bench import MAX_JOBS, json_option, workdir_option, write_json
 )
 @json_option("Write the figures here.")
 @workdir_option("Keep the database and the fleet's logs here (default: a temporary folder).")
+@click.option(
+    "--database-url",
+    "bench_url",
+    help="Run the fleet on this PostgreSQL database (postgresql://...; its jobs are kept) "
+    "instead of a new SQLite file in the work folder.",
+)
 def bench_load(
     seconds: float,
     workers: int,
@@ -35,6 +43,7 @@ def bench_load(
     write_rate: float,
     json_path: Path | None,
     workdir: Path | None,
+    bench_url: str | None,
 ) -> None:
     """Writers, readers and worker processes on one new database; then what was lost.
 
@@ -46,17 +55,20 @@ def bench_load(
 
     from collector.bench.load import LoadOptions, run_load
 
+    url = _server_url(bench_url)
     options = LoadOptions(seconds, workers, writers, readers, write_rate)
     with tempfile.TemporaryDirectory(prefix="collector-load-") as scratch:
         folder = workdir or Path(scratch)
-        result = run_load(folder, options, progress=lambda line: click.echo(line, err=True))
+        result = run_load(
+            folder, options, progress=lambda line: click.echo(line, err=True), database_url=url
+        )
     for line in _load_lines(result):
         click.echo(line)
     write_json(result, json_path)
 
 
 def _load_lines(result: dict[str, Any]) -> list[str]:
-    lines = []
+    lines = [f"engine: {result['engine']}"]
     for kind in ("writes", "reads"):
         s = result[kind]
         lines.append(
@@ -231,3 +243,19 @@ def bench_queue(
     )
     if not healthy:
         sys.exit(1)
+
+
+def _server_url(url: str | None) -> str | None:
+    """A bench's --database-url: a server database's URL, checked; None when not given."""
+    if url is None:
+        return None
+    try:
+        parsed = dialects.parse_database_url(url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--database-url") from None
+    if parsed.path is not None:
+        raise click.BadParameter(
+            "name a server database (postgresql://...); an SQLite run makes its own file",
+            param_hint="--database-url",
+        )
+    return parsed.url
