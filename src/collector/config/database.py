@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 
 Params = Sequence[Any]
 # Connections one DatabaseConfig may hold at once on a pooled engine (PostgreSQL): the
-# web server's threads, or a worker's slots; a thread past it waits busy_timeout_ms.
-POOL_SIZE = 32
+# web server's threads, or a worker's slots (at most 64, each keeping its connection)
+# with its watcher; opened only as threads ask. A thread past it waits busy_timeout_ms.
+POOL_SIZE = 72
 
 
 class DatabaseError(Exception):
