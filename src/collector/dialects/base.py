@@ -69,6 +69,8 @@ class Features:
     integrity_check: bool = True
     # Connections are costly to open (a server's): threads borrow them from a pool.
     pooled: bool = False
+    # Sessions can wait for a notice another session sends (LISTEN/NOTIFY): see listen().
+    notifications: bool = False
 
 
 class ColumnInfo(NamedTuple):
@@ -156,6 +158,20 @@ def counts_table(table: str, column: str) -> str:
 
 def orphans_table(table: str, column: str) -> str:
     return f"{table}_orphan_{column}"
+
+
+class Listener(Protocol):
+    """A session of its own that waits for notices on one channel (Dialect.listen)."""
+
+    # The server's id of the listening session (for an operator, and tests), if any.
+    backend_pid: int | None
+
+    def wait(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for notices meant for this database's schema; how many
+        came (0: none). Raises the engine's Error if the session was lost."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class Dialect(ABC):
@@ -310,6 +326,17 @@ class Dialect(ABC):
     # and skip those another claimer holds (FOR UPDATE SKIP LOCKED); "" where a write
     # transaction already excludes every other writer.
     claim_lock: str = ""
+
+    def notify(self, conn: Connection, channel: str) -> None:
+        """Tell the sessions listening on ``channel`` that something changed in the current
+        schema; inside a transaction it is sent at COMMIT (and not at all on ROLLBACK),
+        once however often the transaction asks. A no-op on an engine without
+        notifications (features.notifications), whose watchers look for changes."""
+        return None
+
+    def listen(self, location: Any, channel: str) -> Listener:
+        """A new session of its own listening on ``channel`` (features.notifications)."""
+        raise NotImplementedError(f"{self.display_name} has no LISTEN/NOTIFY")
 
     def serialize(self, conn: Connection, key: int) -> None:
         """Inside a write transaction: wait until no other transaction holds ``key``

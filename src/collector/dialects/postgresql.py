@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -200,6 +201,7 @@ class PostgreSQLDialect(Dialect):
         table_sizes=True,
         integrity_check=False,  # only with the amcheck extension (see integrity_check)
         pooled=True,
+        notifications=True,
     )
     Error = psycopg.Error
     DatabaseError = psycopg.DatabaseError
@@ -542,6 +544,18 @@ class PostgreSQLDialect(Dialect):
 
     claim_lock = " FOR UPDATE SKIP LOCKED"
 
+    def notify(self, conn: Connection, channel: str) -> None:
+        """``pg_notify(channel, current_schema())``: the payload names the schema, so that
+        listeners on another schema of the same database (NOTIFY is per database) know
+        the notice is not theirs. PostgreSQL folds identical notices of one transaction
+        into one, so a transaction that asks twice still sends one."""
+        self.tuple_cursor(conn).execute(
+            "SELECT pg_catalog.pg_notify(%s, pg_catalog.current_schema())", (channel,)
+        )
+
+    def listen(self, location: Any, channel: str) -> PgListener:
+        return PgListener(self.conninfo(location), channel)
+
     def serialize(self, conn: Connection, key: int) -> None:
         self.tuple_cursor(conn).execute("SELECT pg_catalog.pg_advisory_xact_lock(%s)", (key,))
 
@@ -663,6 +677,40 @@ class PostgreSQLDialect(Dialect):
             .fetchall()
         )
         return {name: int(size) for name, size in rows}
+
+
+class PgListener:
+    """One connection of its own (not the pool's: a pooled session must not keep a LISTEN
+    when it is handed to another thread) that LISTENs on one channel."""
+
+    def __init__(self, conninfo: str, channel: str) -> None:
+        self.channel = channel
+        self.conn = psycopg.Connection.connect(conninfo, autocommit=True)
+        try:
+            row = self.conn.execute("SELECT pg_catalog.current_schema()").fetchone()
+            self.schema = row[0] if row else None
+            self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        except psycopg.Error:
+            self.conn.close()
+            raise
+        self.backend_pid: int | None = self.conn.info.backend_pid
+
+    def wait(self, timeout: float) -> int:
+        """Up to ``timeout`` s for the first notice of this schema, then the ones already
+        arrived with it, without waiting again (a burst is read in one call)."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        count = 0
+        while True:
+            left = 0.0 if count else max(0.0, deadline - time.monotonic())
+            came = False
+            for notice in self.conn.notifies(timeout=left, stop_after=1):
+                came = True
+                count += notice.payload == self.schema
+            if not came or (not count and time.monotonic() >= deadline):
+                return count
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _first_index(node: dict[str, Any]) -> str | None:

@@ -52,6 +52,21 @@ SQL_CLAIM = (
     "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
     "ORDER BY created_at, id LIMIT 1{lock}) AND status = 'pending' RETURNING *"
 )
+# Several claimed by one statement (claim_many): the oldest ``n`` claimable, each skipped
+# if another claimer holds it. The pick is a MATERIALIZED CTE, run once: as an
+# ``IN (subquery)`` PostgreSQL may rescan the locking subquery, and a rescan skips the
+# rows this very statement just made running and takes more, past the LIMIT.
+SQL_CLAIM_MANY = (
+    "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE status = 'pending' "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+    "ORDER BY created_at, id LIMIT ?{lock}) "
+    "UPDATE jobs SET status = 'running', worker_id = ?, lease_expires_at = ?, "
+    "current_operation = 'starting', updated_at = ? "
+    "WHERE id IN (SELECT id FROM picked) AND status = 'pending' RETURNING *"
+)
+# The channel on which queueing a claimable job is announced to other processes (on an
+# engine with notifications: PostgreSQL's NOTIFY; worker/wake.py listens).
+QUEUE_CHANNEL = "collector_jobs"
 # Queueing looks for the URL, then inserts: on an engine whose write transactions do not
 # exclude each other (PostgreSQL), enqueuers take this advisory lock first, so two
 # callers queueing the same URL at once still make one job. ("coll" + 2.)
@@ -78,6 +93,12 @@ SQL_COMPLETE = (
     "title = COALESCE(?, title), error_message = NULL, current_operation = NULL, "
     "lease_expires_at = NULL, next_attempt_at = NULL, completed_at = ?, updated_at = ? "
     f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+)
+SQL_COMPLETE_MANY = (
+    "UPDATE jobs SET status = 'completed', progress = 100, error_message = NULL, "
+    "current_operation = NULL, lease_expires_at = NULL, next_attempt_at = NULL, "
+    "completed_at = ?, updated_at = ? "
+    "WHERE id IN ({ids}) AND worker_id = ? AND status = 'running' RETURNING id"
 )
 SQL_FAIL = (
     "UPDATE jobs SET status = 'failed', error_message = ?, current_operation = NULL, "
@@ -216,6 +237,7 @@ class JobQueue(Repository[Job]):
                 return Enqueued(existing, False)
             job = Job(url=url, platform=detect_platform(url))
             self.db.execute_update(self.insert_sql(), job.to_row())
+            self.db.dialect.notify(conn, QUEUE_CHANNEL)  # sent at COMMIT
         logger.info("queued job %s for %s", job.id, redact_url(url))
         announce(self.db)
         return Enqueued(job, True)
@@ -244,6 +266,7 @@ class JobQueue(Repository[Job]):
                 results.append(Enqueued(job, True))
             if new:
                 self.insert_rows(conn, [job.to_row() for job in new.values()])
+                self.db.dialect.notify(conn, QUEUE_CHANNEL)  # one per transaction
         if new:
             logger.info("queued %d job(s) in one transaction", len(new))
             announce(self.db)
@@ -291,6 +314,7 @@ class JobQueue(Repository[Job]):
                 shown = redact_url(current.url)
                 raise JobStateError(f"{shown} is already queued as job {other.id}")
             job = self._one(self.db.execute_returning(SQL_RETRY, (_stamp(), job_id)))
+            self.db.dialect.notify(conn, QUEUE_CHANNEL)
         if job is None:  # only when the statement was recorded, not run (plan checks)
             raise JobStateError(f"job {job_id} was not queued again")
         logger.info("job %s queued again", job_id)
@@ -305,6 +329,32 @@ class JobQueue(Repository[Job]):
         params = (worker_id, _later(lease_seconds), now, now)
         sql = SQL_CLAIM.format(lock=self.db.dialect.claim_lock)
         return self._one(self.db.execute_returning(sql, params))
+
+    def claim_many(self, worker_id: str, lease_seconds: float, n: int) -> list[Job]:
+        """Take up to ``n`` of the oldest claimable pending jobs in one statement, each
+        leased to ``worker_id``; oldest first ([] if none). On PostgreSQL concurrent
+        claimers skip the rows another holds (FOR UPDATE SKIP LOCKED); on SQLite the
+        statement's write lock excludes them. No job is taken twice."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a whole number of jobs, 1 or more, not {n!r}")
+        now = _stamp()
+        params = (now, n, worker_id, _later(lease_seconds), now)
+        sql = SQL_CLAIM_MANY.format(lock=self.db.dialect.claim_lock)
+        jobs = self._rows_to_models(self.db.execute_returning(sql, params))
+        return sorted(jobs, key=lambda job: (job.created_at, job.id))
+
+    def complete_many(self, worker_id: str, job_ids: Sequence[str]) -> set[str]:
+        """Mark several jobs completed (no files, no title) in one statement: the ids that
+        were still running under ``worker_id`` (the others are left as they are)."""
+        done: set[str] = set()
+        limit = max(1, self.db.dialect.max_variables(self.db.connection()) - 3)
+        for start in range(0, len(job_ids), limit):
+            chunk = list(job_ids[start : start + limit])
+            now = _stamp()
+            sql = SQL_COMPLETE_MANY.format(ids=", ".join("?" * len(chunk)))
+            rows = self.db.execute_returning(sql, (now, now, *chunk, worker_id))
+            done.update(row["id"] for row in rows)
+        return done
 
     def has_claimable(self) -> bool:
         """Whether a pending job may be claimed now (one index probe, unlike pending_wait)."""
@@ -395,7 +445,11 @@ class JobQueue(Repository[Job]):
         ``operation`` says why, for the dashboard, until the job is claimed again.
         """
         params = (operation, _stamp(), job_id, worker_id)
-        return self._one(self.db.execute_returning(SQL_RELEASE, params))
+        with self.db.transaction() as conn:
+            job = self._one(self.db.execute_returning(SQL_RELEASE, params))
+            if job is not None:
+                self.db.dialect.notify(conn, QUEUE_CHANNEL)
+        return job
 
     def finish_cancel(self, job_id: str, worker_id: str) -> Job | None:
         """The worker stopped a job it was told to cancel: mark it cancelled."""
@@ -406,12 +460,14 @@ class JobQueue(Repository[Job]):
     def recover_expired(self, max_retries: int) -> Recovered:
         """Jobs whose worker stopped renewing its lease: requeue, fail or finish cancelling."""
         now = _stamp()
-        with self.db.transaction():
+        with self.db.transaction() as conn:
             cancelled = self.db.execute_returning(SQL_RECOVER_CANCELLING, (now, now, now))
             failed = self.db.execute_returning(
                 SQL_RECOVER_EXHAUSTED, (LOST_WORKER_MESSAGE, now, now, now, max_retries)
             )
             requeued = self.db.execute_returning(SQL_RECOVER_RUNNING, (now, now))
+            if requeued:
+                self.db.dialect.notify(conn, QUEUE_CHANNEL)
         result = Recovered(*(self._rows_to_models(r) for r in (requeued, failed, cancelled)))
         for job in result.requeued:
             logger.warning(

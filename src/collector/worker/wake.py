@@ -13,8 +13,12 @@ nothing (a claim that found no job). A read of it costs about 10 µs. A change w
 the slots only if a pending job is claimable now, so the progress writes of running
 jobs do not send every idle slot to the claim statement.
 
-Another engine brings its own watcher (on PostgreSQL, LISTEN on one connection per
-process) behind the same two methods, ``start(wakeup)`` and ``stop()``.
+On PostgreSQL the watcher LISTENs on one connection of its own per worker process
+(shared by all its slots; not a pooled one), and JobQueue sends one NOTIFY per
+transaction that made a job claimable (see ``repositories/queue.py``: enqueue,
+enqueue_many, retry, release, lease recovery), delivered at COMMIT. A lost LISTEN
+connection is logged once; until it is back the watcher itself polls for a claimable
+job every ``poll_interval`` seconds, and it reconnects with a doubling back-off.
 
 Within one process, queueing a job notifies directly too (``JobQueue`` announces
 what it queued; see ``repositories/queue.py``): serve's web app and its in-process
@@ -25,10 +29,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Protocol
 
 from collector.config.database import DatabaseConfig, DatabaseError
-from collector.repositories.queue import JobQueue, enqueue_listeners
+from collector.dialects.base import Listener
+from collector.repositories.queue import QUEUE_CHANNEL, JobQueue, enqueue_listeners
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +141,122 @@ class DataVersionWatcher:
         return self.queue.has_claimable()
 
 
+class NotifyWatcher:
+    """PostgreSQL: LISTEN on a connection of its own, one per worker process.
+
+    ``wait_timeout`` bounds how long a stop waits for the thread. While the LISTEN
+    connection is lost, it polls ``has_claimable`` every ``poll_interval`` s (through
+    the worker's own pool) and tries to listen again after ``retry_first`` s, then
+    twice as long each time up to ``retry_max`` s. Once back, it wakes the slots once
+    (a job may have been queued while nobody listened).
+    """
+
+    def __init__(
+        self,
+        db: DatabaseConfig,
+        *,
+        wait_timeout: float = 0.25,
+        poll_interval: float = 0.5,
+        retry_first: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.db = db
+        self.queue = JobQueue(db)
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
+        self.retry_first, self.retry_max = retry_first, retry_max
+        self.notices = 0  # notices that woke the slots
+        self.losses = 0  # times the LISTEN connection was lost (or could not be opened)
+        self.connects = 0  # times it listened
+        self.listener: Listener | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self.listener is not None
+
+    def start(self, wakeup: Wakeup) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(wakeup,), name="queue-watcher", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self, wakeup: Wakeup) -> None:
+        retry = self.retry_first
+        next_try = 0.0
+        lost = False
+        errors = (DatabaseError, self.db.dialect.Error)
+        try:
+            while not self._done.is_set():
+                if self.listener is None and time.monotonic() >= next_try:
+                    try:
+                        self.listener = self.db.dialect.listen(self.db.location, QUEUE_CHANNEL)
+                        self.connects += 1
+                        retry = self.retry_first
+                        if lost:
+                            logger.warning("queue watcher: listening again; polling stops")
+                            lost = False
+                            wakeup.notify()  # what was queued while nobody listened
+                    except errors as exc:
+                        if not lost:
+                            self.losses += 1
+                            logger.warning(
+                                "queue watcher: cannot LISTEN (%s); idle slots poll every "
+                                "%g s until it can",
+                                exc,
+                                self.poll_interval,
+                            )
+                        lost = True
+                        next_try = time.monotonic() + retry
+                        retry = min(retry * 2, self.retry_max)
+                if self.listener is None:
+                    self._poll(wakeup)
+                    continue
+                try:
+                    if self.listener.wait(self.wait_timeout):
+                        self.notices += 1
+                        wakeup.notify()
+                except errors as exc:
+                    self._close_listener()
+                    self.losses += 1
+                    lost = True
+                    logger.warning(
+                        "queue watcher: lost the LISTEN connection (%s); idle slots poll "
+                        "every %g s until it is back",
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
+                        self.poll_interval,
+                    )
+                    next_try = time.monotonic() + retry
+                    retry = min(retry * 2, self.retry_max)
+                    wakeup.notify()  # a notice may have been lost with it
+        finally:
+            self._close_listener()
+            self.db.close()  # this thread's pooled connection, if it borrowed one
+
+    def _poll(self, wakeup: Wakeup) -> None:
+        """Without LISTEN: one look for a claimable job, then a pause."""
+        try:
+            if self.queue.has_claimable():
+                wakeup.notify()
+        except (DatabaseError, self.db.dialect.Error):
+            self.db.close()  # the server may be gone too: the reconnect logs it
+        self._done.wait(self.poll_interval)
+
+    def _close_listener(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            try:
+                listener.close()
+            except Exception:  # closing a broken connection: nothing left to release
+                logger.debug("queue watcher: closing the LISTEN connection failed", exc_info=True)
+
+
 class DirectNotices:
     """Jobs queued in this process on the worker's database wake it without a watcher."""
 
@@ -155,6 +277,9 @@ class DirectNotices:
 
 
 def watcher_for(db: DatabaseConfig) -> ChangeWatcher | None:
-    """The change watcher of this database's engine; None (the back-off alone, and
-    same-process notices) for an engine with no cheap change check."""
+    """The change watcher of this database's engine (LISTEN/NOTIFY where the engine has
+    notifications, else a cheap change check); None (the back-off alone, and
+    same-process notices) for an engine with neither."""
+    if db.dialect.features.notifications:
+        return NotifyWatcher(db)
     return DataVersionWatcher(db) if db.dialect.features.data_version else None
