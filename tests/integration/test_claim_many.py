@@ -121,3 +121,17 @@ def test_processes_claiming_batches_never_take_one_job_twice(db: DatabaseConfig)
         ][0]
         == 300
     )
+
+
+def test_complete_and_claim_finishes_one_batch_and_takes_the_next_together(
+    queue: JobQueue,
+) -> None:
+    ids = queued(queue, 4)
+    first = [job.id for job in queue.claim_many("w1", 60, 2)]
+
+    done, second = queue.complete_and_claim("w1", first, 60, 2)
+
+    assert done == set(first)
+    assert [job.id for job in second] == ids[2:]
+    assert [queue.get(i).status for i in ids] == ["completed"] * 2 + ["running"] * 2
+    assert queue.complete_and_claim("w1", [], 60, 2) == (set(), [])

@@ -43,6 +43,7 @@ WORKER_HOLDS = "id = ? AND worker_id = ?"
 # No ORDER BY: enqueue keeps at most one queued job per URL, and sorting the pending and
 # running rows of two index ranges would need a temporary B-tree.
 SQL_FIND_QUEUED = f"SELECT * FROM jobs WHERE url = ? AND {QUEUED_CONDITION} LIMIT 1"
+SQL_FIND_QUEUED_MANY = f"SELECT * FROM jobs WHERE url IN ({{urls}}) AND {QUEUED_CONDITION}"
 # The dialect's claim_lock ends the inner SELECT: on PostgreSQL FOR UPDATE SKIP LOCKED,
 # so concurrent claimers each take a different row and never wait for one another.
 SQL_CLAIM = (
@@ -254,11 +255,12 @@ class JobQueue(Repository[Job]):
         new: dict[str, Job] = {}
         with self.db.transaction() as conn:
             self.db.dialect.serialize(conn, ENQUEUE_LOCK)
+            queued = self.find_queued_many(checked)
             for url in checked:
                 if url in new:
                     results.append(Enqueued(new[url], False))
                     continue
-                existing = self.find_queued(url)
+                existing = queued.get(url)
                 if existing is not None:
                     results.append(Enqueued(existing, False))
                     continue
@@ -275,6 +277,23 @@ class JobQueue(Repository[Job]):
     def find_queued(self, url: str) -> Job | None:
         """The oldest pending or running job for exactly this URL."""
         return self._one(self.db.execute_query(SQL_FIND_QUEUED, (url,)))
+
+    def find_queued_many(self, urls: Sequence[str]) -> dict[str, Job]:
+        """The pending or running job of each of these exact URLs that has one (the
+        oldest, if a URL had several), looked up in one statement per chunk of URLs."""
+        found: dict[str, Job] = {}
+        unique = list(dict.fromkeys(urls))
+        limit = max(1, self.db.dialect.max_variables(self.db.connection()))
+        for start in range(0, len(unique), limit):
+            chunk = unique[start : start + limit]
+            sql = SQL_FIND_QUEUED_MANY.format(urls=", ".join("?" * len(chunk)))
+            for job in self._rows_to_models(self.db.execute_query(sql, chunk)):
+                if job.url not in found or (job.created_at, job.id) < (
+                    found[job.url].created_at,
+                    found[job.url].id,
+                ):
+                    found[job.url] = job
+        return found
 
     def get(self, job_id: str) -> Job:
         """The job with this id, or JobNotFoundError."""
@@ -355,6 +374,15 @@ class JobQueue(Repository[Job]):
             rows = self.db.execute_returning(sql, (now, now, *chunk, worker_id))
             done.update(row["id"] for row in rows)
         return done
+
+    def complete_and_claim(
+        self, worker_id: str, done_ids: Sequence[str], lease_seconds: float, n: int
+    ) -> tuple[set[str], list[Job]]:
+        """``complete_many(done_ids)`` and ``claim_many(n)`` in one transaction: one commit
+        (on PostgreSQL one WAL flush) for a finished batch and the next one."""
+        with self.db.transaction():
+            done = self.complete_many(worker_id, done_ids) if done_ids else set()
+            return done, self.claim_many(worker_id, lease_seconds, n)
 
     def has_claimable(self) -> bool:
         """Whether a pending job may be claimed now (one index probe, unlike pending_wait)."""
