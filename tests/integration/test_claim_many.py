@@ -129,9 +129,20 @@ def test_complete_and_claim_finishes_one_batch_and_takes_the_next_together(
     ids = queued(queue, 4)
     first = [job.id for job in queue.claim_many("w1", 60, 2)]
 
-    done, second = queue.complete_and_claim("w1", first, 60, 2)
+    second = queue.complete_and_claim("w1", first, 60, 2)
 
-    assert done == set(first)
     assert [job.id for job in second] == ids[2:]
     assert [queue.get(i).status for i in ids] == ["completed"] * 2 + ["running"] * 2
-    assert queue.complete_and_claim("w1", [], 60, 2) == (set(), [])
+    assert queue.complete_and_claim("w1", [j.id for j in second], 60, 2) == []
+    assert {queue.get(i).status for i in ids} == {"completed"}
+    assert queue.complete_and_claim("w1", [], 60, 2) == []
+
+
+def test_complete_and_claim_leaves_other_workers_jobs_alone(queue: JobQueue) -> None:
+    ids = queued(queue, 3)
+    theirs = queue.claim("w2", 60)
+
+    taken = queue.complete_and_claim("w1", [theirs.id], 60, 5)
+
+    assert queue.get(theirs.id).status == "running"
+    assert sorted(job.id for job in taken) == sorted(ids[1:])

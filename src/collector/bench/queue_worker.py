@@ -77,7 +77,7 @@ def run_batches(db: DatabaseConfig, record: IO[str], name: str, batch: int, watc
     try:
         while not stopping.is_set():
             seen = wakeup.seen()
-            _, jobs = queue.complete_and_claim(worker_id, finished, DEFAULT_LEASE_SECONDS, batch)
+            jobs = queue.complete_and_claim(worker_id, finished, DEFAULT_LEASE_SECONDS, batch)
             finished = []
             if jobs:
                 lines = [f"{job.id} {name} {time.time():.6f}\n" for job in jobs]

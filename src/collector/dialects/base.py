@@ -71,6 +71,8 @@ class Features:
     pooled: bool = False
     # Sessions can wait for a notice another session sends (LISTEN/NOTIFY): see listen().
     notifications: bool = False
+    # WITH may hold INSERT/UPDATE/DELETE (several writes in one statement).
+    writable_cte: bool = False
 
 
 class ColumnInfo(NamedTuple):

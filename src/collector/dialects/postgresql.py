@@ -202,6 +202,7 @@ class PostgreSQLDialect(Dialect):
         integrity_check=False,  # only with the amcheck extension (see integrity_check)
         pooled=True,
         notifications=True,
+        writable_cte=True,
     )
     Error = psycopg.Error
     DatabaseError = psycopg.DatabaseError

@@ -74,7 +74,9 @@ class Repository(Generic[M]):
         return min(ROWS_PER_INSERT, variables // width)
 
     @classmethod
-    def insert_rows(cls, conn: Connection, rows: Iterable[Sequence[Any]]) -> int:
+    def insert_rows(
+        cls, conn: Connection, rows: Iterable[Sequence[Any]], savepoint: bool = True
+    ) -> int:
         """Bulk insert: row tuples in ``field_names()`` order, all or none.
 
         Rows go in several to a statement, not one per statement as executemany runs
@@ -84,6 +86,9 @@ class Repository(Generic[M]):
         "Bulk insert"). The statements run inside a savepoint, so a failing row
         leaves none of the rows behind, whether or not the caller holds a
         transaction. Returns the number of rows inserted.
+
+        ``savepoint=False``: a caller whose transaction is rolled back whole when this
+        raises (it lets the error through) skips the savepoint's two round trips.
         """
         rows = rows if isinstance(rows, (list, tuple)) else list(rows)
         width = len(cls.model.field_names())
@@ -104,6 +109,9 @@ class Repository(Generic[M]):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            return len(rows)
+        if not savepoint:
+            cls._insert_chunks(conn, rows, per, full)
             return len(rows)
         conn.execute("SAVEPOINT insert_rows")
         try:

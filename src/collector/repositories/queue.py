@@ -267,7 +267,9 @@ class JobQueue(Repository[Job]):
                 job = new[url] = Job(url=url, platform=detect_platform(url))
                 results.append(Enqueued(job, True))
             if new:
-                self.insert_rows(conn, [job.to_row() for job in new.values()])
+                # An error rolls the whole transaction back: no savepoint needed.
+                rows = [job.to_row() for job in new.values()]
+                self.insert_rows(conn, rows, savepoint=False)
                 self.db.dialect.notify(conn, QUEUE_CHANNEL)  # one per transaction
         if new:
             logger.info("queued %d job(s) in one transaction", len(new))
@@ -377,12 +379,28 @@ class JobQueue(Repository[Job]):
 
     def complete_and_claim(
         self, worker_id: str, done_ids: Sequence[str], lease_seconds: float, n: int
-    ) -> tuple[set[str], list[Job]]:
-        """``complete_many(done_ids)`` and ``claim_many(n)`` in one transaction: one commit
-        (on PostgreSQL one WAL flush) for a finished batch and the next one."""
-        with self.db.transaction():
-            done = self.complete_many(worker_id, done_ids) if done_ids else set()
-            return done, self.claim_many(worker_id, lease_seconds, n)
+    ) -> list[Job]:
+        """``complete_many(done_ids)``, then ``claim_many(n)``, with one commit: a worker
+        finishing a batch of no-op jobs takes the next one in one round trip where the
+        engine can write twice in one statement (PostgreSQL), else in one transaction.
+        Returns the jobs claimed; those of ``done_ids`` no longer running under
+        ``worker_id`` are left as they are (as complete_many leaves them)."""
+        if not done_ids:
+            return self.claim_many(worker_id, lease_seconds, n)
+        limit = self.db.dialect.max_variables(self.db.connection()) - 8
+        if not self.db.dialect.features.writable_cte or len(done_ids) > limit:
+            with self.db.transaction():
+                self.complete_many(worker_id, done_ids)
+                return self.claim_many(worker_id, lease_seconds, n)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a whole number of jobs, 1 or more, not {n!r}")
+        now = _stamp()
+        done = SQL_COMPLETE_MANY.format(ids=", ".join("?" * len(done_ids)))
+        claim = SQL_CLAIM_MANY.format(lock=self.db.dialect.claim_lock).removeprefix("WITH ")
+        sql = f"WITH done AS ({done}), {claim}"
+        params = (now, now, *done_ids, worker_id, now, n, worker_id, _later(lease_seconds), now)
+        jobs = self._rows_to_models(self.db.execute_returning(sql, params))
+        return sorted(jobs, key=lambda job: (job.created_at, job.id))
 
     def has_claimable(self) -> bool:
         """Whether a pending job may be claimed now (one index probe, unlike pending_wait)."""
