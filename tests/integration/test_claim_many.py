@@ -146,3 +146,28 @@ def test_complete_and_claim_leaves_other_workers_jobs_alone(queue: JobQueue) -> 
 
     assert queue.get(theirs.id).status == "running"
     assert sorted(job.id for job in taken) == sorted(ids[1:])
+
+
+def test_a_failing_batch_leaves_nothing_and_the_connection_usable(
+    queue: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """enqueue_many runs pipelined on PostgreSQL: an insert that fails still rolls the
+    whole batch back, raises, and leaves the connection ready for the next one."""
+    from collector.models.job import Job
+
+    original = Job.to_row
+    fields = Job.field_names()
+
+    def broken(self: Job) -> tuple:
+        row = list(original(self))
+        row[fields.index("url")] = None  # NOT NULL
+        return tuple(row)
+
+    monkeypatch.setattr(Job, "to_row", broken)
+    with pytest.raises(Exception):  # noqa: B017  # each engine's own error class
+        queue.enqueue_many([URL.format("bad-1"), URL.format("bad-2")])
+    monkeypatch.setattr(Job, "to_row", original)
+
+    assert queue.db.execute_query("SELECT COUNT(*) FROM jobs")[0][0] == 0
+    assert [e.created for e in queue.enqueue_many([URL.format("good")])] == [True]
+    assert queue.claim_many("w1", 60, 5)[0].url == URL.format("good")

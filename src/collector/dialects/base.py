@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -328,6 +329,13 @@ class Dialect(ABC):
     # and skip those another claimer holds (FOR UPDATE SKIP LOCKED); "" where a write
     # transaction already excludes every other writer.
     claim_lock: str = ""
+
+    def pipeline(self, conn: Connection) -> AbstractContextManager[Any]:
+        """A block whose statements go to the server together, up to the first whose
+        rows are read (and the rest at its end): fewer round trips for a transaction of
+        short statements. An error may surface at a later statement or at the block's
+        end. Nothing on an engine in the same process (SQLite)."""
+        return nullcontext()
 
     def notify(self, conn: Connection, channel: str) -> None:
         """Tell the sessions listening on ``channel`` that something changed in the current

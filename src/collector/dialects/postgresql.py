@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -544,6 +545,20 @@ class PostgreSQLDialect(Dialect):
     # -- the queue -------------------------------------------------------------------------
 
     claim_lock = " FOR UPDATE SKIP LOCKED"
+
+    @contextmanager
+    def pipeline(self, conn: Connection) -> Iterator[None]:
+        """psycopg's pipeline mode (libpq 14 or later). An error inside it may surface
+        only at the block's end, after the caller's transaction block issued COMMIT
+        (which the aborted pipeline never ran): a transaction still open then is rolled
+        back here, so the connection goes back to its pool or thread usable."""
+        try:
+            with conn.pipeline():  # type: ignore[attr-defined]  # psycopg's
+                yield
+        except BaseException:
+            if self.in_transaction(conn):
+                conn.execute("ROLLBACK")
+            raise
 
     def notify(self, conn: Connection, channel: str) -> None:
         """``pg_notify(channel, current_schema())``: the payload names the schema, so that

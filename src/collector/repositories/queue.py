@@ -253,7 +253,9 @@ class JobQueue(Repository[Job]):
         checked = [self.check_url(url) for url in urls]
         results: list[Enqueued] = []
         new: dict[str, Job] = {}
-        with self.db.transaction() as conn:
+        # Pipelined where the engine is a server: BEGIN, the lock and the look-up go in
+        # one round trip, the insert, the notice and COMMIT in another.
+        with self.db.dialect.pipeline(self.db.connection()), self.db.transaction() as conn:
             self.db.dialect.serialize(conn, ENQUEUE_LOCK)
             queued = self.find_queued_many(checked)
             for url in checked:
