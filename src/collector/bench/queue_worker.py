@@ -9,8 +9,10 @@ RECORD.ready appears once the worker runs; SIGTERM stops it.
 
 With ``--batch N`` (N > 1) it runs the queue's batch path instead of Worker.run: it
 claims up to N jobs in one statement (``JobQueue.claim_many``), runs the no-op for
-each, and completes them in one statement (``JobQueue.complete_many``); idle, it
-waits on the same change watcher (LISTEN/NOTIFY on PostgreSQL) with the same back-off.
+each, and completes them with its next claim (``JobQueue.complete_and_claim``: one
+statement on PostgreSQL); idle, it waits on the same change watcher (LISTEN/NOTIFY on
+PostgreSQL) with the same back-off. After a claim that found less than a full batch,
+the next one waits until FILL_PAUSE after it.
 This skips what Worker.run does around each job (the settings read, the download
 folder check, the lease heartbeat thread, files and per-job outcome).
 """
@@ -56,6 +58,13 @@ class NoopDownloader(Downloader):
         return DownloadResult(title=None, files=[], bytes_downloaded=0)
 
 
+# After a claim that found fewer jobs than a batch, the next claim waits until this long
+# after it (a notice that comes meanwhile is kept): while an enqueuer adds a batch every
+# few milliseconds, every worker process would otherwise claim a job or two per notice.
+# An idle fleet's first claim does not wait (the claim before it was long ago).
+FILL_PAUSE = 0.025
+
+
 def run_batches(db: DatabaseConfig, record: IO[str], name: str, batch: int, watch: bool) -> int:
     """Claim up to ``batch`` jobs at a time, record each, complete them together; until
     SIGTERM. Returns the jobs run."""
@@ -74,11 +83,16 @@ def run_batches(db: DatabaseConfig, record: IO[str], name: str, batch: int, watc
         watcher.start(wakeup)
     worker_id, processed, idle = f"{name}/0", 0, IDLE_FIRST
     finished: list[str] = []  # run, to be completed with the next claim (one commit)
+    last_claim, partial = 0.0, False
     try:
         while not stopping.is_set():
+            if partial:  # the queue was nearly empty: let a batch gather first
+                stopping.wait(max(0.0, last_claim + FILL_PAUSE - time.monotonic()))
             seen = wakeup.seen()
+            last_claim = time.monotonic()
             jobs = queue.complete_and_claim(worker_id, finished, DEFAULT_LEASE_SECONDS, batch)
             finished = []
+            partial = len(jobs) < batch
             if jobs:
                 lines = [f"{job.id} {name} {time.time():.6f}\n" for job in jobs]
                 record.write("".join(lines))

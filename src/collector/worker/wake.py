@@ -39,11 +39,6 @@ from collector.repositories.queue import QUEUE_CHANNEL, JobQueue, enqueue_listen
 logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.05
-# After a notice, the watcher waits this long (reading the notices that come meanwhile)
-# before it wakes the slots: while an enqueuer queues batch after batch, every worker
-# process of a fleet would otherwise run a claim per batch, most of them finding
-# nothing (a thundering herd); the wake-up costs an idle job this much more.
-NOTICE_DEBOUNCE = 0.01
 
 
 class Wakeup:
@@ -149,8 +144,7 @@ class DataVersionWatcher:
 class NotifyWatcher:
     """PostgreSQL: LISTEN on a connection of its own, one per worker process.
 
-    ``wait_timeout`` bounds how long a stop waits for the thread; ``debounce`` is how
-    long a notice waits for the ones that follow it (NOTICE_DEBOUNCE). While the LISTEN
+    ``wait_timeout`` bounds how long a stop waits for the thread. While the LISTEN
     connection is lost, it polls ``has_claimable`` every ``poll_interval`` s (through
     the worker's own pool) and tries to listen again after ``retry_first`` s, then
     twice as long each time up to ``retry_max`` s. Once back, it wakes the slots once
@@ -165,10 +159,8 @@ class NotifyWatcher:
         poll_interval: float = 0.5,
         retry_first: float = 0.5,
         retry_max: float = 30.0,
-        debounce: float = NOTICE_DEBOUNCE,
     ) -> None:
         self.db = db
-        self.debounce = debounce
         self.queue = JobQueue(db)
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
@@ -228,9 +220,6 @@ class NotifyWatcher:
                     continue
                 try:
                     if self.listener.wait(self.wait_timeout):
-                        if self.debounce > 0:  # let a burst of notices end in one wake-up
-                            self._done.wait(self.debounce)
-                            self.listener.wait(0.0)
                         self.notices += 1
                         wakeup.notify()
                 except errors as exc:
