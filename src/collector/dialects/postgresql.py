@@ -639,6 +639,63 @@ class PostgreSQLDialect(Dialect):
             "a PostgreSQL database is not backed up to a file by collector; use pg_dump"
         )
 
+    def copy_in(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        key: str,
+    ) -> int:
+        """``COPY ... FROM STDIN`` (text format: the server parses each value as its
+        column's type). COPY has no ON CONFLICT: if a row's key is already there (a
+        resumed copy whose last batch was committed after all), the COPY is undone to a
+        savepoint and the rows go in again by ``INSERT ... ON CONFLICT DO NOTHING``."""
+        if not rows:
+            return 0
+        target = sql.Identifier(table)
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        conn.execute("SAVEPOINT copy_in")
+        try:
+            with conn.cursor() as cursor:  # type: ignore[attr-defined]  # psycopg's
+                statement = sql.SQL("COPY {} ({}) FROM STDIN").format(target, names)
+                with cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            conn.execute("ROLLBACK TO SAVEPOINT copy_in")
+        else:
+            conn.execute("RELEASE SAVEPOINT copy_in")
+            return len(rows)
+        conn.execute("RELEASE SAVEPOINT copy_in")
+        insert = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
+            target,
+            names,
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            sql.Identifier(key),
+        )
+        with conn.cursor() as cursor:  # type: ignore[attr-defined]  # psycopg's
+            cursor.executemany(insert, rows)  # rowcount: the rows of every execution
+            return int(cursor.rowcount)
+
+    def timestamp_text(self, expression: str) -> str:
+        """timestamptz as the stored text of SQLite (naive UTC, microseconds)."""
+        return f"pg_catalog.to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+    def database_identity(self, conn: Connection) -> str:
+        """Server address (the socket when reached through one) and port, database,
+        schema."""
+        row = (
+            self.tuple_cursor(conn)
+            .execute(
+                "SELECT pg_catalog.inet_server_addr()::text, pg_catalog.inet_server_port(), "
+                "pg_catalog.current_database(), pg_catalog.current_schema()"
+            )
+            .fetchone()
+        )
+        address, port, database, schema = row
+        return f"postgresql://{address or 'local'}:{port}/{database}/{schema}"
+
     def max_variables(self, conn: Connection) -> int:
         return MAX_BIND_PARAMETERS
 
