@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from collector.config.backup import backup
-from collector.config.copy import BATCH_ROWS, CopyInterrupted, copy_database
+from collector.config.copy import BATCH_ROWS, CopyInterrupted, check_databases, copy_database
 from collector.config.database import DatabaseConfig, DatabaseDamagedError
 from collector.models import ALL_MODELS
 from collector.schema.reconcile import inspect
@@ -218,6 +218,7 @@ def db_copy(
     try:
         source = DatabaseConfig(from_url) if from_url else open_db(ctx, must_exist=True)
         target = DatabaseConfig(to_url)
+        check_databases(source, target, ALL_MODELS)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(

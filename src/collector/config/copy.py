@@ -36,10 +36,12 @@ text keys sort (collations differ) for their checksums to agree on the same rows
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
+from queue import Full, Queue
 from typing import Any
 
 from collector.models import ALL_MODELS
@@ -132,13 +134,40 @@ def copy_database(
     for model in models:
         report.tables.append(_copy_table(source, target, model, batch, progress, budget))
     report.seconds["copy"] = time.perf_counter() - started
+    # The target's rows are final now: they are checksummed (in a thread, on a
+    # connection of its own: reads wait for no index build) while the indexes and
+    # derived tables are built, the server's work and this process's overlapping.
     started = time.perf_counter()
-    target.initialize_schema(models)
-    report.seconds["indexes"] = time.perf_counter() - started
+    sums: dict[str, tuple[int, str]] = {}
+    failure: list[BaseException] = []
+
+    def target_sums() -> None:
+        try:
+            for model in models:
+                sums[model.get_table_name()] = checksum(target, model, batch)
+        except BaseException as exc:  # handed to the main thread
+            failure.append(exc)
+        finally:
+            target.close()
+
+    thread = threading.Thread(target=target_sums, name="copy-verify", daemon=True)
+    thread.start()
+    try:
+        target.initialize_schema(models)
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]
+    report.seconds["indexes and verify"] = time.perf_counter() - started
     started = time.perf_counter()
     for result, model in zip(report.tables, models, strict=True):
-        verify_table(source, target, model, result, batch)
-    report.seconds["verify"] = time.perf_counter() - started
+        result.target_rows, result.target_checksum = sums[result.table]
+        if not result.source_checksum:  # the copy did not read the whole table
+            result.source_rows, result.source_checksum = checksum(source, model, batch)
+        if not result.ok:
+            result.differences = differences(source, target, model, batch)
+    if time.perf_counter() - started >= 0.05:
+        report.seconds["compare"] = time.perf_counter() - started
     return report
 
 
@@ -151,6 +180,9 @@ def check_databases(
         raise ValueError(f"the target is the source ({source.name}): give another database")
     if source.dialect.features.file_based and not source.db_path.exists():
         raise ValueError(f"no database at {source.name}")
+    for db in (source, target):  # a direct connection: the server's refusal, at once
+        if db.dialect.features.pooled:
+            db.connect().close()
     conn = source.connection()
     for model in models:
         table = model.get_table_name()
@@ -232,13 +264,20 @@ def _copy_table(
     start = _highest_key(target, model)
     if start is not None:
         logger.info("%s: resuming after key %r (%d rows already there)", table, start, done)
-    result.copied += _pass(source, target, model, batch, start, progress, budget, done, total)
+    copied, read, digest = _pass(source, target, model, batch, start, progress, budget, done, total)
+    result.copied += copied
+    if start is None:  # this pass read the whole source table: its checksum is known
+        result.source_rows, result.source_checksum = read, _hex(digest)
     done = count_rows(target, model)
     if start is not None and done < total:
         # The engines order keys differently, or the target held rows of its own:
         # fill the gaps from the beginning (keys already there are skipped).
         logger.warning("%s: %d of %d rows after resuming; filling the gaps", table, done, total)
-        result.copied += _pass(source, target, model, batch, None, progress, budget, done, total)
+        copied, read, digest = _pass(
+            source, target, model, batch, None, progress, budget, done, total
+        )
+        result.copied += copied
+        result.source_rows, result.source_checksum = read, _hex(digest)
     return result
 
 
@@ -252,22 +291,77 @@ def _pass(
     budget: list[int | None],
     done: int,
     total: int,
-) -> int:
+) -> tuple[int, int, int]:
+    """One pass over the source after ``after``: (rows inserted, rows read, the sum of
+    the rows' hashes)."""
     table = model.get_table_name()
     columns = model.field_names()
-    copied = 0
-    for rows in read_batches(source, model, batch, after):
+    copied = read = digest = 0
+    for rows, hashed in _prefetched(source, model, batch, after):
         if budget[0] is not None and budget[0] <= 0:
             raise CopyInterrupted(f"stopped as asked, in table {table}")
         with target.transaction() as conn:
             inserted = target.dialect.copy_in(conn, table, columns, rows, model.primary_key)
         copied += inserted
+        read += len(rows)
+        digest += hashed
         done += inserted
         if budget[0] is not None:
             budget[0] -= 1
         if progress:
             progress(table, done, total)
-    return copied
+    return copied, read, digest
+
+
+_END = object()
+
+
+def _prefetched(
+    source: DatabaseConfig, model: type[BaseModel], batch: int, after: Any
+) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
+    """:func:`read_batches` with each batch's hash sum, read one batch ahead by a thread
+    (on a connection of its own) while the caller writes the one before."""
+    normal = _normaliser(model)
+    queue: Queue[Any] = Queue(maxsize=2)
+    stopped = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stopped.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for rows in read_batches(source, model, batch, after):
+                if not put((rows, sum(row_hash(normal(row)) for row in rows))):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+        finally:
+            source.close()
+
+    thread = threading.Thread(target=read, name="copy-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()
+        thread.join()
+
+
+def _hex(digest: int) -> str:
+    return f"{digest % (1 << CHECKSUM_BITS):032x}"
 
 
 # -- verification -----------------------------------------------------------------------
@@ -304,26 +398,7 @@ def checksum(
     for rows in read_batches(db, model, batch):
         rows_seen += len(rows)
         total += sum(row_hash(normal(row)) for row in rows)
-    return rows_seen, f"{total % (1 << CHECKSUM_BITS):032x}"
-
-
-def verify_table(
-    source: DatabaseConfig,
-    target: DatabaseConfig,
-    model: type[BaseModel],
-    result: TableResult,
-    batch: int = BATCH_ROWS,
-) -> None:
-    """Count and checksum both sides into ``result``; on a mismatch, find the first
-    keys that differ."""
-    result.source_rows, result.source_checksum = checksum(source, model, batch)
-    result.target_rows, result.target_checksum = checksum(target, model, batch)
-    if (
-        result.source_rows == result.target_rows
-        and result.source_checksum == result.target_checksum
-    ):
-        return
-    result.differences = differences(source, target, model, batch)
+    return rows_seen, _hex(total)
 
 
 def differences(

@@ -683,18 +683,18 @@ class PostgreSQLDialect(Dialect):
         return f"pg_catalog.to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
 
     def database_identity(self, conn: Connection) -> str:
-        """Server address (the socket when reached through one) and port, database,
-        schema."""
+        """The server (its port and when it started: the same for every address it
+        answers on, and no two servers share both), the database and the schema."""
         row = (
             self.tuple_cursor(conn)
             .execute(
-                "SELECT pg_catalog.inet_server_addr()::text, pg_catalog.inet_server_port(), "
+                "SELECT pg_catalog.current_setting('port'), pg_catalog.pg_postmaster_start_time(), "
                 "pg_catalog.current_database(), pg_catalog.current_schema()"
             )
             .fetchone()
         )
-        address, port, database, schema = row
-        return f"postgresql://{address or 'local'}:{port}/{database}/{schema}"
+        port, started, database, schema = row
+        return f"postgresql://:{port}@{started.isoformat()}/{database}/{schema}"
 
     def max_variables(self, conn: Connection) -> int:
         return MAX_BIND_PARAMETERS
