@@ -153,7 +153,11 @@ def copy_database(
     thread = threading.Thread(target=target_sums, name="copy-verify", daemon=True)
     thread.start()
     try:
-        target.initialize_schema(models)
+        target.dialect.bulk_build(target.connection(), True)
+        try:
+            target.initialize_schema(models)
+        finally:
+            target.dialect.bulk_build(target.connection(), False)
     finally:
         thread.join()
     if failure:

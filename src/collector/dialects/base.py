@@ -333,6 +333,11 @@ class Dialect(ABC):
         is skipped, not compared (``db copy`` compares checksums afterwards). Returns the
         rows inserted."""
 
+    def bulk_build(self, conn: Connection, on: bool) -> None:
+        """Give this session more memory for building indexes over a bulk load (``on``),
+        or the server's defaults back. A no-op where the engine has no such setting."""
+        return None
+
     def timestamp_text(self, expression: str) -> str:
         """SQL reading the timestamp ``expression`` as stored text: naive UTC with
         microseconds (``2025-02-17 10:00:00.123456``). SQLite stores that text already."""

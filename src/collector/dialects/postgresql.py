@@ -69,6 +69,8 @@ REPORTED_TYPES = {
     "BLOB": "bytea",
     "TIMESTAMP": "timestamp with time zone",
 }
+# maintenance_work_mem while db copy builds the indexes of the rows it loaded.
+BULK_BUILD_MEMORY = "512MB"
 # The most values one statement may bind: the protocol counts them in a 16-bit field.
 MAX_BIND_PARAMETERS = 65_535
 
@@ -677,6 +679,16 @@ class PostgreSQLDialect(Dialect):
         with conn.cursor() as cursor:  # type: ignore[attr-defined]  # psycopg's
             cursor.executemany(insert, rows)  # rowcount: the rows of every execution
             return int(cursor.rowcount)
+
+    def bulk_build(self, conn: Connection, on: bool) -> None:
+        """``maintenance_work_mem`` (the default 64MB sorts a million-row index on disk)."""
+        if on:
+            conn.execute(
+                "SELECT pg_catalog.set_config('maintenance_work_mem', %s, false)",
+                (BULK_BUILD_MEMORY,),
+            )
+        else:
+            conn.execute("RESET maintenance_work_mem")
 
     def timestamp_text(self, expression: str) -> str:
         """timestamptz as the stored text of SQLite (naive UTC, microseconds)."""
