@@ -308,7 +308,9 @@ def events() -> ResponseReturnValue:
     )
 
 
-def _stream(hub: Broadcaster, subscriber: Subscriber, heartbeat: float, seconds: float) -> Iterator[str]:
+def _stream(
+    hub: Broadcaster, subscriber: Subscriber, heartbeat: float, seconds: float
+) -> Iterator[str]:
     """The stream's text; its subscriber goes when it ends or its client does."""
     deadline = time.monotonic() + seconds
     try:
