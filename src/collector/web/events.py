@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from collector.config.database import DatabaseConfig, DatabaseError
@@ -282,6 +282,8 @@ def events() -> ResponseReturnValue:
     """The stream of the dashboard, or with ``?job=ID`` of one job (see the module)."""
     job = None
     job_id = request.args.get("job")
+    if job_id == "":
+        abort(400, "job: give a job's id, or leave the parameter out for the dashboard's stream")
     if job_id is not None:
         job = job_dict(params.job_or_404(job_id))
     hub = broadcaster()
