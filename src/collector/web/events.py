@@ -313,20 +313,22 @@ def events() -> ResponseReturnValue:
 def _stream(
     hub: Broadcaster, subscriber: Subscriber, heartbeat: float, seconds: float
 ) -> Iterator[str]:
-    """The stream's text; its subscriber goes when it ends or its client does."""
+    """The stream's text; its subscriber goes when it ends or its client does.
+
+    It starts with the current state: at once when the broadcaster has one, else
+    with the first tick's, whatever ``seconds`` says.
+    """
     deadline = time.monotonic() + seconds
     try:
         yield f"retry: {RETRY_MS}\n\n"
-        while True:
+        events = subscriber.take(timeout=heartbeat)
+        while events is not None:
+            yield "".join(events) if events else ": keep-alive\n\n"
             remaining = deadline - time.monotonic()
-            events = subscriber.take(timeout=0 if remaining <= 0 else min(heartbeat, remaining))
-            if events is None:
+            if remaining <= 0:
                 return
-            if events:
-                yield "".join(events)
-            if remaining <= 0 or time.monotonic() >= deadline:
+            events = subscriber.take(timeout=min(heartbeat, remaining))
+            if events == [] and time.monotonic() >= deadline:
                 return
-            if not events:
-                yield ": keep-alive\n\n"
     finally:
         hub.unsubscribe(subscriber)
