@@ -128,6 +128,13 @@ def _time_requests(port: int, seconds: float) -> dict[str, Any]:
     }
 
 
+def _drain(dispatcher: Any, timeout: float = 10.0) -> None:
+    """Wait until waitress runs no request and has none queued (streams ended)."""
+    deadline = time.monotonic() + timeout
+    while (dispatcher.queue or dispatcher.active_count) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -151,7 +158,16 @@ def run_sse_bench(
         app, host="127.0.0.1", port=0, threads=threads, connection_limit=connection_limit
     )
     port = server.effective_port
-    serving = threading.Thread(target=server.run, name="sse-bench-server", daemon=True)
+    closing = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:  # its sockets closed under it: the end of the run
+            if not closing.is_set():
+                raise
+
+    serving = threading.Thread(target=serve, name="sse-bench-server", daemon=True)
     serving.start()
     stop_writes = threading.Event()
     writer = threading.Thread(
@@ -163,17 +179,22 @@ def run_sse_bench(
         alone = _time_requests(port, seconds)
         for watcher in watchers:
             threading.Thread(target=watcher.run, daemon=True).start()
+        connect_by = time.monotonic() + REQUEST_TIMEOUT
         for watcher in watchers:
-            watcher.connected.wait(REQUEST_TIMEOUT)
+            watcher.connected.wait(max(0.0, connect_by - time.monotonic()))
         before, started = counters(), time.monotonic()
+        events_before = sum(w.events for w in watchers)
         watched = _time_requests(port, seconds)
         after, elapsed = counters(), time.monotonic() - started
+        events = sum(w.events for w in watchers) - events_before
     finally:
         for watcher in watchers:
             watcher.stop.set()
         close_streams()
         stop_writes.set()
         writer.join()
+        _drain(server.task_dispatcher)
+        closing.set()
         server.close()
         serving.join(10)
     served = [w for w in watchers if w.status == 200]
@@ -191,11 +212,7 @@ def run_sse_bench(
         "progress_writes_per_s": round(len(running) / WRITE_EVERY, 1),
         "broadcaster_ticks_per_s": round((after["ticks"] - before["ticks"]) / elapsed, 2),
         "queries_per_s": round((after["statements"] - before["statements"]) / elapsed, 2),
-        "events_per_stream_per_s": round(
-            sum(w.events for w in served) / max(1, len(served)) / elapsed, 2
-        )
-        if served
-        else 0.0,
+        "events_per_stream_per_s": round(events / max(1, len(served)) / elapsed, 2),
         "without_watchers": alone,
         "with_watchers": watched,
         "note": "loopback, one requester after another; the machine was shared with other work",
