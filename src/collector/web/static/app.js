@@ -7,13 +7,15 @@
 (function () {
   const POLL_MS = 1000;
   const BAR_X = 96;
-  const MAX_STREAM_ERRORS = 3; // errors in a row without a message: give up the stream
+  const MAX_STREAM_ERRORS = 3; // failed connection attempts in a row: give up the stream
 
   // Subscribe to the stream at `url` ({event name: handler}); call `fallback` once if it
-  // cannot be used. EventSource reconnects by itself (the server sends `retry:`); it
-  // closes for good on an answer that is not a stream (401, 503), and we stop after
+  // cannot be used, and `onChange(true|false)` as the connection opens and fails.
+  // EventSource reconnects by itself (the server sends `retry:`), sending Last-Event-ID:
+  // the server then repeats only what changed since. It closes for good on an answer
+  // that is not a stream (401, 503: too many streams); we also give up after
   // MAX_STREAM_ERRORS failed attempts in a row. `root.dataset.transport` says which is used.
-  function stream(root, url, handlers, fallback, onError) {
+  function stream(root, url, handlers, fallback, onChange) {
     if (!url || typeof window.EventSource !== "function") {
       root.dataset.transport = "polling";
       fallback();
@@ -23,7 +25,10 @@
     root.dataset.transport = "sse";
     let errors = 0;
     let gaveUp = false;
-    source.addEventListener("open", () => { errors = 0; });
+    source.addEventListener("open", () => {
+      errors = 0;
+      if (onChange) onChange(true);
+    });
     for (const [name, handler] of Object.entries(handlers)) {
       source.addEventListener(name, (event) => {
         errors = 0;
@@ -31,7 +36,7 @@
       });
     }
     source.addEventListener("error", () => {
-      if (onError) onError();
+      if (onChange) onChange(false);
       errors += 1;
       if (gaveUp || (source.readyState !== EventSource.CLOSED && errors < MAX_STREAM_ERRORS)) return;
       gaveUp = true;
@@ -143,7 +148,7 @@
         recentItems = page.items;
         showRecent();
       },
-    }, poll, () => live.classList.remove("on"));
+    }, poll, (on) => live.classList.toggle("on", on));
   }
 
   function jobPage(root) {
