@@ -112,6 +112,19 @@ def test_the_dashboard_stream_starts_with_retry_and_lists_the_active_jobs(db, da
     assert active["data"]["items"][0]["status"] == "pending"
 
 
+def test_a_reconnection_that_missed_nothing_gets_nothing_again(db, database) -> None:
+    JobQueue(db).enqueue(URL.format(3))
+    app = make_app(database, EVENTS_STREAM_SECONDS=0)
+    client = app.test_client()
+    first = Events(iter([client.get("/api/events", headers=HOST).get_data()]))
+    seen = first.next_event("active")
+    assert seen is not None
+    again = client.get("/api/events", headers={**HOST, "Last-Event-ID": seen["id"]})
+    assert Events(iter([again.get_data()])).next_event() is None
+    stale = client.get("/api/events", headers={**HOST, "Last-Event-ID": "older.1"})
+    assert Events(iter([stale.get_data()])).next_event("active")["data"] == seen["data"]
+
+
 def test_a_job_stream_starts_with_the_job(db, database) -> None:
     job, _ = JobQueue(db).enqueue(URL.format(2))
     app = make_app(database, EVENTS_STREAM_SECONDS=0)

@@ -149,7 +149,9 @@ class Broadcaster:
                 raise TooManyStreams(f"{len(self.subscribers)} streams open")
             if job is not None:
                 subscriber.offer("job", _encode(job), self.event_id)
-            elif last_event_id != self.event_id:  # else it has seen the newest already
+            elif last_event_id == self.event_id:  # a reconnection that missed nothing
+                subscriber.sent.update(self.cached)
+            else:
                 for name, data in self.cached.items():
                     subscriber.offer(name, data, self.event_id)
             self.subscribers.add(subscriber)
