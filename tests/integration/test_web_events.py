@@ -174,6 +174,9 @@ def test_many_streams_cost_one_read_per_tick(db, database) -> None:
         assert counters["streams"] == 20
         # The first tick also read the counts and the recent jobs; then one read a tick.
         assert counters["statements"] == counters["ticks"] + 2
+        scraped = client.get("/metrics", headers=HOST).get_data(as_text=True)
+        assert "collector_event_streams 20.0" in scraped
+        assert "collector_event_queries_total" in scraped
     finally:
         for response, _ in streams:
             response.close()

@@ -37,11 +37,14 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from collector.config.database import DatabaseConfig, DatabaseError
 from collector.repositories import JobRepository
 
 from . import params
+from .metrics import app_metrics
 from .views import job_dict
 
 logger = logging.getLogger(__name__)
@@ -261,15 +264,38 @@ def _encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+class StreamCollector(Collector):
+    """``/metrics``: the streams open, and the statements the broadcaster ran."""
+
+    def __init__(self, hub: Broadcaster) -> None:
+        self.hub = hub
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        counters = self.hub.counters()
+        yield GaugeMetricFamily(
+            "collector_event_streams", "Live progress streams open.", value=counters["streams"]
+        )
+        yield CounterMetricFamily(
+            "collector_event_queries",
+            "Statements the live progress broadcaster ran (one per tick while streams are open).",
+            value=counters["statements"],
+        )
+
+
 def install(app: Flask, database: DatabaseConfig) -> None:
-    """The app's broadcaster and its endpoint."""
+    """The app's broadcaster, its endpoint and its metrics (after metrics.install)."""
     for name, value in DEFAULTS.items():
         app.config.setdefault(name, value)
-    app.extensions[EXTENSION] = Broadcaster(
+    hub = Broadcaster(
         database,
         interval=float(app.config["EVENTS_INTERVAL"]),
         max_streams=int(app.config["EVENTS_MAX_STREAMS"]),
     )
+    app.extensions[EXTENSION] = hub
+    app_metrics(app).registry.register(StreamCollector(hub))
     app.register_blueprint(bp)
 
 
