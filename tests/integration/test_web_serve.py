@@ -123,6 +123,15 @@ def test_serve_runs_workers_and_stops_them(tmp_path: Path, stub_waitress: list[d
     assert call["app"].config["AUTH_TOKEN"] is None
 
 
+def test_serve_max_streams_sizes_waitress(tmp_path: Path, stub_waitress: list[dict]) -> None:
+    result = invoke(tmp_path / "c.db", "--workers", "0", "--max-streams", "0")
+
+    assert result.exit_code == 0, result.output
+    (call,) = stub_waitress
+    assert (call["threads"], call["connection_limit"]) == (8, 100)
+    assert call["app"].config["EVENTS_MAX_STREAMS"] == 0
+
+
 def test_serve_on_ipv6_loopback(tmp_path: Path, stub_waitress: list[dict]) -> None:
     result = invoke(
         tmp_path / "c.db", "--host", "[::1]", "--workers", "0", env={"COLLECTOR_TOKEN": ""}

@@ -31,6 +31,7 @@ WORKER_STOP_SECONDS = 30.0
 WEB_THREADS = 8
 # Connections beyond the streams: browsers keep a few open each, API clients more.
 SPARE_CONNECTIONS = 100
+DEFAULT_STREAMS = 64
 
 
 def server_capacity(max_streams: int) -> dict[str, int]:
@@ -129,8 +130,16 @@ class Interrupt:
     type=click.IntRange(0, 64),
     help="Download workers in this process (0: web only; run `collector worker` elsewhere).",
 )
+@click.option(
+    "--max-streams",
+    default=DEFAULT_STREAMS,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="Live progress streams open at once, each holding a web thread; beyond them "
+    "(or with 0) the pages poll the API.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, max_streams: int) -> None:
     """Run the dashboard and API under waitress, and download workers alongside.
 
     Binds 127.0.0.1 unless told otherwise; any other address needs COLLECTOR_TOKEN.
@@ -146,7 +155,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     check_binding(host, token)
     db_path = str(ctx.obj["db_path"])
     try:
-        app = create_app({"DB_PATH": db_path, "AUTH_TOKEN": token})
+        app = create_app(
+            {"DB_PATH": db_path, "AUTH_TOKEN": token, "EVENTS_MAX_STREAMS": max_streams}
+        )
         startup_error = app.extensions.get(STARTUP_ERROR)
         if startup_error is not None:
             # Serve anyway, so that clients and /healthz are told why; download nothing.

@@ -59,7 +59,7 @@ DEFAULTS: dict[str, float] = {
     "EVENTS_INTERVAL": 1.0,
     "EVENTS_HEARTBEAT": 15.0,
     "EVENTS_STREAM_SECONDS": 600.0,
-    "EVENTS_MAX_STREAMS": 64,
+    "EVENTS_MAX_STREAMS": 64,  # collector serve --max-streams
 }
 RETRY_MS = 2000
 STATS_EVERY = 30.0
