@@ -62,7 +62,8 @@ def _app(name: str, token: str | None) -> Flask:
     # GET /api/events is a stream that stays open (10 minutes, web/events.py) and the
     # WSGI transport reads an answer to its end: here a stream ends right after its
     # first events, which are then checked like any answer (status, headers, type).
-    config = {"EVENTS_STREAM_SECONDS": 0}
+    # Those are the next tick's: ticks every 50 ms keep each such answer short.
+    config = {"EVENTS_STREAM_SECONDS": 0, "EVENTS_INTERVAL": 0.05}
     app = create_app({"TESTING": True, "DB_PATH": str(path), "AUTH_TOKEN": token, **config})
     # The negative cases send wrong tokens, all from one address: with the real limit
     # (5 a minute, test_sign_in_throttle.py) every later answer would be a 429 and the

@@ -10,9 +10,12 @@ that, while at least one stream is open, reads the dashboard's active jobs once 
 ``EVENTS_INTERVAL`` (1 s) and offers the result to every stream's subscriber. A
 subscriber keeps only the newest event of each name that it has not sent yet, so a
 slow client never holds more than one snapshot. The counts and the recent jobs are
-read again only when the active list changes (a job queued, started, finished) or
-every ``STATS_EVERY`` seconds. A job page whose job is not among the dashboard's
-active jobs costs one read of that job per tick, whatever the number of its viewers.
+read again only when the active list changes (a job queued, started, finished), when
+a dashboard stream opens (once per tick, however many opened), or every
+``STATS_EVERY`` seconds. A new stream's first events are the next tick's, not an
+older snapshot: the page it serves was rendered just before. A job page whose job is
+not among the dashboard's active jobs costs one read of that job per tick, whatever
+the number of its viewers.
 So the reads per second do not grow with the number of browsers watching.
 
 A stream starts with ``retry:`` (how long EventSource waits before reconnecting),
@@ -130,6 +133,7 @@ class Broadcaster:
         self.cached: dict[str, str] = {}  # the dashboard's last events, for new streams
         self._last: dict[str, str] = {}  # everything the last tick read, to number changes
         self._shape: tuple[tuple[str, str], ...] | None = None
+        self._refresh = False  # a new dashboard stream wants the counts and recent jobs
         self._stats_read = 0.0
         self._lock = threading.Condition()
         self._stop = threading.Event()
@@ -152,11 +156,12 @@ class Broadcaster:
                 raise TooManyStreams(f"{len(self.subscribers)} streams open")
             if job is not None:
                 subscriber.offer("job", _encode(job), self.event_id)
-            elif last_event_id == self.event_id:  # a reconnection that missed nothing
-                subscriber.sent.update(self.cached)
+            elif self.cached and last_event_id == self.event_id:
+                subscriber.sent.update(self.cached)  # a reconnection that missed nothing
             else:
-                for name, data in self.cached.items():
-                    subscriber.offer(name, data, self.event_id)
+                # A page just rendered, or a reconnection that missed something: the next
+                # tick reads everything (a second old would be older than the page).
+                self._refresh = True
             self.subscribers.add(subscriber)
             self._start()
             self._lock.notify_all()
@@ -207,7 +212,8 @@ class Broadcaster:
         with self._lock:
             if not self.subscribers and not self.closed:
                 self.db.close()
-                self._shape, self._last = None, {}  # after a pause: read everything anew
+                # After a pause: read everything anew, and send nothing older.
+                self._shape, self._last, self.cached = None, {}, {}
             while not self.subscribers and not self.closed:
                 self._lock.wait()
             return not self.closed
@@ -216,6 +222,7 @@ class Broadcaster:
         """Read once what the open streams show and offer it to each of them."""
         with self._lock:
             subscribers = list(self.subscribers)
+            refresh, self._refresh = self._refresh, False
         dashboards = [s for s in subscribers if s.job_id is None]
         watched = {s.job_id for s in subscribers if s.job_id is not None}
         repo = JobRepository(self.db)
@@ -224,7 +231,7 @@ class Broadcaster:
             events = {"active": _encode({"items": items})}
             shape = tuple((item["id"], item["status"]) for item in items)
             stale = time.monotonic() - self._stats_read >= STATS_EVERY
-            if dashboards and (shape != self._shape or stale):
+            if dashboards and (shape != self._shape or stale or refresh):
                 events["stats"] = _encode(repo.get_job_statistics())
                 recent = [job_dict(j) for j in repo.get_recent_jobs(RECENT_ON_DASHBOARD)]
                 events["recent"] = _encode({"items": recent})
