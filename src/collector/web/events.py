@@ -201,8 +201,10 @@ class Broadcaster:
                 started = time.monotonic()
                 try:
                     self.tick()
-                except DatabaseError as exc:  # the pages say "not live"; polling shows why
+                except DatabaseError as exc:  # busy, damaged, gone: try again next tick
                     logger.warning("live progress could not read the database: %s", exc)
+                except Exception:  # a bug: logged, and the streams of every page go on
+                    logger.exception("live progress: a tick failed")
                 self._stop.wait(max(0.0, started + self.interval - time.monotonic()))
         finally:
             self.db.close()
