@@ -319,3 +319,31 @@ def test_serve_ends_open_streams_on_sigterm(tmp_path: Path) -> None:
             process.communicate()
     assert process.returncode == 0, err
     assert b"still running" not in err  # waitress did not wait for stream threads
+
+
+def test_a_failed_read_does_not_end_live_progress(db, database, monkeypatch) -> None:
+    from collector.config.database import DatabaseBusyError
+    from collector.repositories import JobRepository
+
+    JobQueue(db).enqueue(URL.format(4))
+    hub = broadcaster(make_app(database))
+    real_page = JobRepository.page
+    failures = [DatabaseBusyError("database is locked"), RuntimeError("a bug")]
+
+    def page(self, *args, **kwargs):
+        if failures:
+            raise failures.pop(0)
+        return real_page(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobRepository, "page", page)
+    subscriber = hub.subscribe()
+    got: list[str] = []
+    try:
+        wait_until(
+            lambda: got.extend(subscriber.take(0) or []) or got, "an event after two failures"
+        )
+        assert failures == []
+        assert any("event: active" in event for event in got)
+    finally:
+        hub.unsubscribe(subscriber)
+        hub.close()
