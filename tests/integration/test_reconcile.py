@@ -552,10 +552,12 @@ def test_missing_columns_are_added_and_rows_kept(tmp_path: Path) -> None:
     config = DatabaseConfig(path)
     report = config.initialize_schema()
 
-    # The two dropped columns, and the queue's three that legacy databases never had.
+    # The two dropped columns, the queue's three that legacy databases never had, and
+    # the files' host.
     assert sorted(report.names("add column")) == [
         "bytes_downloaded",
         "current_operation",
+        "host",
         "lease_expires_at",
         "next_attempt_at",
         "worker_id",
@@ -574,7 +576,7 @@ def test_missing_columns_are_added_and_rows_kept(tmp_path: Path) -> None:
     assert [tuple(row)[: len(columns_before)] for row in after] == rows_before
     assert all(row["bytes_downloaded"] == 0 for row in after)
     assert all(row["current_operation"] is None for row in after)
-    assert all_rows(path, "files") == files_before
+    assert [row[: len(files_before[0])] for row in all_rows(path, "files")] == files_before
     jobs = JobRepository(config).get_recent_jobs(10)
     assert len(jobs) == len(rows_before)
     assert {job.bytes_downloaded for job in jobs} == {0}

@@ -194,17 +194,25 @@ class DatabaseConfig:
         if pool is not None:
             pool.close()
 
-    def translate(self, exc: BaseException) -> BaseException:
+    def translate(self, exc: BaseException, doing: str | None = None) -> BaseException:
         """``exc`` as one of this module's errors when it is about the file, else itself.
 
-        A damaged file or a full disk is also noted in ``conditions`` (one log line
-        per condition, however many operations meet it).
+        ``doing`` says what waited when the database was busy (which statement, which
+        table, who held the lock), for the message. A damaged file or a full disk is
+        also noted in ``conditions`` (one log line per condition, however many
+        operations meet it).
         """
         kind = self.dialect.classify(exc)
         if kind is None:
             return exc
         message = str(exc)
         path = self.name
+        if kind == dialects.BUSY and doing:
+            return DatabaseBusyError(
+                f"{path}: {doing}; gave up after {self.busy_timeout_ms} ms "
+                f"(COLLECTOR_BUSY_TIMEOUT_MS): {' '.join(message.split())}",
+                "the database is busy",
+            )
         if kind == dialects.BUSY:
             return DatabaseBusyError(
                 f"{path} is locked by another writer (waited {self.busy_timeout_ms} ms): {message}",
