@@ -719,6 +719,12 @@ class PostgreSQLDialect(Dialect):
         return None if row[0] < 0 else int(row[0])
 
     def analyze(self, conn: Connection, table: str) -> None:
+        """ANALYZE; first this session's pending statistics are flushed (PostgreSQL 15+,
+        outside a transaction), else rows it wrote just before would be added to the
+        table's live-row estimate again after ANALYZE has counted them, and the next
+        start would find the statistics stale (twice the rows) and analyze once more."""
+        if not self.in_transaction(conn) and conn.info.server_version >= 150000:  # type: ignore[attr-defined]  # psycopg's connection info
+            conn.execute("SELECT pg_catalog.pg_stat_force_next_flush()")
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
     def optimize(self, conn: Connection) -> None:
