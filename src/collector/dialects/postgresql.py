@@ -558,8 +558,7 @@ class PostgreSQLDialect(Dialect):
                 if now >= next_log:
                     holder = self._upgrade_lock_holder(conn)
                     logger.info(
-                        "waiting for another process's schema upgrade to finish%s "
-                        "(waited %.0f s)",
+                        "waiting for another process's schema upgrade to finish%s (waited %.0f s)",
                         f" ({holder})" if holder else "",
                         now - started,
                     )

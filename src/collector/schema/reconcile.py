@@ -264,9 +264,9 @@ def _reconcile(
                     built_tables.add(state.table)
             report.indexes.append(state)
         for item in derived.declared(models, db.dialect):
-            with _waiting(db, [item.source, item.table], f"checking {item.table}"):
-                with _step(db) as conn:
-                    _reconcile_derived(conn, item, report)
+            doing = f"checking {item.table}"
+            with _waiting(db, [item.source, item.table], doing), _step(db) as conn:
+                _reconcile_derived(conn, item, report)
     for table in sorted(built_tables):
         with _waiting(db, [table], f"analyzing table {table}"), _step(db) as conn:
             db.dialect.analyze(conn, table)
