@@ -298,10 +298,9 @@ def _waiting(db: Database, tables: Sequence[str], doing: str) -> Iterator[None]:
             holders = db.dialect.lock_holders(db.connection(), tables)
         except Exception:  # the description is a courtesy: the busy error is the news
             holders = []
-        held = "; ".join(holders) if holders else "another session's transaction"
+        held = "; ".join(holders) if holders else "another session's transaction holds it"
         message = (
-            f"the schema upgrade ({doing}) waited for a lock on table "
-            f"{', '.join(tables)} held by {held}"
+            f"the schema upgrade ({doing}) waited for a lock on table {', '.join(tables)}: {held}"
         )
         raise db.translate(cause, doing=message) from cause
 
