@@ -362,6 +362,37 @@ class Dialect(ABC):
         already exclude each other (SQLite's BEGIN IMMEDIATE)."""
         return None
 
+    # -- moving a collection between engines (``collector db copy``) -----------------------
+
+    @abstractmethod
+    def copy_in(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        key: str,
+    ) -> int:
+        """Load ``rows`` (values in ``columns`` order) into ``table`` the engine's fastest
+        way, inside the caller's transaction; a row whose ``key`` the table already holds
+        is skipped, not compared (``db copy`` compares checksums afterwards). Returns the
+        rows inserted."""
+
+    def bulk_build(self, conn: Connection, on: bool) -> None:
+        """Give this session more memory for building indexes over a bulk load (``on``),
+        or the server's defaults back. A no-op where the engine has no such setting."""
+        return None
+
+    def timestamp_text(self, expression: str) -> str:
+        """SQL reading the timestamp ``expression`` as stored text: naive UTC with
+        microseconds (``2025-02-17 10:00:00.123456``). SQLite stores that text already."""
+        return expression
+
+    @abstractmethod
+    def database_identity(self, conn: Connection) -> str:
+        """What names the database ``conn`` works in, however it was reached: two
+        connections with the same identity see the same rows."""
+
     # -- statistics, checks, backup, limits -------------------------------------------------
 
     @abstractmethod

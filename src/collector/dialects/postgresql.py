@@ -83,6 +83,8 @@ REPORTED_TYPES = {
     "BLOB": "bytea",
     "TIMESTAMP": "timestamp with time zone",
 }
+# maintenance_work_mem while db copy builds the indexes of the rows it loaded.
+BULK_BUILD_MEMORY = "512MB"
 # The most values one statement may bind: the protocol counts them in a 16-bit field.
 MAX_BIND_PARAMETERS = 65_535
 
@@ -782,6 +784,73 @@ class PostgreSQLDialect(Dialect):
         raise NotImplementedError(
             "a PostgreSQL database is not backed up to a file by collector; use pg_dump"
         )
+
+    def copy_in(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        key: str,
+    ) -> int:
+        """``COPY ... FROM STDIN`` (text format: the server parses each value as its
+        column's type). COPY has no ON CONFLICT: if a row's key is already there (a
+        resumed copy whose last batch was committed after all), the COPY is undone to a
+        savepoint and the rows go in again by ``INSERT ... ON CONFLICT DO NOTHING``."""
+        if not rows:
+            return 0
+        target = sql.Identifier(table)
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        conn.execute("SAVEPOINT copy_in")
+        try:
+            with conn.cursor() as cursor:  # type: ignore[attr-defined]  # psycopg's
+                statement = sql.SQL("COPY {} ({}) FROM STDIN").format(target, names)
+                with cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            conn.execute("ROLLBACK TO SAVEPOINT copy_in")
+        else:
+            conn.execute("RELEASE SAVEPOINT copy_in")
+            return len(rows)
+        conn.execute("RELEASE SAVEPOINT copy_in")
+        insert = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
+            target,
+            names,
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            sql.Identifier(key),
+        )
+        with conn.cursor() as cursor:  # type: ignore[attr-defined]  # psycopg's
+            cursor.executemany(insert, rows)  # rowcount: the rows of every execution
+            return int(cursor.rowcount)
+
+    def bulk_build(self, conn: Connection, on: bool) -> None:
+        """``maintenance_work_mem`` (the default 64MB sorts a million-row index on disk)."""
+        if on:
+            conn.execute(
+                "SELECT pg_catalog.set_config('maintenance_work_mem', %s, false)",
+                (BULK_BUILD_MEMORY,),
+            )
+        else:
+            conn.execute("RESET maintenance_work_mem")
+
+    def timestamp_text(self, expression: str) -> str:
+        """timestamptz as the stored text of SQLite (naive UTC, microseconds)."""
+        return f"pg_catalog.to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+    def database_identity(self, conn: Connection) -> str:
+        """The server (its port and when it started: the same for every address it
+        answers on, and no two servers share both), the database and the schema."""
+        row = (
+            self.tuple_cursor(conn)
+            .execute(
+                "SELECT pg_catalog.current_setting('port'), pg_catalog.pg_postmaster_start_time(), "
+                "pg_catalog.current_database(), pg_catalog.current_schema()"
+            )
+            .fetchone()
+        )
+        port, started, database, schema = row
+        return f"postgresql://:{port}@{started.isoformat()}/{database}/{schema}"
 
     def max_variables(self, conn: Connection) -> int:
         return MAX_BIND_PARAMETERS
