@@ -1139,3 +1139,16 @@ def test_db_commands_on_postgresql(pg_schema_url: str, monkeypatch: pytest.Monke
     queries = json.loads(explained.output)
     assert {"JobRepository.get_active_jobs", "JobQueue.cancel"} <= {q["query"] for q in queries}
     assert all(q["plan"] for q in queries)
+
+
+def test_online_false_builds_in_a_transaction(pg_db: DatabaseConfig) -> None:
+    """A bulk load's target (db copy) asks for plain builds: nobody writes to it yet."""
+    fill_and_settle(pg_db)
+    pg_db.connection().execute('DROP INDEX "idx_files_job_id"')
+
+    report = pg_db.initialize_schema(online=False)
+
+    assert [c for c in report.changes if c.action == "create index"] == [
+        Change("create index", "files", "idx_files_job_id")
+    ]
+    assert engine_states(pg_db) == dict.fromkeys(DECLARED, "ok")

@@ -404,11 +404,14 @@ class DatabaseConfig:
         return reconcile(self, list(model_classes), tables=False)
 
     def initialize_schema(
-        self, model_classes: Iterable[type[BaseModel]] | None = None
+        self, model_classes: Iterable[type[BaseModel]] | None = None, online: bool = True
     ) -> ReconcileReport:
-        """Reconcile the database with the models: tables, columns, then indexes."""
+        """Reconcile the database with the models: tables, columns, then indexes.
+
+        ``online=False``: build indexes in a transaction even where the engine could
+        build them while the table takes writes (a bulk load's target; see reconcile)."""
         models = list(ALL_MODELS if model_classes is None else model_classes)
-        return reconcile(self, models)
+        return reconcile(self, models, online=online)
 
     def get_index_info(self, table_name: str) -> list[dict[str, Any]]:
         """Name and SQL of every index on a table, ``idx_`` ones and others alike."""

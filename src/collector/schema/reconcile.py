@@ -210,15 +210,22 @@ def reconcile(
     tables: bool = True,
     indexes: bool = True,
     rebuild: bool = True,
+    online: bool = True,
 ) -> ReconcileReport:
     """Reconcile ``db`` with ``models``; see the module docstring.
 
     ``tables=False`` leaves tables and columns alone, ``indexes=False`` indexes and
     derived tables (a bulk load creates the tables, loads, then builds the rest once).
+    ``online=False`` builds indexes in a transaction even where the engine could build
+    them while the table takes writes: for a database nobody else writes yet (a bulk
+    load's target), where a plain build is about twice as quick and does not wait for
+    the loader's own long reads.
     """
     check_models(models)
     with db.dialect.upgrade_lock(db.connect):
-        return _reconcile(db, models, tables=tables, indexes=indexes, rebuild=rebuild)
+        return _reconcile(
+            db, models, tables=tables, indexes=indexes, rebuild=rebuild, online=online
+        )
 
 
 def _reconcile(
@@ -228,6 +235,7 @@ def _reconcile(
     tables: bool,
     indexes: bool,
     rebuild: bool,
+    online: bool,
 ) -> ReconcileReport:
     report = ReconcileReport()
     every_table = [model.get_table_name() for model in models]
@@ -245,7 +253,7 @@ def _reconcile(
         leftovers = [s for s in states if s.state == "invalid" and s.name.endswith(BUILD_SUFFIX)]
         for state in leftovers:
             with _waiting(db, [state.table], f"dropping the leftover index {state.name}"):
-                _drop_leftover(db, state, report)
+                _drop_leftover(db, state, report, online)
         for state in states:
             if state in leftovers:
                 continue
@@ -255,7 +263,7 @@ def _reconcile(
                 model = next(m for m in models if m.get_table_name() == state.table)
                 doing = f"building index {state.name} on table {state.table}"
                 with _waiting(db, [state.table], doing):
-                    if _builds_online(db, state.table):
+                    if online and _builds_online(db, state.table):
                         state, built = _build_online(db, model, state.name, rebuild, report)
                     else:
                         with _step(db) as conn:
@@ -315,9 +323,11 @@ def _builds_online(db: Database, table: str) -> bool:
     return conn.execute(f"SELECT 1 FROM {quote_identifier(table)} LIMIT 1").fetchone() is not None
 
 
-def _drop_leftover(db: Database, state: IndexState, report: ReconcileReport) -> None:
-    online = db.dialect.features.online_index_builds and not db.dialect.in_transaction(
-        db.connection()
+def _drop_leftover(db: Database, state: IndexState, report: ReconcileReport, online: bool) -> None:
+    online = (
+        online
+        and db.dialect.features.online_index_builds
+        and not db.dialect.in_transaction(db.connection())
     )
     if online:
         _run(db, db.dialect.drop_index_sql(state.name, online=True))
