@@ -604,7 +604,7 @@ class PostgreSQLDialect(Dialect):
         )
         if row is None:
             return ""
-        return f"pid {row[0]}, {row[1] or 'no application name'}, from {row[2] or 'local'}"
+        return f"server pid {row[0]}, {row[1] or 'no application name'}, from {row[2] or 'local'}"
 
     def lock_holders(self, conn: Connection, tables: Sequence[str]) -> list[str]:
         """Other sessions' granted locks on ``tables`` (of the current schema), as
