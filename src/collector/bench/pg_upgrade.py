@@ -109,7 +109,7 @@ def prepare(url: str, jobs: int, schema: str, index: str, seed: int = 1) -> dict
         reconcile(db, ALL_MODELS, indexes=False)
         write_dataset(db, jobs, 0, "realistic", seed)
         loaded = time.monotonic() - started
-        db.initialize_schema()
+        db.initialize_schema(online=False)  # nobody else writes to it yet
         db.connection().execute(f"DROP INDEX {quote_identifier(index)}")
         db.dialect.analyze(db.connection(), "jobs")
         built = time.monotonic() - started - loaded
