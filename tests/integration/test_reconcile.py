@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -1159,4 +1161,64 @@ def test_online_false_builds_in_a_transaction(pg_db: DatabaseConfig) -> None:
     assert [c for c in report.changes if c.action == "create index"] == [
         Change("create index", "files", "idx_files_job_id")
     ]
+    assert engine_states(pg_db) == dict.fromkeys(DECLARED, "ok")
+
+
+def test_a_killed_concurrent_build_is_found_and_finished_by_the_next_start(
+    pg_db: DatabaseConfig,
+) -> None:
+    """An upgrade killed during CREATE INDEX CONCURRENTLY leaves the temporary index
+    behind, invalid; the next start drops it and builds the index."""
+    fill_and_settle(pg_db)
+    name = "idx_jobs_platform"
+    pg_db.connection().execute(f'DROP INDEX "{name}"')
+    url = str(pg_db.location)
+    # A transaction that wrote to jobs and stays open: the concurrent build, once its
+    # index is in the catalogue, waits for it to end.
+    writer = psycopg.connect(url, autocommit=True)
+    upgrade = None
+    try:
+        writer.execute("BEGIN")
+        writer.execute("UPDATE jobs SET title = title")
+        upgrade = subprocess.Popen(
+            [sys.executable, "-m", "collector", "--database-url", url, "db", "upgrade"],
+            env={**os.environ, "COLLECTOR_BUSY_TIMEOUT_MS": "60000"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        watcher = psycopg.connect(url, autocommit=True)
+        try:
+            pid = None
+            while pid is None and upgrade.poll() is None:
+                row = watcher.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database() "
+                    "AND query LIKE 'CREATE INDEX CONCURRENTLY%'"
+                ).fetchone()
+                pid = None if row is None else row[0]
+                time.sleep(0.05)
+            assert pid is not None, upgrade.communicate()
+            watcher.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        finally:
+            watcher.close()
+        upgrade.communicate(timeout=60)
+        assert upgrade.returncode != 0
+    finally:
+        writer.close()
+        if upgrade is not None and upgrade.poll() is None:
+            upgrade.kill()
+    assert pg_valid(pg_db, build_name(name)) is False
+    assert pg_valid(pg_db, name) is None
+    found = engine_states(pg_db)
+    assert found[build_name(name)] == "invalid"
+    assert found[name] == "missing"
+
+    report = pg_db.initialize_schema()
+
+    assert report.names("drop index") == [build_name(name)]
+    assert [c for c in report.changes if c.action == "create index"] == [
+        Change("create index", "jobs", name, "concurrently")
+    ]
+    assert pg_valid(pg_db, build_name(name)) is None
     assert engine_states(pg_db) == dict.fromkeys(DECLARED, "ok")
