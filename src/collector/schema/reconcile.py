@@ -98,7 +98,10 @@ class SchemaError(Exception):
 
 
 class Change(NamedTuple):
-    action: str  # "create table", "add column", "create index", "rebuild index", "analyze"
+    # "create table", "add column", "set storage", "create index", "rebuild index",
+    # "drop index" (a leftover of an interrupted build), "build derived", "rebuild
+    # derived", "analyze"
+    action: str
     table: str
     name: str
     detail: str = ""
