@@ -278,9 +278,15 @@ def bench_sse(
 
 
 def _register() -> None:
-    from .bench_fleet import bench_faults, bench_load, bench_queue, bench_upgrade_wait
+    from .bench_fleet import (
+        bench_faults,
+        bench_load,
+        bench_pg_upgrade,
+        bench_queue,
+        bench_upgrade_wait,
+    )
 
-    for command in (bench_load, bench_faults, bench_upgrade_wait, bench_queue):
+    for command in (bench_load, bench_faults, bench_upgrade_wait, bench_pg_upgrade, bench_queue):
         bench.add_command(command)
 
 

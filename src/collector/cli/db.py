@@ -13,7 +13,7 @@ from collector.config.backup import backup
 from collector.config.copy import BATCH_ROWS, CopyInterrupted, check_databases, copy_database
 from collector.config.database import DatabaseConfig, DatabaseDamagedError
 from collector.models import ALL_MODELS
-from collector.schema.reconcile import inspect
+from collector.schema.reconcile import inspect, storage_states
 from collector.schema.sql import quote_identifier
 
 from . import ERRORS, open_db
@@ -28,7 +28,8 @@ def db() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def db_status(ctx: click.Context, as_json: bool) -> None:
-    """Rows per table; each index ok, missing, drifted or unmanaged; SQLite's quick_check.
+    """Rows per table; each index ok, missing, drifted, invalid or unmanaged; the tables'
+    storage settings (PostgreSQL); the engine's quick check.
 
     Exits 1 if quick_check finds the file damaged (after printing everything).
     """
@@ -53,6 +54,10 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
         for index in table["indexes"]:
             detail = f"  ({index['detail']})" if index["detail"] else ""
             click.echo(f"  {index['name']:<28} {index['state']}{detail}")
+        if table.get("storage"):
+            storage = table["storage"]
+            detail = f"  ({storage['detail']})" if storage["detail"] else ""
+            click.echo(f"  {'storage settings':<28} {storage['state']}{detail}")
     if damaged:
         raise click.ClickException(
             f"the database {database.name} is damaged: run `collector --db "
@@ -70,6 +75,7 @@ def _status(database: DatabaseConfig) -> dict[str, Any]:
     except NotImplementedError as exc:  # PostgreSQL without the amcheck extension
         quick_check, damaged = [f"not run: {exc}"], False
     states = inspect(conn, ALL_MODELS)
+    storage = {s.table: s._asdict() for s in storage_states(conn, ALL_MODELS)}
     tables = []
     for model in ALL_MODELS:
         name = model.get_table_name()
@@ -88,6 +94,7 @@ def _status(database: DatabaseConfig) -> dict[str, Any]:
                 "error": error,
                 "missing_columns": [c for c in model.field_names() if present and c not in present],
                 "indexes": [s._asdict() for s in states if s.table == name],
+                "storage": storage.get(name),
             }
         )
     return {

@@ -155,7 +155,9 @@ def copy_database(
     try:
         target.dialect.bulk_build(target.connection(), True)
         try:
-            target.initialize_schema(models)
+            # Plain builds: nobody writes to the target yet, and a concurrent build
+            # would wait for the verifying thread's long reads.
+            target.initialize_schema(models, online=False)
         finally:
             target.dialect.bulk_build(target.connection(), False)
     finally:

@@ -14,7 +14,8 @@ The engine's driver (``sqlite3`` today) is imported by its dialect module alone.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -69,6 +70,10 @@ class Features:
     integrity_check: bool = True
     # Connections are costly to open (a server's): threads borrow them from a pool.
     pooled: bool = False
+    # An index can be built while the table takes writes (CREATE INDEX CONCURRENTLY,
+    # outside any transaction), then swapped in under its name (see
+    # Dialect.create_index_sql's ``online``).
+    online_index_builds: bool = False
 
 
 class ColumnInfo(NamedTuple):
@@ -270,6 +275,46 @@ class Dialect(ABC):
     @abstractmethod
     def create_index_sql(self, model: type[BaseModel], spec: IndexSpec) -> str:
         """CREATE INDEX for one declaration (no IF NOT EXISTS), in this engine's best form."""
+
+    def create_index_online_sql(self, model: type[BaseModel], spec: IndexSpec, name: str) -> str:
+        """CREATE INDEX for one declaration under the name ``name``, built while the
+        table takes writes (features.online_index_builds), run outside any transaction."""
+        raise NotImplementedError(f"{self.display_name} cannot build an index online")
+
+    def drop_index_sql(self, name: str, online: bool = False) -> str:
+        """DROP INDEX IF EXISTS ``name``; ``online``: without blocking the table's writers,
+        outside any transaction (features.online_index_builds)."""
+        if online:
+            raise NotImplementedError(f"{self.display_name} cannot drop an index online")
+        return f"DROP INDEX IF EXISTS {quote_identifier(name)}"
+
+    def rename_index_sql(self, old: str, new: str) -> str:
+        """Give the index ``old`` the name ``new`` (features.online_index_builds)."""
+        raise NotImplementedError(f"{self.display_name} cannot rename an index")
+
+    def storage_differences(self, conn: Connection, model: type[BaseModel]) -> list[str]:
+        """How the table's storage settings differ from ``model.storage`` ([] if the same,
+        or where the engine has no such settings: SQLite ignores the declaration)."""
+        return []
+
+    def set_storage_sql(self, model: type[BaseModel]) -> str | None:
+        """The statement giving an existing table the declared storage settings (None:
+        the engine has none)."""
+        return None
+
+    # -- upgrades among several processes ---------------------------------------------------
+
+    def upgrade_lock(self, connect: Callable[[], Connection]) -> AbstractContextManager[None]:
+        """Held while one process reconciles the schema, so that of processes started at
+        once one upgrades and the others wait for it. ``connect`` opens a connection of
+        the lock's own. A no-op where a write transaction already excludes every other
+        writer of the schema (SQLite)."""
+        return nullcontext()
+
+    def lock_holders(self, conn: Connection, tables: Sequence[str]) -> list[str]:
+        """Who holds locks on ``tables`` now (other sessions), one phrase each, for an
+        error saying what a statement waited for; [] where the engine cannot tell."""
+        return []
 
     @abstractmethod
     def index_differences(
