@@ -76,6 +76,7 @@ def _install_web(app: Flask, database: DatabaseConfig) -> None:
         auth,
         csrf,
         errors,
+        events,
         maintenance,
         methods,
         pages,
@@ -92,4 +93,5 @@ def _install_web(app: Flask, database: DatabaseConfig) -> None:
     templating.install(app)
     for blueprint in (api.bp, auth.bp, pages.bp, maintenance.bp):
         app.register_blueprint(blueprint)
+    events.install(app, database)
     errors.register(app)

@@ -1,25 +1,41 @@
-"""Schema reconcile against real SQLite files: tables, columns, indexes, transactions.
+"""Schema reconcile against real databases: tables, columns, indexes, transactions.
 
-The schema is always read back through PRAGMAs or sqlite_master, never assumed.
+The schema is always read back (PRAGMAs and sqlite_master, pg_catalog), never
+assumed. Tests marked ``sqlite_only`` look behind SQLite's back through the file; the
+others run on both engines, and those at the end on PostgreSQL alone (online builds,
+invalid indexes, lock waits, a fleet starting at once, storage settings, HOT updates).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import psycopg
 import pytest
+from click.testing import CliRunner
 
-from collector.config.database import DatabaseConfig
+from collector.cli import main
+from collector.config.database import DatabaseBusyError, DatabaseConfig
+from collector.dialects import postgresql_ddl
 from collector.models import ACTIVE_STATUSES, ALL_MODELS, STATUSES, BaseModel, Column, File, Job
 from collector.repositories import FileRepository, JobRepository
+from collector.repositories.queue import JobQueue
 from collector.schema.introspect import where_tokens
-from collector.schema.reconcile import Change, SchemaError, inspect
+from collector.schema.reconcile import Change, SchemaError, build_name, inspect, storage_states
 from tests.conftest import index_names, reading, schema_rows, table_names
 from tests.expected import JOB_FIELDS, PLAN_INDEXES
 from tests.legacy import create_legacy_database
+
+pytestmark = pytest.mark.both_engines
 
 DECLARED = {spec.name: spec for model in ALL_MODELS for spec in model.index_specs()}
 TABLES = {"jobs", "files", "settings"}
@@ -183,6 +199,7 @@ def test_fresh_database_gets_every_table_and_declared_index(db_path: Path) -> No
             assert key_columns(db_path, spec.name) == expected_keys(spec.name), spec.name
 
 
+@pytest.mark.sqlite_only
 def test_declared_key_columns_and_directions(db: DatabaseConfig, db_path: Path) -> None:
     # Written out from the plan (and the one partial index), not derived from the models.
     # Every list index ends with (created_at, id), the keyset order, ascending: SQLite
@@ -204,6 +221,7 @@ def test_declared_key_columns_and_directions(db: DatabaseConfig, db_path: Path) 
     ]
 
 
+@pytest.mark.sqlite_only
 def test_only_the_active_index_is_partial(db: DatabaseConfig, db_path: Path) -> None:
     partial = {
         name
@@ -217,6 +235,7 @@ def test_only_the_active_index_is_partial(db: DatabaseConfig, db_path: Path) -> 
     assert {t for t in tokens if t.startswith("'")} == {f"'{s}'" for s in ACTIVE_STATUSES}
 
 
+@pytest.mark.sqlite_only
 def test_partial_index_holds_only_active_jobs(filled: DatabaseConfig, db_path: Path) -> None:
     with reading(db_path) as conn:
         indexed = conn.execute(
@@ -309,6 +328,7 @@ def test_second_run_changes_nothing_and_logs_nothing(
     assert {s.name: s.state for s in second.indexes} == dict.fromkeys(DECLARED, "ok")
 
 
+@pytest.mark.sqlite_only
 def test_index_methods_are_idempotent_too(filled: DatabaseConfig, db_path: Path) -> None:
     before = schema_rows(db_path)
     assert filled.create_indexes(ALL_MODELS) == []
@@ -410,6 +430,7 @@ DRIFTS = [
 ]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(("name", "sql"), DRIFTS, ids=[sql for _, sql in DRIFTS])
 def test_drifted_index_is_detected_and_rebuilt(
     filled: DatabaseConfig, db_path: Path, name: str, sql: str
@@ -476,6 +497,7 @@ OK_SPELLINGS = [
 ]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(("name", "sql"), OK_SPELLINGS, ids=[sql for _, sql in OK_SPELLINGS])
 def test_same_definition_in_other_spelling_is_ok(
     filled: DatabaseConfig, db_path: Path, name: str, sql: str
@@ -493,6 +515,7 @@ def test_same_definition_in_other_spelling_is_ok(
     assert index_sql(db_path, name) == stored  # the plan's own text is kept, not rebuilt
 
 
+@pytest.mark.sqlite_only
 def test_index_named_in_other_case_does_not_break_reconcile(
     filled: DatabaseConfig, db_path: Path
 ) -> None:
@@ -508,6 +531,7 @@ def test_index_named_in_other_case_does_not_break_reconcile(
 # -- indexes nobody declared ----------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_unmanaged_indexes_are_reported_and_never_dropped(
     filled: DatabaseConfig, db_path: Path
 ) -> None:
@@ -552,10 +576,12 @@ def test_missing_columns_are_added_and_rows_kept(tmp_path: Path) -> None:
     config = DatabaseConfig(path)
     report = config.initialize_schema()
 
-    # The two dropped columns, and the queue's three that legacy databases never had.
+    # The two dropped columns, the queue's three that legacy databases never had, and
+    # the files' host.
     assert sorted(report.names("add column")) == [
         "bytes_downloaded",
         "current_operation",
+        "host",
         "lease_expires_at",
         "next_attempt_at",
         "worker_id",
@@ -574,7 +600,7 @@ def test_missing_columns_are_added_and_rows_kept(tmp_path: Path) -> None:
     assert [tuple(row)[: len(columns_before)] for row in after] == rows_before
     assert all(row["bytes_downloaded"] == 0 for row in after)
     assert all(row["current_operation"] is None for row in after)
-    assert all_rows(path, "files") == files_before
+    assert [row[: len(files_before[0])] for row in all_rows(path, "files")] == files_before
     jobs = JobRepository(config).get_recent_jobs(10)
     assert len(jobs) == len(rows_before)
     assert {job.bytes_downloaded for job in jobs} == {0}
@@ -602,6 +628,7 @@ def test_changed_column_type_is_a_warning_not_an_alteration(tmp_path: Path) -> N
 # -- create_indexes / ensure_indexes -------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_create_indexes_only_creates_missing_ones(filled: DatabaseConfig, db_path: Path) -> None:
     drifted_sql = "CREATE INDEX idx_jobs_created_at ON jobs(created_at)"
     run_sql(
@@ -633,6 +660,7 @@ def test_create_indexes_only_creates_missing_ones(filled: DatabaseConfig, db_pat
     assert states(filled) == dict.fromkeys(DECLARED, "ok")
 
 
+@pytest.mark.sqlite_only
 def test_ensure_indexes_creates_missing_and_rebuilds_drifted(
     filled: DatabaseConfig, db_path: Path
 ) -> None:
@@ -732,6 +760,7 @@ def test_failure_while_building_an_index_keeps_the_finished_steps(db_path: Path)
 # -- get_index_info -------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_get_index_info_lists_name_and_sql(filled: DatabaseConfig, db_path: Path) -> None:
     run_sql(db_path, "CREATE INDEX my_idx ON jobs(title)")
 
@@ -750,3 +779,446 @@ def test_get_index_info_lists_name_and_sql(filled: DatabaseConfig, db_path: Path
     assert filled.get_index_info("settings") == [
         {"name": name, "sql": None} for name in sorted(index_list(db_path, "settings"))
     ]
+
+
+# -- both engines: indexes on tables with rows ------------------------------------------------
+
+
+def fill_and_settle(db: DatabaseConfig) -> list[str]:
+    """Rows in every table, statistics taken, and a reconcile with nothing left to do."""
+    ids = fill(db)
+    for model in ALL_MODELS:
+        db.dialect.analyze(db.connection(), model.get_table_name())
+    db.initialize_schema()
+    assert db.initialize_schema().changes == []
+    return ids
+
+
+def engine_states(db: DatabaseConfig) -> dict[str, str]:
+    with db.transaction() as conn:
+        return {s.name: s.state for s in inspect(conn, ALL_MODELS)}
+
+
+def test_missing_index_on_a_table_with_rows_is_built(db: DatabaseConfig) -> None:
+    fill_and_settle(db)
+    db.connection().execute('DROP INDEX "idx_jobs_status"')
+    assert engine_states(db)["idx_jobs_status"] == "missing"
+
+    report = db.initialize_schema()
+
+    online = db.dialect.features.online_index_builds
+    built = [c for c in report.changes if c.action == "create index"]
+    assert built == [
+        Change("create index", "jobs", "idx_jobs_status", "concurrently" if online else "")
+    ]
+    assert engine_states(db) == dict.fromkeys(DECLARED, "ok")
+    assert db.initialize_schema().changes == []
+
+
+def test_drifted_index_on_a_table_with_rows_is_rebuilt(db: DatabaseConfig) -> None:
+    fill_and_settle(db)
+    conn = db.connection()
+    conn.execute('DROP INDEX "idx_jobs_created_at"')
+    conn.execute('CREATE INDEX "idx_jobs_created_at" ON "jobs" ("created_at")')
+    assert engine_states(db)["idx_jobs_created_at"] == "drifted"
+
+    report = db.initialize_schema()
+
+    assert report.names("rebuild index") == ["idx_jobs_created_at"]
+    if db.dialect.features.online_index_builds:
+        assert report.changes[0].detail.startswith("concurrently; columns (created_at)")
+    assert engine_states(db) == dict.fromkeys(DECLARED, "ok")
+    info = db.dialect.index_info(db.connection(), "idx_jobs_created_at")
+    assert info is not None
+    assert [column for column, _ in info.columns] == ["created_at", "id"]
+
+
+def test_second_run_on_a_database_in_use_changes_nothing(db: DatabaseConfig) -> None:
+    fill_and_settle(db)
+    report = db.initialize_schema()
+    assert report.changes == []
+    assert {s.name: s.state for s in report.indexes} == dict.fromkeys(DECLARED, "ok")
+
+
+# -- PostgreSQL: invalid indexes, leftovers, lock waits, fleets, storage, HOT ----------------
+
+
+@pytest.fixture
+def pg_db(pg_schema_url: str) -> Iterator[DatabaseConfig]:
+    """A PostgreSQL database (a schema of this test's own) with the schema in place."""
+    config = DatabaseConfig(pg_schema_url)
+    config.initialize_schema()
+    yield config
+    config.dispose()
+
+
+def pg_valid(db: DatabaseConfig, name: str) -> bool | None:
+    """pg_index.indisvalid of the index ``name`` in the current schema; None if absent."""
+    row = (
+        db.connection()
+        .execute(
+            "SELECT i.indisvalid FROM pg_catalog.pg_index AS i "
+            "JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid "
+            "WHERE c.relname = ? AND c.relnamespace = "
+            "(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema())",
+            (name,),
+        )
+        .fetchone()
+    )
+    return None if row is None else bool(row[0])
+
+
+def test_invalid_index_is_reported_and_rebuilt(pg_db: DatabaseConfig) -> None:
+    name = "idx_reconcile_unique_label_label"
+    models = [*ALL_MODELS, UniqueLabel]
+    pg_db.initialize_schema(models)
+    conn = pg_db.connection()
+    conn.execute(f'DROP INDEX "{name}"')
+    for key in ("a", "b"):
+        conn.execute("INSERT INTO reconcile_unique_label VALUES (?, now(), now(), 'same')", (key,))
+    # A concurrent build that fails (duplicates) leaves its index behind, invalid.
+    with pytest.raises(Exception, match="could not create unique index"):
+        conn.execute(f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON reconcile_unique_label (label)')
+    assert pg_valid(pg_db, name) is False
+    with pg_db.transaction() as tx:
+        found = {s.name: s for s in inspect(tx, models)}
+    assert found[name].state == "invalid"
+
+    # Still duplicates: the rebuild fails, the invalid index stays (no IF NOT EXISTS
+    # kept it as if it were fine) and no temporary index is left behind.
+    with pytest.raises(Exception, match="could not create unique index"):
+        pg_db.initialize_schema(models)
+    assert pg_valid(pg_db, name) is False
+    assert pg_valid(pg_db, build_name(name)) is None
+
+    conn.execute("DELETE FROM reconcile_unique_label WHERE id = 'b'")
+    # This session's row counts reach the statistics now, not after the rebuild's
+    # ANALYZE (which would make the last run below find them stale).
+    conn.execute("SELECT pg_catalog.pg_stat_force_next_flush()")
+    report = pg_db.initialize_schema(models)
+
+    rebuilt = [c for c in report.changes if c.action == "rebuild index"]
+    assert [(c.name, c.detail.split(";")[0]) for c in rebuilt] == [(name, "concurrently")]
+    assert "invalid" in rebuilt[0].detail
+    assert pg_valid(pg_db, name) is True
+    assert pg_valid(pg_db, build_name(name)) is None
+    assert {s.name: s.state for s in report.indexes}[name] == "ok"
+    assert pg_db.initialize_schema(models).changes == []
+
+
+def test_invalid_index_on_an_empty_table_is_rebuilt_in_place(pg_db: DatabaseConfig) -> None:
+    conn = pg_db.connection()
+    conn.execute('DROP INDEX "idx_files_file_type"')
+    conn.execute('CREATE INDEX "idx_files_file_type" ON files (file_type, created_at, id)')
+    conn.execute(
+        "UPDATE pg_catalog.pg_index SET indisvalid = false WHERE indexrelid = "
+        "(SELECT oid FROM pg_catalog.pg_class WHERE relname = 'idx_files_file_type' "
+        "AND relnamespace = (SELECT oid FROM pg_catalog.pg_namespace "
+        "WHERE nspname = current_schema()))"
+    )
+    assert engine_states(pg_db)["idx_files_file_type"] == "invalid"
+
+    report = pg_db.initialize_schema()
+
+    assert report.names("rebuild index") == ["idx_files_file_type"]
+    assert pg_valid(pg_db, "idx_files_file_type") is True
+    assert engine_states(pg_db) == dict.fromkeys(DECLARED, "ok")
+
+
+def test_leftover_temporary_indexes_are_dropped(pg_db: DatabaseConfig) -> None:
+    fill_and_settle(pg_db)
+    conn = pg_db.connection()
+    # One a build left valid (killed between build and swap), one it left invalid.
+    valid_left = build_name("idx_jobs_status")
+    invalid_left = build_name("idx_files_created_at")
+    conn.execute(f'CREATE INDEX CONCURRENTLY "{valid_left}" ON jobs (status)')
+    conn.execute(f'CREATE INDEX CONCURRENTLY "{invalid_left}" ON files (created_at, id)')
+    conn.execute(
+        "UPDATE pg_catalog.pg_index SET indisvalid = false WHERE indexrelid = "
+        f"'{invalid_left}'::regclass"
+    )
+    found = engine_states(pg_db)
+    assert found[valid_left] == "invalid"
+    assert found[invalid_left] == "invalid"
+
+    report = pg_db.initialize_schema()
+
+    assert sorted(report.names("drop index")) == sorted([valid_left, invalid_left])
+    assert pg_valid(pg_db, valid_left) is None
+    assert pg_valid(pg_db, invalid_left) is None
+    assert engine_states(pg_db) == dict.fromkeys(DECLARED, "ok")
+
+
+def test_start_behind_a_long_lock_says_which_table_and_lock(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    DatabaseConfig(pg_schema_url).initialize_schema()
+    monkeypatch.setenv("COLLECTOR_BUSY_TIMEOUT_MS", "200")
+    holder = psycopg.connect(pg_schema_url, autocommit=True)
+    try:
+        holder.execute("SET application_name = 'long-transaction'")
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        config = DatabaseConfig(pg_schema_url)
+        assert config.busy_timeout_ms == 200
+        with pytest.raises(DatabaseBusyError) as raised:
+            config.initialize_schema()
+        config.dispose()
+    finally:
+        holder.close()
+    message = str(raised.value)
+    assert "schema upgrade" in message
+    assert "table jobs" in message
+    assert "long-transaction" in message
+    assert "AccessExclusiveLock on jobs" in message
+    assert "200 ms" in message
+    assert "lock timeout" in message
+
+
+FLEET_START = """
+import json, logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+from collector.config.database import DatabaseConfig
+db = DatabaseConfig(sys.argv[1])
+report = db.initialize_schema()
+print(json.dumps([list(change) for change in report.changes]))
+db.dispose()
+"""
+
+
+def test_eight_processes_starting_at_once_take_turns(pg_schema_url: str) -> None:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", FLEET_START, pg_schema_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+
+    assert [process.returncode for process in processes] == [0] * 8, [e for _, e in outputs]
+    changes = [json.loads(out) for out, _ in outputs]
+    upgraded = [found for found in changes if found]
+    assert len(upgraded) == 1
+    assert sorted(c[2] for c in upgraded[0] if c[0] == "create table") == sorted(TABLES)
+    config = DatabaseConfig(pg_schema_url)
+    assert engine_states(config) == dict.fromkeys(DECLARED, "ok")
+    config.dispose()
+
+
+def reloptions(db: DatabaseConfig, table: str) -> dict[str, str]:
+    row = (
+        db.connection()
+        .execute("SELECT reloptions FROM pg_catalog.pg_class WHERE oid = ?::regclass", (table,))
+        .fetchone()
+    )
+    return dict(option.split("=", 1) for option in row[0] or ())
+
+
+def test_declared_storage_settings_are_created_and_reconciled(pg_db: DatabaseConfig) -> None:
+    declared = {name: f"{value:g}" for name, value in Job.storage.items()}
+    assert declared["fillfactor"] == "85"
+    assert reloptions(pg_db, "jobs") == declared
+    assert reloptions(pg_db, "files") == {}
+    conn = pg_db.connection()
+    conn.execute("ALTER TABLE jobs RESET (fillfactor)")
+    conn.execute("ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.2)")
+    with pg_db.transaction() as tx:
+        (state,) = storage_states(tx, ALL_MODELS)
+    assert state.state == "drifted"
+    assert "fillfactor default, declared 85" in state.detail
+    assert "autovacuum_vacuum_scale_factor 0.2, declared 0.05" in state.detail
+
+    report = pg_db.initialize_schema()
+
+    (change,) = [c for c in report.changes if c.action == "set storage"]
+    assert (change.table, change.detail) == ("jobs", state.detail)
+    assert reloptions(pg_db, "jobs") == declared
+    assert pg_db.initialize_schema().changes == []
+
+
+def test_storage_declaration_is_checked() -> None:
+    class Bad(BaseModel):
+        table_name = "reconcile_bad_storage"
+        columns: ClassVar[dict[str, Column]] = {"label": Column("TEXT")}
+        storage: ClassVar[dict[str, int | float]] = {"fill_factor": 80}
+
+    with pytest.raises(ValueError, match="valid settings: fillfactor, autovacuum_"):
+        postgresql_ddl.create_table_sql(Bad)
+
+
+def test_sqlite_ignores_storage_settings(db_path: Path) -> None:
+    config = DatabaseConfig(db_path)
+    report = config.initialize_schema()
+    config.close()
+    assert report.storage == []
+    assert "fillfactor" not in index_sql_of_table(db_path, "jobs")
+
+
+def index_sql_of_table(path: Path, table: str) -> str:
+    with reading(path) as conn:
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    return row[0]
+
+
+def test_progress_updates_are_hot_updates(pg_db: DatabaseConfig) -> None:
+    """A worker's progress write changes no indexed column: while its page has room, the
+    update is HOT (a new row version on the same page, no index touched).
+
+    The first 25 reports (5 running jobs, 5 each) fit in the room their page has, so
+    every one is HOT whatever else the server does. Past that, room comes from pruning
+    the page's dead versions, which a snapshot older than them (any session's) puts
+    off; so of the sustained reports after them, most are HOT, not necessarily all."""
+    queue = JobQueue(pg_db)
+    for number in range(5):
+        queue.enqueue(f"https://example.com/hot/{number}")
+    held = [queue.claim("hot-worker", 600) for _ in range(5)]
+    conn = pg_db.connection()
+    # An (auto)ANALYZE of the table would hold such a snapshot: off for this table.
+    # (Undeclared settings are not reconciled away.)
+    conn.execute("ALTER TABLE jobs SET (autovacuum_enabled = false)")
+
+    def updates() -> tuple[int, int]:
+        conn.execute("SELECT pg_catalog.pg_stat_force_next_flush()")
+        conn.execute("SELECT pg_catalog.pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_catalog.pg_stat_user_tables "
+            "WHERE relid = 'jobs'::regclass"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def report(seconds: range) -> tuple[int, int]:
+        before = updates()
+        for second in seconds:
+            for job in held:
+                assert job is not None
+                status = queue.report_progress(
+                    job.id, "hot-worker", 600, progress=second, bytes_downloaded=second * 1000,
+                    operation=f"downloading {second}",
+                )  # fmt: skip
+                assert status == "running"
+        after = updates()
+        return after[0] - before[0], after[1] - before[1]
+
+    made, hot = report(range(1, 6))
+    assert made == 25
+    assert hot == 25
+    made, hot = report(range(6, 41))
+    assert made == 175
+    assert hot > made // 2
+
+
+def test_db_commands_on_postgresql(pg_schema_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLLECTOR_DB_PATH", raising=False)
+    monkeypatch.setenv("COLLECTOR_DATABASE_URL", pg_schema_url)
+    upgraded = CliRunner().invoke(main, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "create table jobs (jobs)" in upgraded.output
+    again = CliRunner().invoke(main, ["db", "upgrade"])
+    assert again.output.strip() == "schema up to date: nothing to do"
+
+    config = DatabaseConfig(pg_schema_url)
+    JobQueue(config).enqueue("https://example.com/cli")
+    conn = config.connection()
+    conn.execute("ALTER TABLE jobs SET (fillfactor = 100)")
+    conn.execute(
+        "UPDATE pg_catalog.pg_index SET indisvalid = false "
+        "WHERE indexrelid = 'idx_jobs_status'::regclass"
+    )
+    config.dispose()
+    status = CliRunner().invoke(main, ["db", "status", "--json"])
+    assert status.exit_code == 0, status.output
+    jobs_table = json.loads(status.output)["tables"][0]
+    assert {i["name"]: i["state"] for i in jobs_table["indexes"]}["idx_jobs_status"] == "invalid"
+    assert jobs_table["storage"]["state"] == "drifted"
+    text = CliRunner().invoke(main, ["db", "status"])
+    assert "idx_jobs_status" in text.output and "invalid" in text.output
+    assert "storage settings             drifted  (fillfactor 100, declared 85)" in text.output
+
+    fixed = CliRunner().invoke(main, ["db", "upgrade"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "rebuild index idx_jobs_status (jobs): concurrently; invalid" in fixed.output
+    assert "set storage jobs (jobs): fillfactor 100, declared 85" in fixed.output
+
+    # explain reads each repository query's plan on PostgreSQL; its contracts there are
+    # checked elsewhere: here it runs and answers 0 (all kept) or 1 (one broken).
+    explained = CliRunner().invoke(main, ["db", "explain", "--json"])
+    assert explained.exit_code in (0, 1), explained.output
+    queries = json.loads(explained.output)
+    assert {"JobRepository.get_active_jobs", "JobQueue.cancel"} <= {q["query"] for q in queries}
+    assert all(q["plan"] for q in queries)
+
+
+def test_online_false_builds_in_a_transaction(pg_db: DatabaseConfig) -> None:
+    """A bulk load's target (db copy) asks for plain builds: nobody writes to it yet."""
+    fill_and_settle(pg_db)
+    pg_db.connection().execute('DROP INDEX "idx_files_job_id"')
+
+    report = pg_db.initialize_schema(online=False)
+
+    assert [c for c in report.changes if c.action == "create index"] == [
+        Change("create index", "files", "idx_files_job_id")
+    ]
+    assert engine_states(pg_db) == dict.fromkeys(DECLARED, "ok")
+
+
+def test_a_killed_concurrent_build_is_found_and_finished_by_the_next_start(
+    pg_db: DatabaseConfig,
+) -> None:
+    """An upgrade killed during CREATE INDEX CONCURRENTLY leaves the temporary index
+    behind, invalid; the next start drops it and builds the index."""
+    fill_and_settle(pg_db)
+    name = "idx_jobs_platform"
+    pg_db.connection().execute(f'DROP INDEX "{name}"')
+    url = str(pg_db.location)
+    # A transaction that wrote to jobs and stays open: the concurrent build, once its
+    # index is in the catalogue, waits for it to end.
+    writer = psycopg.connect(url, autocommit=True)
+    upgrade = None
+    try:
+        writer.execute("BEGIN")
+        writer.execute("UPDATE jobs SET title = title")
+        upgrade = subprocess.Popen(
+            [sys.executable, "-m", "collector", "--database-url", url, "db", "upgrade"],
+            env={**os.environ, "COLLECTOR_BUSY_TIMEOUT_MS": "60000"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        watcher = psycopg.connect(url, autocommit=True)
+        try:
+            pid = None
+            while pid is None and upgrade.poll() is None:
+                row = watcher.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database() "
+                    "AND query LIKE 'CREATE INDEX CONCURRENTLY%'"
+                ).fetchone()
+                pid = None if row is None else row[0]
+                time.sleep(0.05)
+            assert pid is not None, upgrade.communicate()
+            watcher.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        finally:
+            watcher.close()
+        upgrade.communicate(timeout=60)
+        assert upgrade.returncode != 0
+    finally:
+        writer.close()
+        if upgrade is not None and upgrade.poll() is None:
+            upgrade.kill()
+    assert pg_valid(pg_db, build_name(name)) is False
+    assert pg_valid(pg_db, name) is None
+    found = engine_states(pg_db)
+    assert found[build_name(name)] == "invalid"
+    assert found[name] == "missing"
+
+    report = pg_db.initialize_schema()
+
+    assert report.names("drop index") == [build_name(name)]
+    assert [c for c in report.changes if c.action == "create index"] == [
+        Change("create index", "jobs", name, "concurrently")
+    ]
+    assert pg_valid(pg_db, build_name(name)) is None
+    assert engine_states(pg_db) == dict.fromkeys(DECLARED, "ok")

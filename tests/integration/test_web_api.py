@@ -407,10 +407,10 @@ def test_healthz(client: FlaskClient) -> None:
 
 
 def api_routes(app: Flask) -> set[tuple[str, str]]:
-    """(path in OpenAPI syntax, method) of every route the api blueprint serves."""
+    """(path in OpenAPI syntax, method) of every route the api and events blueprints serve."""
     routes = set()
     for rule in app.url_map.iter_rules():
-        if not rule.endpoint.startswith("api."):
+        if not rule.endpoint.startswith(("api.", "events.")):
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
@@ -441,6 +441,7 @@ def test_openapi_document_matches_the_routes(db_path: Path, token: str | None) -
         ("/api/jobs/{job_id}/cancel", "post"),
         ("/api/jobs/{job_id}/retry", "post"),
         ("/api/files", "get"),
+        ("/api/events", "get"),
         ("/api/openapi.json", "get"),
     }
 

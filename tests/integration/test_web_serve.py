@@ -115,10 +115,21 @@ def test_serve_runs_workers_and_stops_them(tmp_path: Path, stub_waitress: list[d
     assert result.exit_code == 0, result.output
     (call,) = stub_waitress
     assert call["port"] == 5099 and call["host"] == "127.0.0.1"
+    # A thread per allowed event stream (64) on top of 8 for requests.
+    assert (call["threads"], call["connection_limit"]) == (72, 164)
     assert call["workers_alive"] == ["collector-worker"]
     assert "3 worker(s)" in result.output
     assert not [t for t in threading.enumerate() if t.name == "collector-worker"]
     assert call["app"].config["AUTH_TOKEN"] is None
+
+
+def test_serve_max_streams_sizes_waitress(tmp_path: Path, stub_waitress: list[dict]) -> None:
+    result = invoke(tmp_path / "c.db", "--workers", "0", "--max-streams", "0")
+
+    assert result.exit_code == 0, result.output
+    (call,) = stub_waitress
+    assert (call["threads"], call["connection_limit"]) == (8, 100)
+    assert call["app"].config["EVENTS_MAX_STREAMS"] == 0
 
 
 def test_serve_on_ipv6_loopback(tmp_path: Path, stub_waitress: list[dict]) -> None:

@@ -10,6 +10,8 @@ from collector.dialects.postgresql_ddl import (
     create_table_sql,
     indexes_sql,
     pg_index,
+    set_storage_sql,
+    storage_differences,
 )
 from collector.models import BaseModel, Column, File, Job, Settings
 
@@ -47,7 +49,8 @@ def test_jobs_table_and_indexes() -> None:
         '    "worker_id" text,\n'
         '    "lease_expires_at" timestamptz,\n'
         '    "next_attempt_at" timestamptz\n'
-        ")"
+        ") WITH (fillfactor=85, autovacuum_vacuum_scale_factor=0.05, "
+        "autovacuum_analyze_scale_factor=0.02)"
     )
     assert indexes_sql(Job) == [
         'CREATE INDEX "idx_jobs_status" ON "jobs" ("status")',
@@ -132,3 +135,20 @@ def test_create_index_concurrently_under_another_name_with_include() -> None:
     assert create_index_sql(index._replace(method="gin", include=(), where=None)) == (
         'CREATE UNIQUE INDEX "idx_jobs_x" ON "jobs" USING gin ("created_at", "id" DESC)'
     )
+
+
+def test_storage_settings_render_and_compare() -> None:
+    assert set_storage_sql(Job) == (
+        'ALTER TABLE "jobs" SET (fillfactor=85, autovacuum_vacuum_scale_factor=0.05, '
+        "autovacuum_analyze_scale_factor=0.02)"
+    )
+    assert set_storage_sql(File) is None
+    same = ["autovacuum_analyze_scale_factor=0.020", "fillfactor=85", "toast_tuple_target=128"]
+    same.append("autovacuum_vacuum_scale_factor=0.05")
+    assert storage_differences(Job, same) == []
+    assert storage_differences(Job, ["fillfactor=100"]) == [
+        "fillfactor 100, declared 85",
+        "autovacuum_vacuum_scale_factor default, declared 0.05",
+        "autovacuum_analyze_scale_factor default, declared 0.02",
+    ]
+    assert storage_differences(File, None) == []

@@ -195,5 +195,5 @@ def create_dataset(
 
     reconcile(db, ALL_MODELS, indexes=False)
     summary = write_dataset(db, num_jobs, files_per_job, mix, seed, progress=progress)
-    db.initialize_schema(ALL_MODELS)
+    db.initialize_schema(ALL_MODELS, online=False)  # nobody else writes to it yet
     return summary

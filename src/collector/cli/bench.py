@@ -204,10 +204,89 @@ def bench_run(
         click.echo(f"wrote {plot_path}")
 
 
-def _register() -> None:
-    from .bench_fleet import bench_faults, bench_load, bench_queue, bench_upgrade_wait
+@bench.command("sse")
+@click.option("--clients", type=click.IntRange(0, 1000), default=50, show_default=True)
+@click.option("--seconds", type=click.FloatRange(1, 3600), default=10, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 1000),
+    help="waitress threads (default: as collector serve sets them for --max-streams).",
+)
+@click.option(
+    "--max-streams",
+    type=click.IntRange(0, 1000),
+    default=64,
+    show_default=True,
+    help="Streams open at once before a 503 (EVENTS_MAX_STREAMS).",
+)
+@json_option()
+@workdir_option("Keep the benchmark database here (default: a temporary folder).")
+@click.option(
+    "--database-url",
+    "bench_url",
+    help="Run on this PostgreSQL database (postgresql://...; its jobs are kept) instead of "
+    "a new SQLite file.",
+)
+def bench_sse(
+    clients: int,
+    seconds: float,
+    threads: int | None,
+    max_streams: int,
+    json_path: Path | None,
+    workdir: Path | None,
+    bench_url: str | None,
+) -> None:
+    """N browsers watching live progress: queries/s, and GET /api/jobs and / meanwhile."""
+    import tempfile
 
-    for command in (bench_load, bench_faults, bench_upgrade_wait, bench_queue):
+    from collector.app import create_app
+    from collector.bench.sse import report_lines as sse_lines
+    from collector.bench.sse import run_sse_bench
+    from collector.config.database import DatabaseConfig
+    from collector.web.events import broadcaster
+
+    from .serve import server_capacity
+
+    capacity = server_capacity(max_streams)
+    if threads is not None:
+        capacity["threads"] = threads
+    with tempfile.TemporaryDirectory(prefix="collector-sse-") as scratch:
+        folder = workdir or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        location = bench_url or str(folder / "sse.db")
+        try:
+            db = DatabaseConfig(location)
+            db.initialize_schema()
+            app = create_app({"DB_PATH": location, "EVENTS_MAX_STREAMS": max_streams})
+            hub = broadcaster(app)
+            result = run_sse_bench(
+                db,
+                app,
+                hub.counters,
+                hub.close,
+                clients=clients,
+                seconds=seconds,
+                **capacity,
+            )
+        except ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            db.dispose()
+    for line in sse_lines(result):
+        click.echo(line)
+    write_json(result, json_path)
+
+
+def _register() -> None:
+    from .bench_fleet import (
+        bench_faults,
+        bench_load,
+        bench_pg_upgrade,
+        bench_queue,
+        bench_upgrade_wait,
+    )
+
+    for command in (bench_load, bench_faults, bench_upgrade_wait, bench_pg_upgrade, bench_queue):
         bench.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""``collector bench load|faults|upgrade-wait|queue``: a fleet of real processes, measured."""
+"""``collector bench load|faults|upgrade-wait|pg-upgrade|queue``: real processes, measured."""
 
 from __future__ import annotations
 
@@ -177,6 +177,67 @@ def bench_upgrade_wait(
         click.echo(line)
     write_json(result, json_path)
     if result["errors"] or result["lost"] or result["upgrade_exit_code"]:
+        sys.exit(1)
+
+
+@click.command("pg-upgrade")
+@click.option(
+    "--database-url",
+    "bench_url",
+    required=True,
+    help="The PostgreSQL database (postgresql://...); the run owns one schema of it.",
+)
+@click.option(
+    "--jobs", "num_jobs", type=click.IntRange(1, MAX_JOBS), default=1_000_000, show_default=True
+)
+@click.option(
+    "--index",
+    default="idx_jobs_status_created",
+    show_default=True,
+    help="The jobs index that db upgrade finds missing and builds.",
+)
+@click.option(
+    "--schema",
+    default="collector_bench_upgrade",
+    show_default=True,
+    help="The schema the run drops and creates anew (nothing else is touched).",
+)
+@click.option("--no-plain", is_flag=True, help="Skip the plain CREATE INDEX comparison.")
+@json_option("Write every figure here as JSON.")
+def bench_pg_upgrade(
+    bench_url: str,
+    num_jobs: int,
+    index: str,
+    schema: str,
+    no_plain: bool,
+    json_path: Path | None,
+) -> None:
+    """A writer's insert latency while `db upgrade` builds a missing index on PostgreSQL.
+
+    Writes JOBS jobs into SCHEMA, drops INDEX, and runs `db upgrade` in another process
+    while a thread queues jobs back to back; then, for comparison, builds the index
+    with a plain CREATE INDEX under the same writer. Exits 1 if the upgrade failed, a
+    write failed or the index is not in place afterwards.
+    """
+    from collector.bench.pg_upgrade import measure, report_lines
+
+    url = _server_url(bench_url)
+    assert url is not None  # required
+    try:
+        result = measure(
+            url,
+            num_jobs,
+            schema=schema,
+            index=index,
+            plain=not no_plain,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in report_lines(result):
+        click.echo(line)
+    write_json(result, json_path)
+    if result["upgrade_exit_code"] or result["writer_errors"] or not result["index_ok_after"]:
         sys.exit(1)
 
 

@@ -19,12 +19,29 @@ from collector.web.auth import MIN_TOKEN_LENGTH
 from . import ERRORS
 
 if TYPE_CHECKING:
+    from collector.web.events import Broadcaster
     from collector.worker.metrics import WorkerMetrics
 
 logger = logging.getLogger(__name__)
 
 WORKER_STOP_SECONDS = 30.0
+# Threads for ordinary requests. Each open event stream (web/events.py) holds a thread
+# of its own for as long as it is open, so waitress gets these plus one per allowed
+# stream: with 50 pages watching, requests still find 8 free threads (docs/reliability.md).
 WEB_THREADS = 8
+# Connections beyond the streams: browsers keep a few open each, API clients more.
+SPARE_CONNECTIONS = 100
+DEFAULT_STREAMS = 64
+
+
+def server_capacity(max_streams: int) -> dict[str, int]:
+    """waitress's ``threads`` and ``connection_limit`` for at most ``max_streams`` streams."""
+    if max_streams < 0:
+        raise ValueError(f"max_streams must be 0 or more, not {max_streams}")
+    return {
+        "threads": WEB_THREADS + max_streams,
+        "connection_limit": SPARE_CONNECTIONS + max_streams,
+    }
 
 
 def is_loopback(host: str) -> bool:
@@ -88,9 +105,19 @@ class Workers:
             logger.warning("a worker did not stop within %.0f s", WORKER_STOP_SECONDS)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM stops the server the way Ctrl-C does."""
-    raise KeyboardInterrupt
+class Interrupt:
+    """SIGTERM (and Ctrl-C) stop the server: open event streams end first.
+
+    waitress stops on KeyboardInterrupt and then waits (5 s at most) for its threads;
+    a thread serving an event stream would otherwise sit there until its next event.
+    """
+
+    def __init__(self, streams: Broadcaster) -> None:
+        self.streams = streams
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.streams.close()
+        raise KeyboardInterrupt
 
 
 @click.command()
@@ -103,8 +130,16 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     type=click.IntRange(0, 64),
     help="Download workers in this process (0: web only; run `collector worker` elsewhere).",
 )
+@click.option(
+    "--max-streams",
+    default=DEFAULT_STREAMS,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="Live progress streams open at once, each holding a web thread; beyond them "
+    "(or with 0) the pages poll the API.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, max_streams: int) -> None:
     """Run the dashboard and API under waitress, and download workers alongside.
 
     Binds 127.0.0.1 unless told otherwise; any other address needs COLLECTOR_TOKEN.
@@ -113,13 +148,16 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     import waitress
 
     from collector.app import create_app
+    from collector.web.events import broadcaster
     from collector.web.metrics import worker_metrics
 
     token = os.environ.get("COLLECTOR_TOKEN") or None
     check_binding(host, token)
     db_path = str(ctx.obj["db_path"])
     try:
-        app = create_app({"DB_PATH": db_path, "AUTH_TOKEN": token})
+        app = create_app(
+            {"DB_PATH": db_path, "AUTH_TOKEN": token, "EVENTS_MAX_STREAMS": max_streams}
+        )
         startup_error = app.extensions.get(STARTUP_ERROR)
         if startup_error is not None:
             # Serve anyway, so that clients and /healthz are told why; download nothing.
@@ -129,7 +167,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     try:  # bound before any worker starts: a port in use is an error, not a traceback
-        server = waitress.create_server(app, host=host.strip("[]"), port=port, threads=WEB_THREADS)
+        streams = broadcaster(app)
+        capacity = server_capacity(streams.max_streams)
+        server = waitress.create_server(app, host=host.strip("[]"), port=port, **capacity)
     except (OSError, ValueError) as exc:  # ValueError: a host name that does not resolve
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise click.ClickException(f"cannot listen on {host} port {port}: {reason}") from exc
@@ -137,12 +177,15 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         f"collector serving http://{host}:{port}/ "
         f"(database {db_path}, {workers} worker(s){', sign-in required' if token else ''})"
     )
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    interrupt = Interrupt(streams)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     pool.start()
     try:
         # Returns on Ctrl-C or SIGTERM (waitress stops on KeyboardInterrupt).
         server.run()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        streams.close()
         pool.stop()
         click.echo("collector stopped", err=True)

@@ -194,17 +194,25 @@ class DatabaseConfig:
         if pool is not None:
             pool.close()
 
-    def translate(self, exc: BaseException) -> BaseException:
+    def translate(self, exc: BaseException, doing: str | None = None) -> BaseException:
         """``exc`` as one of this module's errors when it is about the file, else itself.
 
-        A damaged file or a full disk is also noted in ``conditions`` (one log line
-        per condition, however many operations meet it).
+        ``doing`` says what waited when the database was busy (which statement, which
+        table, who held the lock), for the message. A damaged file or a full disk is
+        also noted in ``conditions`` (one log line per condition, however many
+        operations meet it).
         """
         kind = self.dialect.classify(exc)
         if kind is None:
             return exc
         message = str(exc)
         path = self.name
+        if kind == dialects.BUSY and doing:
+            return DatabaseBusyError(
+                f"{path}: {doing}; gave up after {self.busy_timeout_ms} ms "
+                f"(COLLECTOR_BUSY_TIMEOUT_MS): {' '.join(message.split())}",
+                "the database is busy",
+            )
         if kind == dialects.BUSY:
             return DatabaseBusyError(
                 f"{path} is locked by another writer (waited {self.busy_timeout_ms} ms): {message}",
@@ -396,11 +404,14 @@ class DatabaseConfig:
         return reconcile(self, list(model_classes), tables=False)
 
     def initialize_schema(
-        self, model_classes: Iterable[type[BaseModel]] | None = None
+        self, model_classes: Iterable[type[BaseModel]] | None = None, online: bool = True
     ) -> ReconcileReport:
-        """Reconcile the database with the models: tables, columns, then indexes."""
+        """Reconcile the database with the models: tables, columns, then indexes.
+
+        ``online=False``: build indexes in a transaction even where the engine could
+        build them while the table takes writes (a bulk load's target; see reconcile)."""
         models = list(ALL_MODELS if model_classes is None else model_classes)
-        return reconcile(self, models)
+        return reconcile(self, models, online=online)
 
     def get_index_info(self, table_name: str) -> list[dict[str, Any]]:
         """Name and SQL of every index on a table, ``idx_`` ones and others alike."""

@@ -14,7 +14,7 @@ The engine's driver (``sqlite3`` today) is imported by its dialect module alone.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +74,10 @@ class Features:
     notifications: bool = False
     # WITH may hold INSERT/UPDATE/DELETE (several writes in one statement).
     writable_cte: bool = False
+    # An index can be built while the table takes writes (CREATE INDEX CONCURRENTLY,
+    # outside any transaction), then swapped in under its name (see
+    # Dialect.create_index_sql's ``online``).
+    online_index_builds: bool = False
 
 
 class ColumnInfo(NamedTuple):
@@ -290,6 +294,46 @@ class Dialect(ABC):
     def create_index_sql(self, model: type[BaseModel], spec: IndexSpec) -> str:
         """CREATE INDEX for one declaration (no IF NOT EXISTS), in this engine's best form."""
 
+    def create_index_online_sql(self, model: type[BaseModel], spec: IndexSpec, name: str) -> str:
+        """CREATE INDEX for one declaration under the name ``name``, built while the
+        table takes writes (features.online_index_builds), run outside any transaction."""
+        raise NotImplementedError(f"{self.display_name} cannot build an index online")
+
+    def drop_index_sql(self, name: str, online: bool = False) -> str:
+        """DROP INDEX IF EXISTS ``name``; ``online``: without blocking the table's writers,
+        outside any transaction (features.online_index_builds)."""
+        if online:
+            raise NotImplementedError(f"{self.display_name} cannot drop an index online")
+        return f"DROP INDEX IF EXISTS {quote_identifier(name)}"
+
+    def rename_index_sql(self, old: str, new: str) -> str:
+        """Give the index ``old`` the name ``new`` (features.online_index_builds)."""
+        raise NotImplementedError(f"{self.display_name} cannot rename an index")
+
+    def storage_differences(self, conn: Connection, model: type[BaseModel]) -> list[str]:
+        """How the table's storage settings differ from ``model.storage`` ([] if the same,
+        or where the engine has no such settings: SQLite ignores the declaration)."""
+        return []
+
+    def set_storage_sql(self, model: type[BaseModel]) -> str | None:
+        """The statement giving an existing table the declared storage settings (None:
+        the engine has none)."""
+        return None
+
+    # -- upgrades among several processes ---------------------------------------------------
+
+    def upgrade_lock(self, connect: Callable[[], Connection]) -> AbstractContextManager[None]:
+        """Held while one process reconciles the schema, so that of processes started at
+        once one upgrades and the others wait for it. ``connect`` opens a connection of
+        the lock's own. A no-op where a write transaction already excludes every other
+        writer of the schema (SQLite)."""
+        return nullcontext()
+
+    def lock_holders(self, conn: Connection, tables: Sequence[str]) -> list[str]:
+        """Who holds locks on ``tables`` now (other sessions), one phrase each, for an
+        error saying what a statement waited for; [] where the engine cannot tell."""
+        return []
+
     @abstractmethod
     def index_differences(
         self, conn: Connection, model: type[BaseModel], spec: IndexSpec, info: IndexInfo
@@ -353,6 +397,37 @@ class Dialect(ABC):
         (a check-then-insert that must not race). A no-op where write transactions
         already exclude each other (SQLite's BEGIN IMMEDIATE)."""
         return None
+
+    # -- moving a collection between engines (``collector db copy``) -----------------------
+
+    @abstractmethod
+    def copy_in(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        key: str,
+    ) -> int:
+        """Load ``rows`` (values in ``columns`` order) into ``table`` the engine's fastest
+        way, inside the caller's transaction; a row whose ``key`` the table already holds
+        is skipped, not compared (``db copy`` compares checksums afterwards). Returns the
+        rows inserted."""
+
+    def bulk_build(self, conn: Connection, on: bool) -> None:
+        """Give this session more memory for building indexes over a bulk load (``on``),
+        or the server's defaults back. A no-op where the engine has no such setting."""
+        return None
+
+    def timestamp_text(self, expression: str) -> str:
+        """SQL reading the timestamp ``expression`` as stored text: naive UTC with
+        microseconds (``2025-02-17 10:00:00.123456``). SQLite stores that text already."""
+        return expression
+
+    @abstractmethod
+    def database_identity(self, conn: Connection) -> str:
+        """What names the database ``conn`` works in, however it was reached: two
+        connections with the same identity see the same rows."""
 
     # -- statistics, checks, backup, limits -------------------------------------------------
 

@@ -24,6 +24,7 @@ wakes idle workers with LISTEN/NOTIFY instead).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -61,7 +62,18 @@ if TYPE_CHECKING:
     from collector.models.base import BaseModel
     from collector.models.fields import Column, IndexSpec
 
+logger = logging.getLogger(__name__)
+
 APPLICATION_NAME = "collector"
+# The upgrade lock (pg_try_advisory_lock's two-key form): collector's key ("coll"), and
+# the current schema's hash, so that databases kept in different schemas of one server
+# database upgrade independently.
+UPGRADE_LOCK_KEY = 0x636F_6C6C
+_UPGRADE_LOCK_ARGS = "%s, pg_catalog.hashtext(coalesce(pg_catalog.current_schema(), ''))"
+# How often a process waiting for another's upgrade asks for the lock again: from
+# 0.1 s, doubling up to 1 s; and how often it says in the log that it still waits.
+UPGRADE_POLL_S = (0.1, 1.0)
+UPGRADE_LOG_EVERY_S = 30.0
 # A declared column type as pg_catalog.format_type reports the type PostgreSQL gives it
 # (postgresql_ddl.PG_TYPES).
 REPORTED_TYPES = {
@@ -71,6 +83,8 @@ REPORTED_TYPES = {
     "BLOB": "bytea",
     "TIMESTAMP": "timestamp with time zone",
 }
+# maintenance_work_mem while db copy builds the indexes of the rows it loaded.
+BULK_BUILD_MEMORY = "512MB"
 # The most values one statement may bind: the protocol counts them in a 16-bit field.
 MAX_BIND_PARAMETERS = 65_535
 
@@ -204,6 +218,7 @@ class PostgreSQLDialect(Dialect):
         pooled=True,
         notifications=True,
         writable_cte=True,
+        online_index_builds=True,
     )
     Error = psycopg.Error
     DatabaseError = psycopg.DatabaseError
@@ -491,6 +506,129 @@ class PostgreSQLDialect(Dialect):
     def create_index_sql(self, model: type[BaseModel], spec: IndexSpec) -> str:
         return postgresql_ddl.create_index_sql(postgresql_ddl.pg_index(model, spec))
 
+    def create_index_online_sql(self, model: type[BaseModel], spec: IndexSpec, name: str) -> str:
+        """CREATE INDEX CONCURRENTLY under ``name``: the table takes reads and writes
+        while it builds (it waits, within lock_timeout, for the transactions older than
+        it); interrupted or failed, it leaves an invalid index of that name behind."""
+        index = postgresql_ddl.pg_index(model, spec)
+        return postgresql_ddl.create_index_sql(index, concurrently=True, name=name)
+
+    def drop_index_sql(self, name: str, online: bool = False) -> str:
+        how = "DROP INDEX CONCURRENTLY IF EXISTS" if online else "DROP INDEX IF EXISTS"
+        return f"{how} {quote_identifier(name)}"
+
+    def rename_index_sql(self, old: str, new: str) -> str:
+        return f"ALTER INDEX {quote_identifier(old)} RENAME TO {quote_identifier(new)}"
+
+    def storage_differences(self, conn: Connection, model: type[BaseModel]) -> list[str]:
+        oid = self._table_oid(conn, model.get_table_name())
+        if oid is None:
+            return []
+        row = (
+            self.tuple_cursor(conn)
+            .execute("SELECT reloptions FROM pg_catalog.pg_class WHERE oid = %s", (oid,))
+            .fetchone()
+        )
+        return postgresql_ddl.storage_differences(model, row[0])
+
+    def set_storage_sql(self, model: type[BaseModel]) -> str | None:
+        return postgresql_ddl.set_storage_sql(model)
+
+    # -- upgrades among several processes ---------------------------------------------------
+
+    @contextmanager
+    def upgrade_lock(self, connect: Callable[[], Connection]) -> Iterator[None]:
+        """A session advisory lock on a connection of its own, asked for with
+        ``pg_try_advisory_lock`` every 0.1 to 1 s until it is free, never waited for in
+        ``pg_advisory_lock``: a session blocked there holds a snapshot, which the
+        holder's CREATE INDEX CONCURRENTLY waits for, and the two would deadlock. Between
+        two polls the waiting session is idle (no snapshot, no transaction). Released
+        at the end; a process that dies loses it with its session."""
+        conn = connect()
+        try:
+            cursor = self.tuple_cursor(conn)
+            started = time.monotonic()
+            next_log = started
+            delay = UPGRADE_POLL_S[0]
+            waited = False
+            while True:
+                taken = cursor.execute(
+                    f"SELECT pg_catalog.pg_try_advisory_lock({_UPGRADE_LOCK_ARGS})",
+                    (UPGRADE_LOCK_KEY,),
+                ).fetchone()[0]
+                if taken:
+                    break
+                now = time.monotonic()
+                if now >= next_log:
+                    holder = self._upgrade_lock_holder(conn)
+                    logger.info(
+                        "waiting for another process's schema upgrade to finish%s (waited %.0f s)",
+                        f" ({holder})" if holder else "",
+                        now - started,
+                    )
+                    next_log = now + UPGRADE_LOG_EVERY_S
+                waited = True
+                time.sleep(delay)
+                delay = min(delay * 2, UPGRADE_POLL_S[1])
+            if waited:
+                logger.info(
+                    "the other schema upgrade finished after %.1f s; checking the schema",
+                    time.monotonic() - started,
+                )
+            yield
+        finally:
+            try:
+                if not getattr(conn, "closed", False):
+                    conn.execute(
+                        f"SELECT pg_catalog.pg_advisory_unlock({_UPGRADE_LOCK_ARGS})",
+                        (UPGRADE_LOCK_KEY,),
+                    )
+            finally:
+                conn.close()
+
+    def _upgrade_lock_holder(self, conn: Connection) -> str:
+        """``pid N (application, host)`` of the session holding the upgrade lock, or ""."""
+        row = (
+            self.tuple_cursor(conn)
+            .execute(
+                "SELECT l.pid, a.application_name, a.client_addr::text "
+                "FROM pg_catalog.pg_locks AS l "
+                "LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+                "AND l.database = (SELECT oid FROM pg_catalog.pg_database "
+                "WHERE datname = pg_catalog.current_database()) "
+                "AND l.classid = %s::bigint::oid "
+                "AND l.objid = (pg_catalog.hashtext(coalesce(pg_catalog.current_schema(), ''))"
+                "::bigint & 4294967295)::oid",
+                (UPGRADE_LOCK_KEY,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return ""
+        return f"server pid {row[0]}, {row[1] or 'no application name'}, from {row[2] or 'local'}"
+
+    def lock_holders(self, conn: Connection, tables: Sequence[str]) -> list[str]:
+        """Other sessions' granted locks on ``tables`` (of the current schema), as
+        ``pid N (application, state for S s) holds MODE on TABLE``, oldest first."""
+        rows = self.tuple_cursor(conn).execute(
+            "SELECT l.pid, a.application_name, a.state, "
+            "extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::int, "
+            "l.mode, c.relname "
+            "FROM pg_catalog.pg_locks AS l "
+            "JOIN pg_catalog.pg_class AS c ON c.oid = l.relation "
+            "LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid "
+            f"WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid() "
+            f"AND c.relnamespace = {_SCHEMA} AND c.relname = ANY (%s) "
+            "ORDER BY a.xact_start NULLS LAST, l.pid, c.relname",
+            (list(tables),),
+        )
+        return [
+            f"pid {pid} ({app or 'no application name'}, {state or 'unknown state'} "
+            f"for {age if age is not None else '?'} s) holds {mode} on {table}"
+            for pid, app, state, age, mode, table in rows.fetchall()
+        ]
+
     def index_differences(
         self, conn: Connection, model: type[BaseModel], spec: IndexSpec, info: IndexInfo
     ) -> list[str]:
@@ -610,6 +748,12 @@ class PostgreSQLDialect(Dialect):
         return None if row[0] < 0 else int(row[0])
 
     def analyze(self, conn: Connection, table: str) -> None:
+        """ANALYZE; first this session's pending statistics are flushed (PostgreSQL 15+,
+        outside a transaction), else rows it wrote just before would be added to the
+        table's live-row estimate again after ANALYZE has counted them, and the next
+        start would find the statistics stale (twice the rows) and analyze once more."""
+        if not self.in_transaction(conn) and conn.info.server_version >= 150000:  # type: ignore[attr-defined]  # psycopg's connection info
+            conn.execute("SELECT pg_catalog.pg_stat_force_next_flush()")
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
     def optimize(self, conn: Connection) -> None:
@@ -668,6 +812,73 @@ class PostgreSQLDialect(Dialect):
         raise NotImplementedError(
             "a PostgreSQL database is not backed up to a file by collector; use pg_dump"
         )
+
+    def copy_in(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        key: str,
+    ) -> int:
+        """``COPY ... FROM STDIN`` (text format: the server parses each value as its
+        column's type). COPY has no ON CONFLICT: if a row's key is already there (a
+        resumed copy whose last batch was committed after all), the COPY is undone to a
+        savepoint and the rows go in again by ``INSERT ... ON CONFLICT DO NOTHING``."""
+        if not rows:
+            return 0
+        target = sql.Identifier(table)
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        conn.execute("SAVEPOINT copy_in")
+        try:
+            with conn.cursor() as cursor:  # type: ignore[attr-defined]  # psycopg's
+                statement = sql.SQL("COPY {} ({}) FROM STDIN").format(target, names)
+                with cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            conn.execute("ROLLBACK TO SAVEPOINT copy_in")
+        else:
+            conn.execute("RELEASE SAVEPOINT copy_in")
+            return len(rows)
+        conn.execute("RELEASE SAVEPOINT copy_in")
+        insert = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
+            target,
+            names,
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            sql.Identifier(key),
+        )
+        with conn.cursor() as cursor:  # type: ignore[attr-defined]  # psycopg's
+            cursor.executemany(insert, rows)  # rowcount: the rows of every execution
+            return int(cursor.rowcount)
+
+    def bulk_build(self, conn: Connection, on: bool) -> None:
+        """``maintenance_work_mem`` (the default 64MB sorts a million-row index on disk)."""
+        if on:
+            conn.execute(
+                "SELECT pg_catalog.set_config('maintenance_work_mem', %s, false)",
+                (BULK_BUILD_MEMORY,),
+            )
+        else:
+            conn.execute("RESET maintenance_work_mem")
+
+    def timestamp_text(self, expression: str) -> str:
+        """timestamptz as the stored text of SQLite (naive UTC, microseconds)."""
+        return f"pg_catalog.to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+    def database_identity(self, conn: Connection) -> str:
+        """The server (its port and when it started: the same for every address it
+        answers on, and no two servers share both), the database and the schema."""
+        row = (
+            self.tuple_cursor(conn)
+            .execute(
+                "SELECT pg_catalog.current_setting('port'), pg_catalog.pg_postmaster_start_time(), "
+                "pg_catalog.current_database(), pg_catalog.current_schema()"
+            )
+            .fetchone()
+        )
+        port, started, database, schema = row
+        return f"postgresql://:{port}@{started.isoformat()}/{database}/{schema}"
 
     def max_variables(self, conn: Connection) -> int:
         return MAX_BIND_PARAMETERS

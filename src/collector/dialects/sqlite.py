@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from collector.models.base import BaseModel
     from collector.models.fields import Column, IndexSpec
 
+# Rows to one INSERT statement of copy_in: past ~50 the per-statement cost is gone.
+COPY_ROWS_PER_INSERT = 100
 SQLITE_HEADER = b"SQLite format 3\x00"
 # SQLite's primary result codes (the low byte of an extended code).
 SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 5, 6, 11, 13, 26
@@ -320,6 +322,44 @@ class SQLiteDialect(Dialect):
         if lines == ["ok"]:
             return pages, []
         return pages, [line for line in lines if not line.startswith("*** in database")]
+
+    def copy_in(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        key: str,
+    ) -> int:
+        """Multi-row ``INSERT ... ON CONFLICT (key) DO NOTHING``, up to 100 rows to a
+        statement (the repositories' bulk path: docs/indexes.md, "Bulk insert")."""
+        if not rows:
+            return 0
+        width = len(columns)
+        per = max(1, min(COPY_ROWS_PER_INSERT, self.max_variables(conn) // width))
+        names = ", ".join(quote_identifier(c) for c in columns)
+        row = "(" + ", ".join("?" * width) + ")"
+
+        def statement(count: int) -> str:
+            return (
+                f"INSERT INTO {quote_identifier(table)} ({names}) "
+                f"VALUES {', '.join([row] * count)} "
+                f"ON CONFLICT ({quote_identifier(key)}) DO NOTHING"
+            )
+
+        full = statement(per)
+        inserted = 0
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            sql = full if len(chunk) == per else statement(len(chunk))
+            inserted += conn.execute(sql, [value for r in chunk for value in r]).rowcount
+        return inserted
+
+    def database_identity(self, conn: Connection) -> str:
+        for row in conn.execute("PRAGMA database_list").fetchall():
+            if row[1] == "main":
+                return f"sqlite:{Path(row[2]).resolve() if row[2] else ':memory:'}"
+        return "sqlite:?"
 
     def max_variables(self, conn: Connection) -> int:
         return int(conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[attr-defined]  # sqlite3.Connection's

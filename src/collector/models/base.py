@@ -54,6 +54,9 @@ class BaseModel:
     indexes: ClassVar[list[dict[str, Any]]] = []
     # Columns whose per-value row counts are kept exact by triggers (schema/derived.py).
     counted_by: ClassVar[tuple[str, ...]] = ()
+    # The table's storage settings, by name (PostgreSQL's storage parameters:
+    # fillfactor, autovacuum_*; an engine without such settings, SQLite, ignores them).
+    storage: ClassVar[dict[str, int | float]] = {}
 
     _fields: ClassVar[dict[str, Column]] = {}
     _index_specs: ClassVar[tuple[IndexSpec, ...]] = ()

@@ -37,6 +37,17 @@ class Job(BaseModel):
         "next_attempt_at": Column("TIMESTAMP"),
     }
 
+    # Where the engine has them (PostgreSQL), storage settings for a table whose running
+    # rows are updated once a second each (a worker's progress): pages filled to 85%
+    # keep room for a row's new version on its own page, so the update is HOT (no
+    # index holds a progress column, so none is touched); and vacuum and analyze come
+    # after 5% and 2% of the rows changed instead of the server's 20% and 10%.
+    storage: ClassVar[dict[str, int | float]] = {
+        "fillfactor": 85,
+        "autovacuum_vacuum_scale_factor": 0.05,
+        "autovacuum_analyze_scale_factor": 0.02,
+    }
+
     # Jobs per status, exact at all times without a scan (get_job_statistics, count).
     counted_by: ClassVar[tuple[str, ...]] = ("status",)
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from collector.config.database import DatabaseConfig, Statement
+from collector.models.values import to_db_timestamp
 from collector.schema.plans import PlanStep, explain, plan_problems
 
 from .file_repository import FileRepository
@@ -284,16 +286,25 @@ def check_contract(
 
 
 def sample_from(db: DatabaseConfig) -> Sample:
-    """A sample whose job exists and has files, and a cursor halfway down the lists."""
-    rows = db.execute_query("SELECT job_id FROM files ORDER BY rowid DESC LIMIT 1")
+    """A sample whose job exists and has files, and a cursor halfway down the lists.
+
+    Read in the lists' own order (created_at, id), which every engine indexes (SQLite's
+    rowid is not PostgreSQL's)."""
+    rows = db.execute_query("SELECT job_id FROM files ORDER BY created_at DESC, id DESC LIMIT 1")
     if not rows:
-        rows = db.execute_query("SELECT id AS job_id FROM jobs ORDER BY rowid DESC LIMIT 1")
+        rows = db.execute_query(
+            "SELECT id AS job_id FROM jobs ORDER BY created_at DESC, id DESC LIMIT 1"
+        )
     if not rows:
         return Sample()
     middle = db.execute_query(
-        "SELECT created_at, id FROM jobs WHERE rowid = (SELECT MAX(rowid) / 2 + 1 FROM jobs)"
+        "SELECT created_at, id FROM jobs ORDER BY created_at, id LIMIT 1 "
+        "OFFSET (SELECT COUNT(*) / 2 FROM jobs)"
     )
     if not middle:
         return Sample(job_id=rows[0]["job_id"])
-    cursor = encode_cursor(middle[0]["created_at"], middle[0]["id"])
+    created = middle[0]["created_at"]
+    if isinstance(created, datetime):  # a timestamptz column (PostgreSQL)
+        created = to_db_timestamp(created)
+    cursor = encode_cursor(created, middle[0]["id"])
     return Sample(job_id=rows[0]["job_id"], cursor=cursor)

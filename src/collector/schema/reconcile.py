@@ -19,6 +19,24 @@ writes (a worker's progress, a new job) wait for one step, not for the whole
 upgrade, which would outlast their busy timeout. Each step is all or nothing and
 the whole is idempotent, so an interrupted upgrade is finished by the next start.
 Every change is logged, one line each.
+
+On an engine that builds indexes online (PostgreSQL: ``features.online_index_builds``)
+an index missing, drifted or invalid on a table that holds rows is built with
+``CREATE INDEX CONCURRENTLY`` under a temporary name (:func:`build_name`), outside any
+transaction, while the table keeps taking writes; it is checked valid and equal to its
+declaration, then swapped in (the old one dropped concurrently, the new one renamed).
+An interrupted build leaves an invalid index, under the temporary name or the real one:
+the next start reports it ``invalid``, drops it and builds it again. On an empty table
+a plain CREATE INDEX in a short transaction is as good and quicker.
+
+Processes started at once take turns (Dialect.upgrade_lock): one reconciles, the others
+wait for it, then find nothing left to do. A statement that waits longer than the busy
+timeout for a lock (a long transaction holding the table) fails with an error naming
+what it waited for and who held it, instead of queueing behind it.
+
+Declared table storage settings (``Model.storage``: PostgreSQL's fillfactor and
+autovacuum parameters; SQLite has none) are compared with the table's and set when
+they differ.
 """
 
 from __future__ import annotations
@@ -30,7 +48,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from collector.dialects import Connection, Dialect, dialect_for
+from collector.dialects import BUSY, Connection, Dialect, dialect_for
 from collector.models.fields import INDEX_PREFIX, ModelDefinitionError
 
 from . import derived, introspect, statistics
@@ -41,7 +59,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-INDEX_STATES = ("ok", "missing", "drifted", "unmanaged")
+INDEX_STATES = ("ok", "missing", "drifted", "invalid", "unmanaged")
+# The temporary name of an index being built online: the declared name with this
+# suffix (cut to fit PostgreSQL's 63-byte names). An index found under such a name is
+# the leftover of an interrupted build, and is dropped.
+BUILD_SUFFIX = "__building"
+MAX_NAME = 63
 # After each step the write lock is left free this long at most (never longer than
 # the step held it): SQLite's busy handler polls a waiting writer every 100 ms at
 # most, so writers queued behind a long build get in before the next one starts.
@@ -59,7 +82,15 @@ class Database(Protocol):
 
     def connection(self) -> Connection: ...
 
+    def connect(self) -> Connection:
+        """A new connection of the caller's own (the upgrade lock's)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[Connection]: ...
+
+    def translate(self, exc: BaseException, doing: str | None = None) -> BaseException:
+        """The engine's error as the store's (``doing``: what waited, when busy)."""
+        ...
 
 
 class SchemaError(Exception):
@@ -67,7 +98,10 @@ class SchemaError(Exception):
 
 
 class Change(NamedTuple):
-    action: str  # "create table", "add column", "create index", "rebuild index", "analyze"
+    # "create table", "add column", "set storage", "create index", "rebuild index",
+    # "drop index" (a leftover of an interrupted build), "build derived", "rebuild
+    # derived", "analyze"
+    action: str
     table: str
     name: str
     detail: str = ""
@@ -86,6 +120,8 @@ class ReconcileReport:
     indexes: list[IndexState] = field(default_factory=list)
     derived: list[IndexState] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Each table's declared storage settings: ok, or what was set ("drifted" before).
+    storage: list[IndexState] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -109,11 +145,23 @@ def check_models(models: Sequence[type[BaseModel]]) -> None:
             owners[key] = model.__name__
 
 
+def build_name(name: str) -> str:
+    """The temporary name an online build gives the index ``name``."""
+    return name[: MAX_NAME - len(BUILD_SUFFIX)] + BUILD_SUFFIX
+
+
 def inspect(conn: Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
-    """The state of every declared index and every other index on the models' tables."""
+    """The state of every declared index and every other index on the models' tables.
+
+    A declared index the engine marks unusable (an interrupted concurrent build) is
+    ``invalid``, and so is any index under a declared one's temporary build name.
+    """
     dialect = dialect_for(conn)
     states = []
     declared = {spec.name.lower() for model in models for spec in model.index_specs()}
+    temporary = {
+        build_name(spec.name).lower(): spec.name for model in models for spec in model.index_specs()
+    }
     for model in models:
         table = model.get_table_name()
         for spec in model.index_specs():
@@ -121,17 +169,40 @@ def inspect(conn: Connection, models: Sequence[type[BaseModel]]) -> list[IndexSt
             if info is None:
                 states.append(IndexState(table, spec.name, "missing"))
                 continue
+            if not info.valid:
+                why = "unusable: left by an interrupted or failed concurrent build"
+                states.append(IndexState(table, spec.name, "invalid", why))
+                continue
             diffs = dialect.index_differences(conn, model, spec, info)
             state = "drifted" if diffs else "ok"
             states.append(IndexState(table, spec.name, state, "; ".join(diffs)))
         for info in introspect.table_indexes(conn, table):
-            if info.origin == "c" and info.name.lower() not in declared:
-                why = (
-                    "stale idx_ index, no longer declared"
-                    if info.name.startswith(INDEX_PREFIX)
-                    else "not declared by any model"
-                )
-                states.append(IndexState(table, info.name, "unmanaged", why))
+            if info.origin != "c" or info.name.lower() in declared:
+                continue
+            if info.name.lower() in temporary:
+                why = f"left by an interrupted build of {temporary[info.name.lower()]}"
+                states.append(IndexState(table, info.name, "invalid", why))
+                continue
+            why = (
+                "stale idx_ index, no longer declared"
+                if info.name.startswith(INDEX_PREFIX)
+                else "not declared by any model"
+            )
+            states.append(IndexState(table, info.name, "unmanaged", why))
+    return states
+
+
+def storage_states(conn: Connection, models: Sequence[type[BaseModel]]) -> list[IndexState]:
+    """Each existing table with declared storage settings: ok, or drifted and how."""
+    dialect = dialect_for(conn)
+    present = dialect.table_names(conn)
+    states = []
+    for model in models:
+        table = model.get_table_name()
+        if table in present and dialect.set_storage_sql(model) is not None:
+            diffs = dialect.storage_differences(conn, model)
+            state = "drifted" if diffs else "ok"
+            states.append(IndexState(table, "storage", state, "; ".join(diffs)))
     return states
 
 
@@ -142,51 +213,208 @@ def reconcile(
     tables: bool = True,
     indexes: bool = True,
     rebuild: bool = True,
+    online: bool = True,
 ) -> ReconcileReport:
     """Reconcile ``db`` with ``models``; see the module docstring.
 
     ``tables=False`` leaves tables and columns alone, ``indexes=False`` indexes and
     derived tables (a bulk load creates the tables, loads, then builds the rest once).
+    ``online=False`` builds indexes in a transaction even where the engine could build
+    them while the table takes writes: for a database nobody else writes yet (a bulk
+    load's target), where a plain build is about twice as quick and does not wait for
+    the loader's own long reads.
     """
     check_models(models)
+    with db.dialect.upgrade_lock(db.connect):
+        return _reconcile(
+            db, models, tables=tables, indexes=indexes, rebuild=rebuild, online=online
+        )
+
+
+def _reconcile(
+    db: Database,
+    models: Sequence[type[BaseModel]],
+    *,
+    tables: bool,
+    indexes: bool,
+    rebuild: bool,
+    online: bool,
+) -> ReconcileReport:
     report = ReconcileReport()
+    every_table = [model.get_table_name() for model in models]
     if tables:
-        with db.transaction() as conn:
+        with _waiting(db, every_table, "creating and altering tables"), db.transaction() as conn:
             for model in models:
                 _reconcile_table(conn, model, report)
     built_tables: set[str] = set()
     # What to do is read in a transaction too: its errors (a damaged page) are the
     # database's, translated like every other; each step checks again under its lock.
-    with db.transaction() as conn:
+    with _waiting(db, every_table, "reading the schema"), db.transaction() as conn:
         states = inspect(conn, models) if indexes else []
     if indexes:
+        # Leftovers of interrupted online builds go first: a build reuses their names.
+        leftovers = [s for s in states if s.state == "invalid" and s.name.endswith(BUILD_SUFFIX)]
+        for state in leftovers:
+            with _waiting(db, [state.table], f"dropping the leftover index {state.name}"):
+                _drop_leftover(db, state, report, online)
         for state in states:
+            if state in leftovers:
+                continue
             if state.state == "unmanaged":
                 logger.debug("leaving unmanaged index %s on %s", state.name, state.table)
-            elif state.state == "missing" or (state.state == "drifted" and rebuild):
+            elif state.state in ("missing", "invalid") or (state.state == "drifted" and rebuild):
                 model = next(m for m in models if m.get_table_name() == state.table)
-                with _step(db) as conn:
-                    state, built = _build_index(conn, model, state.name, rebuild, report)
+                doing = f"building index {state.name} on table {state.table}"
+                with _waiting(db, [state.table], doing):
+                    if online and _builds_online(db, state.table):
+                        state, built = _build_online(db, model, state.name, rebuild, report)
+                    else:
+                        with _step(db) as conn:
+                            state, built = _build_index(conn, model, state.name, rebuild, report)
                 if built:
                     built_tables.add(state.table)
             report.indexes.append(state)
         for item in derived.declared(models, db.dialect):
-            with _step(db) as conn:
+            doing = f"checking {item.table}"
+            with _waiting(db, [item.source, item.table], doing), _step(db) as conn:
                 _reconcile_derived(conn, item, report)
     for table in sorted(built_tables):
-        with _step(db) as conn:
+        with _waiting(db, [table], f"analyzing table {table}"), _step(db) as conn:
             db.dialect.analyze(conn, table)
         logger.info("analyzed %s", table)
         report.changes.append(Change("analyze", table, table))
-    with db.transaction() as conn:
+    with _waiting(db, every_table, "reading table statistics"), db.transaction() as conn:
         stale = statistics.stale_tables(conn, models)
     for stats in stale:
         if stats.table not in built_tables:
-            with _step(db) as conn:
+            with _waiting(db, [stats.table], f"analyzing table {stats.table}"), _step(db) as conn:
                 statistics.analyze(conn, stats)
             report.changes.append(Change("analyze", stats.table, stats.table, "stale"))
-    db.dialect.optimize(db.connection())
+    with _waiting(db, every_table, "optimizing"):
+        db.dialect.optimize(db.connection())
     return report
+
+
+@contextmanager
+def _waiting(db: Database, tables: Sequence[str], doing: str) -> Iterator[None]:
+    """Turn a lock wait that ran out (the busy timeout: PostgreSQL's lock_timeout) into
+    the store's busy error saying what waited, on which tables, and who held them."""
+    try:
+        yield
+    except Exception as exc:
+        cause = exc if db.dialect.classify(exc) == BUSY else exc.__cause__
+        if cause is None or db.dialect.classify(cause) != BUSY:
+            raise
+        try:
+            holders = db.dialect.lock_holders(db.connection(), tables)
+        except Exception:  # the description is a courtesy: the busy error is the news
+            holders = []
+        held = "; ".join(holders) if holders else "another session's transaction holds it"
+        message = (
+            f"the schema upgrade ({doing}) waited for a lock on table {', '.join(tables)}: {held}"
+        )
+        raise db.translate(cause, doing=message) from cause
+
+
+def _builds_online(db: Database, table: str) -> bool:
+    """True if an index of ``table`` is to be built online: the engine can, no caller's
+    transaction is open (an online build runs outside any), and the table has rows (on
+    an empty one a plain build in a transaction takes no time)."""
+    conn = db.connection()
+    if not db.dialect.features.online_index_builds or db.dialect.in_transaction(conn):
+        return False
+    return conn.execute(f"SELECT 1 FROM {quote_identifier(table)} LIMIT 1").fetchone() is not None
+
+
+def _drop_leftover(db: Database, state: IndexState, report: ReconcileReport, online: bool) -> None:
+    online = (
+        online
+        and db.dialect.features.online_index_builds
+        and not db.dialect.in_transaction(db.connection())
+    )
+    if online:
+        _run(db, db.dialect.drop_index_sql(state.name, online=True))
+    else:
+        with _step(db) as conn:
+            conn.execute(db.dialect.drop_index_sql(state.name))
+    logger.info("dropped index %s on %s: %s", state.name, state.table, state.detail)
+    report.changes.append(Change("drop index", state.table, state.name, state.detail))
+
+
+def _run(db: Database, sql: str) -> None:
+    """One statement outside any transaction (an online build's), errors translated."""
+    try:
+        db.connection().execute(sql)
+    except db.dialect.DatabaseError as exc:
+        translated = db.translate(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+def _build_online(
+    db: Database, model: type[BaseModel], name: str, rebuild: bool, report: ReconcileReport
+) -> tuple[IndexState, bool]:
+    """Build one index while its table takes writes, then swap it in (see the module
+    docstring); its state now, and whether it was built."""
+    dialect, conn = db.dialect, db.connection()
+    spec = model.index(name)
+    ok = IndexState(spec.table, spec.name, "ok")
+    info = introspect.index_info(conn, spec.name)
+    differences = ""
+    if info is not None:
+        if info.valid:
+            differences = "; ".join(dialect.index_differences(conn, model, spec, info))
+            if not differences:
+                return ok, False
+            if not rebuild:
+                return IndexState(spec.table, spec.name, "drifted", differences), False
+        else:
+            differences = "invalid: left by an interrupted or failed concurrent build"
+    temporary = build_name(spec.name)
+    _run(db, dialect.drop_index_sql(temporary, online=True))
+    started = time.monotonic()
+    try:
+        _run(db, dialect.create_index_online_sql(model, spec, temporary))
+    except BaseException:
+        # A failed concurrent build leaves its invalid index behind: take it away now
+        # (the next start would otherwise).
+        try:
+            _run(db, dialect.drop_index_sql(temporary, online=True))
+        except Exception:
+            logger.warning("could not drop the failed build %s; the next start will", temporary)
+        raise
+    built = introspect.index_info(conn, temporary)
+    problems = ["not built"] if built is None else []
+    if built is not None and not built.valid:
+        problems.append("invalid")
+    if built is not None:
+        problems += dialect.index_differences(conn, model, spec, built)
+    if problems:
+        _run(db, dialect.drop_index_sql(temporary, online=True))
+        raise SchemaError(
+            f"index {spec.name} built as {temporary} does not match its declaration "
+            f"({'; '.join(problems)}); dropped it"
+        )
+    if info is not None:
+        _run(db, dialect.drop_index_sql(spec.name, online=True))
+    _run(db, dialect.rename_index_sql(temporary, spec.name))
+    seconds = time.monotonic() - started
+    if info is None:
+        logger.info("created index %s on %s concurrently (%.1f s)", spec.name, spec.table, seconds)
+        report.changes.append(Change("create index", spec.table, spec.name, "concurrently"))
+    else:
+        logger.info(
+            "rebuilt index %s on %s concurrently (%.1f s): %s",
+            spec.name,
+            spec.table,
+            seconds,
+            differences,
+        )
+        report.changes.append(
+            Change("rebuild index", spec.table, spec.name, f"concurrently; {differences}")
+        )
+    return ok, True
 
 
 @contextmanager
@@ -216,7 +444,7 @@ def _build_index(
     differences = "; ".join(dialect.index_differences(conn, model, spec, info))
     if not differences:
         return ok, False
-    if not rebuild:
+    if not rebuild and info.valid:  # an invalid index is no index: built again anyway
         return IndexState(spec.table, spec.name, "drifted", differences), False
     conn.execute(f"DROP INDEX {quote_identifier(spec.name)}")
     conn.execute(dialect.create_index_sql(model, spec))
@@ -253,7 +481,18 @@ def _reconcile_table(conn: Connection, model: type[BaseModel], report: Reconcile
         conn.execute(dialect.create_table_sql(model))
         logger.info("created table %s", table)
         report.changes.append(Change("create table", table, table))
+        if dialect.set_storage_sql(model) is not None:
+            report.storage.append(IndexState(table, "storage", "ok"))
         return
+    storage = dialect.storage_differences(conn, model)
+    statement = dialect.set_storage_sql(model) if storage else None
+    if statement is not None:
+        conn.execute(statement)
+        detail = "; ".join(storage)
+        logger.info("set the storage settings of %s: %s", table, detail)
+        report.changes.append(Change("set storage", table, table, detail))
+    if dialect.set_storage_sql(model) is not None:
+        report.storage.append(IndexState(table, "storage", "ok"))
     for name in model.field_names():
         column = model.field(name)
         if name not in existing:

@@ -43,7 +43,7 @@ def build(path: Path, jobs: int) -> None:
     reconcile(db, list(ALL_MODELS), indexes=False)
     started = time.perf_counter()
     write_dataset(db, jobs, files_per_job=3, mix="realistic", seed=1)
-    db.initialize_schema()
+    db.initialize_schema(online=False)  # nobody else writes to it yet
     db.close()
     logger.info("built %s with %d jobs in %.0f s", path, jobs, time.perf_counter() - started)
 

@@ -49,6 +49,18 @@ HEALTH_PROBLEM = {
         ERROR,
     ]
 }
+# One event of GET /api/events, as a client parses it (the stream's first block,
+# `retry:`, and its keep-alive comments carry no data, so they are no events).
+EVENT = {
+    "type": "object",
+    "required": ["event", "data", "id"],
+    "properties": {
+        "event": {"enum": ["active", "stats", "recent", "job"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "id": {"type": "string", "minLength": 1},
+    },
+    "additionalProperties": False,
+}
 REASONS = {
     400: "bad input: the message names the parameter and what is valid",
     401: "missing or wrong token: send Authorization: Bearer <token>",
@@ -292,6 +304,48 @@ class _Document:
                     "responses": {
                         "200": _page_of("#/components/schemas/File", "listFiles"),
                         **self.errors(400),
+                    },
+                }
+            },
+            "/api/events": {
+                "get": {
+                    "operationId": "events",
+                    "summary": "Live progress as Server-Sent Events: the dashboard's, or one job's",
+                    "description": "A stream that starts with `retry:` and sends whole "
+                    "states, each as an event with an `id:`: without `job`, `active` (the "
+                    "20 newest active jobs, as listJobs with status=active), `stats` (as "
+                    "stats) and `recent` (the 10 newest jobs); with `job`, `job` (the job, as "
+                    "getJob without files; `null` once deleted). An event is sent when what "
+                    "it shows changed, checked once a second; a comment line every 15 s "
+                    "keeps the connection open. The stream ends after 10 minutes or when "
+                    "the server stops: reconnect (EventSource does, with Last-Event-ID).",
+                    "parameters": [
+                        _query(
+                            "job",
+                            {"type": "string", "minLength": 1},
+                            "a job's id: the stream of this job instead of the dashboard's",
+                        )
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the stream (text/event-stream)",
+                            "content": {"text/event-stream": {"schema": EVENT}},
+                        },
+                        **self.errors(400, 404),
+                        "503": {
+                            **_json(
+                                ERROR,
+                                REASONS[503] + ", or too many streams are open (poll instead)",
+                            ),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "when too many streams are open: "
+                                    "seconds before trying again",
+                                    "required": False,
+                                    "schema": {"type": "integer", "minimum": 1},
+                                }
+                            },
+                        },
                     },
                 }
             },

@@ -1,10 +1,50 @@
-// collector's dashboard script: live progress by polling the JSON API.
+// collector's dashboard script: live progress from the server's event stream
+// (/api/events, Server-Sent Events), or by polling the JSON API where EventSource is
+// missing, refused (503: too many streams) or keeps failing.
 // Builds rows with DOM methods and textContent only: titles come from remote sites.
 "use strict";
 
 (function () {
   const POLL_MS = 1000;
   const BAR_X = 96;
+  const MAX_STREAM_ERRORS = 3; // failed connection attempts in a row: give up the stream
+
+  // Subscribe to the stream at `url` ({event name: handler}); call `fallback` once if it
+  // cannot be used, and `onChange(true|false)` as the connection opens and fails.
+  // EventSource reconnects by itself (the server sends `retry:`), sending Last-Event-ID:
+  // the server then repeats only what changed since. It closes for good on an answer
+  // that is not a stream (401, 503: too many streams); we also give up after
+  // MAX_STREAM_ERRORS failed attempts in a row. `root.dataset.transport` says which is used.
+  function stream(root, url, handlers, fallback, onChange) {
+    if (!url || typeof window.EventSource !== "function") {
+      root.dataset.transport = "polling";
+      fallback();
+      return;
+    }
+    const source = new EventSource(url);
+    root.dataset.transport = "sse";
+    let errors = 0;
+    let gaveUp = false;
+    source.addEventListener("open", () => {
+      errors = 0;
+      if (onChange) onChange(true);
+    });
+    for (const [name, handler] of Object.entries(handlers)) {
+      source.addEventListener(name, (event) => {
+        errors = 0;
+        handler(JSON.parse(event.data));
+      });
+    }
+    source.addEventListener("error", () => {
+      if (onChange) onChange(false);
+      errors += 1;
+      if (gaveUp || (source.readyState !== EventSource.CLOSED && errors < MAX_STREAM_ERRORS)) return;
+      gaveUp = true;
+      source.close();
+      root.dataset.transport = "polling";
+      fallback();
+    });
+  }
 
   async function getJSON(url) {
     const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
@@ -88,28 +128,52 @@
       }
       setTimeout(poll, POLL_MS);
     }
-    poll();
+    // From the stream: the recent list shows a job's progress from the newest active list.
+    let recentItems = null;
+    let activeItems = [];
+    function showRecent() {
+      if (recentItems === null) return;
+      const newest = new Map(activeItems.map((job) => [job.id, job]));
+      renderJobs(recent, recentItems.map((job) => newest.get(job.id) || job), jobUrl);
+    }
+    stream(root, root.dataset.eventsUrl, {
+      active: (page) => {
+        activeItems = page.items;
+        renderJobs(active, activeItems, jobUrl);
+        showRecent();
+        live.classList.add("on");
+      },
+      stats: (stats) => renderStats(stats, span),
+      recent: (page) => {
+        recentItems = page.items;
+        showRecent();
+      },
+    }, poll, (on) => live.classList.toggle("on", on));
   }
 
   function jobPage(root) {
     if (root.dataset.active !== "yes") return;
+    // Show the job's state; false once it finished (the page is loaded again to show how).
+    function show(job) {
+      if (!job || !["pending", "running", "cancelling"].includes(job.status)) {
+        window.location.reload();
+        return false;
+      }
+      root.querySelector("dd.status").replaceChildren(badge(job.status));
+      root.querySelector("progress").value = job.progress;
+      root.querySelector(".percent").textContent = job.progress + "%";
+      root.querySelector(".operation").textContent = job.current_operation || "";
+      return true;
+    }
     async function poll() {
       try {
-        const job = await getJSON(root.dataset.jobApi);
-        if (!["pending", "running", "cancelling"].includes(job.status)) {
-          window.location.reload();
-          return;
-        }
-        root.querySelector("dd.status").replaceChildren(badge(job.status));
-        root.querySelector("progress").value = job.progress;
-        root.querySelector(".percent").textContent = job.progress + "%";
-        root.querySelector(".operation").textContent = job.current_operation || "";
+        if (!show(await getJSON(root.dataset.jobApi))) return;
       } catch (error) {
         // keep polling: the server may be restarting
       }
       setTimeout(poll, POLL_MS);
     }
-    setTimeout(poll, POLL_MS);
+    stream(root, root.dataset.eventsUrl, { job: show }, () => setTimeout(poll, POLL_MS));
   }
 
   function autosubmit() {
