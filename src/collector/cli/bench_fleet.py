@@ -55,7 +55,7 @@ def bench_load(
 
     from collector.bench.load import LoadOptions, run_load
 
-    url = _server_url(bench_url)
+    url = server_url(bench_url)
     options = LoadOptions(seconds, workers, writers, readers, write_rate)
     with tempfile.TemporaryDirectory(prefix="collector-load-") as scratch:
         folder = workdir or Path(scratch)
@@ -245,7 +245,7 @@ def bench_queue(
         sys.exit(1)
 
 
-def _server_url(url: str | None) -> str | None:
+def server_url(url: str | None) -> str | None:
     """A bench's --database-url: a server database's URL, checked; None when not given."""
     if url is None:
         return None

@@ -74,6 +74,10 @@ class Features:
     # reads a table whole for an unbounded list of a large share of it. SQLite's planner
     # takes the filter's index. Plan contracts say what each query may do under either.
     cost_based_planner: bool = False
+    # Every connection enforces foreign keys: no row can name a missing parent, so no
+    # orphan can be made behind the application's back (SQLite enforces them per
+    # connection, only where PRAGMA foreign_keys is on).
+    foreign_keys_always: bool = False
 
 
 class ColumnInfo(NamedTuple):

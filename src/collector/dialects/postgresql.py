@@ -203,6 +203,7 @@ class PostgreSQLDialect(Dialect):
         integrity_check=False,  # only with the amcheck extension (see integrity_check)
         pooled=True,
         cost_based_planner=True,
+        foreign_keys_always=True,
     )
     Error = psycopg.Error
     DatabaseError = psycopg.DatabaseError
