@@ -246,8 +246,10 @@ def test_contract_holds_on_large_db(
             reads = [(s.op, s.table, s.index) for s in entry.steps if s.table]
             assert reads == COUNTS_PLANS[contract.name]
             assert scanned and set(scanned) == contract.scans_ok
-        elif allowance and allowance.scans:
-            assert set(scanned) <= allowance.scans, entry.steps
+        elif allowance:
+            # A cost-based planner may read a small derived table whole (the orphan ids,
+            # empty where the foreign key is enforced) or what its allowance names.
+            assert set(scanned) <= allowance.scans | contract.scans_ok, entry.steps
         else:
             assert scanned == [], entry.steps
         if not contract.temp_sort_ok and not (allowance and allowance.sort):
@@ -425,7 +427,7 @@ def check_job_files_by_type(result: list, conn: Any, sample: Sample) -> None:
 
 def check_orphans(result: list, conn: Any, sample: Sample) -> None:
     assert result == []
-    assert _rows(conn, "SELECT COUNT(*) FROM (" + LEFT_JOIN_ORPHANS + ")")[0][0] == 0
+    assert _rows(conn, "SELECT COUNT(*) FROM (" + LEFT_JOIN_ORPHANS + ") AS orphans")[0][0] == 0
 
 
 def check_file_count(result: int, conn: Any, sample: Sample) -> None:
