@@ -702,3 +702,22 @@ def test_db_explain_exits_1_once_an_index_is_dropped(explain_db: str) -> None:
 def url_of(database: str) -> str:
     """A database as --database-url takes it (an SQLite path as sqlite:///...)."""
     return database if "://" in database else "sqlite:///" + str(Path(database).resolve())
+
+
+def test_primary_key_index_is_read_from_the_catalogue(contract_db: DatabaseConfig) -> None:
+    conn = contract_db.connection()
+    names = {
+        table: contract_db.dialect.primary_key_index(conn, table)
+        for table in ("jobs", "files", "no_such_table")
+    }
+
+    if contract_db.dialect.features.file_based:
+        assert names == {
+            "jobs": "sqlite_autoindex_jobs_1",
+            "files": "sqlite_autoindex_files_1",
+            "no_such_table": None,
+        }
+    else:
+        assert names == {"jobs": "jobs_pkey", "files": "files_pkey", "no_such_table": None}
+    assert resolve_index(conn, PK_JOBS) == names["jobs"]
+    assert resolve_index(conn, (PK_JOBS, "idx_jobs_status")) == (names["jobs"], "idx_jobs_status")
