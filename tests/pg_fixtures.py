@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -95,3 +96,28 @@ def pg_schema_url(pg_url: str) -> Iterator[str]:
                 "AND state = 'idle in transaction'"
             )
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+PG_LARGE_JOBS = 50_000
+PG_LARGE_SCHEMA = "large_db"
+
+
+@pytest.fixture(scope="session")
+def pg_large_db(pg_url: str) -> Iterator[Any]:
+    """``large_db``'s twin on PostgreSQL: 50,000 jobs (realistic mix, seed 1) and their
+    files in a schema of their own, loaded with COPY before the indexes are built, then
+    ANALYZEd: large enough for the planner to prefer the indexes. Read-only."""
+    from collector.bench.dataset import write_dataset
+    from collector.config.database import DatabaseConfig
+    from collector.models import ALL_MODELS
+    from collector.schema.reconcile import reconcile
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(PG_LARGE_SCHEMA)))
+    config = DatabaseConfig(schema_url(pg_url, PG_LARGE_SCHEMA))
+    reconcile(config, ALL_MODELS, indexes=False)
+    write_dataset(config, PG_LARGE_JOBS, files_per_job=3, mix="realistic", seed=1)
+    config.initialize_schema()
+    config.connection().execute("ANALYZE")
+    yield config
+    config.dispose()

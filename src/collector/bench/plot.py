@@ -50,7 +50,7 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("jobs (files: about 2.5 per job)")
     ax.set_ylabel("median latency, ms")
     ax.set_title(
-        f"collector: dashboard queries, {result['mix']} mix, SQLite {result['sqlite_version']}\n"
+        f"collector: dashboard queries, {result['mix']} mix, {result['engine']}\n"
         "dashed: the plan's SQL without indexes; solid: the repository method with indexes"
     )
     ax.grid(True, which="both", alpha=0.3)

@@ -28,8 +28,10 @@ def size_lines(size: dict[str, Any]) -> list[str]:
     lines = [
         f"{size['jobs']:,} jobs, {size['files']:,} files: loaded in {size['load_s']:.1f} s "
         f"({size['load_rows_per_s']:,.0f} rows/s), upgraded (indexes, counts, ANALYZE) "
-        f"in {size['upgrade_s']:.1f} s",
+        f"in {size['upgrade_s']:.1f} s, analyzed again in {size.get('analyze_s', 0):.1f} s",
     ]
+    if not size["orphaned_jobs"]:
+        lines.append("no orphaned files: the engine enforces the foreign key (none can be made)")
     if size.get("storage_bytes"):
         lines.append(_storage_line(size["storage_bytes"]))
     update = size["progress_update"]
@@ -111,9 +113,9 @@ def _margin(target: dict[str, Any]) -> float:
 def report_lines(result: dict[str, Any]) -> list[str]:
     """The whole report: every size, inserts, index usage, targets."""
     lines = [
-        f"SQLite {result['sqlite_version']}, Python {result['python']}, {result['machine']}, "
+        f"{result['engine']}, Python {result['python']}, {result['machine']}, "
         f"{result['mix']} mix; times in ms (median): the plan's SQL without and with "
-        "indexes, the repository method, raw sqlite3 on the repository's SQL",
+        "indexes, the repository method, a bare connection on the repository's SQL",
     ]
     for size in result["sizes"]:
         lines += ["", *size_lines(size)]

@@ -1,10 +1,15 @@
 """The index benchmark: every dashboard query with and without indexes, same data.
 
-For each size: load a dataset into a database with tables only (as the pre-index
-code left them, including a few orphaned file rows), time the plan's SQL there
+On SQLite (a new file per size in the work folder) or on PostgreSQL (a new schema
+per size, ``collector_bench_<jobs>``, in the database ``database_url`` names,
+dropped after it is measured). For each size: load a dataset into a database with
+tables only (as the pre-index code left them, including a few orphaned file rows
+where the engine lets them be made: PostgreSQL enforces the foreign key, so it has
+none), time the plan's SQL there
 (the baseline), upgrade the database in place (indexes, derived tables,
 statistics: timed), then time the plan's SQL again, the repository method that
-serves the same need, and raw sqlite3 running the SQL the repository ran; and a
+serves the same need, and a bare connection of the engine running the SQL the
+repository ran (raw sqlite3, or psycopg without the pool); and a
 worker's progress report before and after the upgrade. Separately, insert
 throughput with no indexes, with all of them, and with each index alone, so every
 index shows what it costs to keep.
@@ -27,12 +32,13 @@ from collector.config.database import DatabaseConfig
 from collector.dialects import Connection
 from collector.models import ALL_MODELS
 from collector.repositories import FileRepository, JobRepository
-from collector.repositories.contracts import CONTRACTS
+from collector.repositories.contracts import CONTRACTS, PrimaryKey
 from collector.repositories.paging import encode_cursor
 from collector.repositories.queue import JobQueue
 from collector.schema import derived
 from collector.schema.plans import explain
 from collector.schema.reconcile import reconcile
+from collector.schema.sql import quote_identifier
 
 from .dataset import generate_rows, write_dataset
 from .queries import QUERIES, BenchQuery, Probe, rows_returned
@@ -49,14 +55,48 @@ DEFAULT_INSERT_JOBS = 50_000
 INSERT_REPEATS = 3
 
 
-def _fresh(path: Path) -> DatabaseConfig:
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    return DatabaseConfig(path)
+BENCH_SCHEMA = "collector_bench_{}"  # on a server: one schema per size, dropped after
 
 
-def _make_orphans(conn: Connection) -> int:
-    """Delete every ORPHAN_EVERY-th job, not its files (plain sqlite3: no foreign keys)."""
+class Fresh:
+    """A new, empty database for one size: an SQLite file in the work folder, or a new
+    schema in the server database ``database_url`` names (``drop()`` removes it)."""
+
+    def __init__(self, workdir: Path, name: str, database_url: str | None) -> None:
+        self.schema: str | None = None
+        self.admin: DatabaseConfig | None = None
+        if database_url is None:
+            path = workdir / f"{name}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            self.db = DatabaseConfig(path)
+            return
+        self.schema = BENCH_SCHEMA.format(name.removeprefix("bench-").replace("-", "_"))
+        self.admin = DatabaseConfig(database_url)
+        self._drop_schema()
+        self.admin.connection().execute("CREATE SCHEMA " + quote_identifier(self.schema))
+        self.db = DatabaseConfig(dialects.with_search_path(database_url, self.schema))
+
+    def _drop_schema(self) -> None:
+        if self.admin is not None and self.schema is not None:
+            self.admin.connection().execute(
+                "DROP SCHEMA IF EXISTS " + quote_identifier(self.schema) + " CASCADE"
+            )
+
+    def drop(self) -> None:
+        """Close the database; on a server, drop its schema (on SQLite the file stays)."""
+        self.db.dispose()
+        if self.admin is not None:
+            self._drop_schema()
+            self.admin.dispose()
+
+
+def _make_orphans(db: DatabaseConfig, conn: Connection) -> int:
+    """Delete every ORPHAN_EVERY-th job, not its files, where the engine lets a bare
+    connection do that (SQLite without PRAGMA foreign_keys); 0 where the foreign key
+    is always enforced (PostgreSQL: orphans cannot exist)."""
+    if db.dialect.features.foreign_keys_always:
+        return 0
     return conn.execute("DELETE FROM jobs WHERE rowid % ? = 0", (ORPHAN_EVERY,)).rowcount
 
 
@@ -64,8 +104,7 @@ def _probe(conn: Connection) -> Probe:
     """A job near the middle with 3 files, one a video; a cursor 90% down the job list.
 
     The same shape of job at every size, so "files of one job" returns the same
-    number of rows whatever the size (a job's files are written together, so
-    they are neighbours by rowid).
+    number of rows whatever the size.
     """
     total = conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
     depth = max(0, int(total * 0.9) - 1)
@@ -73,21 +112,34 @@ def _probe(conn: Connection) -> Probe:
         "SELECT created_at, id FROM jobs ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?",
         (depth,),
     ).fetchone()
-    return Probe(_probe_job(conn), encode_cursor(row[0], row[1]), depth + 1)
+    return Probe(_probe_job(conn, total), encode_cursor(row[0], row[1]), depth + 1)
 
 
-def _probe_job(conn: Connection) -> str:
+PROBE_JOBS = 500  # jobs looked at from the middle of the list for the probe's shape
+
+
+def _probe_job(conn: Connection, total: int) -> str:
+    """The first job from the middle of the list (by created_at) with 3 files, one a video."""
+    middle = (total // 2, PROBE_JOBS)
+    jobs = [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM jobs ORDER BY created_at, id LIMIT ? OFFSET ?", middle[::-1]
+        ).fetchall()
+    ]
     rows = conn.execute(
-        "SELECT job_id, file_type FROM files WHERE rowid >= (SELECT MAX(rowid) / 2 FROM files) "
-        "AND job_id IN (SELECT id FROM jobs) ORDER BY rowid LIMIT 2000"
+        "SELECT job_id, file_type FROM files WHERE job_id IN "
+        "(SELECT id FROM jobs ORDER BY created_at, id LIMIT ? OFFSET ?)",
+        middle[::-1],
     ).fetchall()
     types: dict[str, list[str]] = {}
     for job_id, file_type in rows:
         types.setdefault(job_id, []).append(file_type)
-    for job_id, found in types.items():
+    for job_id in jobs:
+        found = types.get(job_id, [])
         if len(found) == 3 and found.count("video") == 1:
             return job_id
-    return rows[0][0]
+    return next(job_id for job_id in jobs if job_id in types)
 
 
 BENCH_WORKER = "bench-worker"
@@ -99,7 +151,8 @@ def _lease_running_jobs(conn: Connection) -> list[str]:
     ids = [
         row[0]
         for row in conn.execute(
-            "SELECT id FROM jobs WHERE status = 'running' ORDER BY rowid LIMIT ?", (LEASED_JOBS,)
+            "SELECT id FROM jobs WHERE status = 'running' ORDER BY created_at, id LIMIT ?",
+            (LEASED_JOBS,),
         )
     ]
     conn.executemany(
@@ -139,7 +192,7 @@ def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
 
 def _raw(db: DatabaseConfig) -> Connection:
     """A bare connection of the engine: no session set-up, plain tuples."""
-    return db.dialect.connect_raw(db.db_path)
+    return db.dialect.connect_raw(db.location)  # a file's Path, or a server's URL
 
 
 def storage(conn: Connection) -> dict[str, int] | None:
@@ -184,7 +237,7 @@ def _with_indexes(
     probe: Probe,
     reference: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The plan's SQL, the repository method and raw sqlite3 on its SQL, with indexes.
+    """The plan's SQL, the repository method and a bare connection on its SQL, with indexes.
 
     ``reference`` is (jobs, rows) of the smallest size where the query returned
     rows: flatness compares with that size. Where its rows are fewer than this
@@ -225,16 +278,31 @@ def run_size(
     seed: int = 1,
     progress: Progress | None = None,
     references: dict[str, tuple[int, int]] | None = None,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     """Measure every query at one size; see the module docstring.
 
     ``references``: per query, (jobs, rows) of the smallest size measured before
     where it returned rows, for comparing pages of equal length (see _with_indexes).
     """
-    db = _fresh(workdir / f"bench-{num_jobs}.db")
+    fresh = Fresh(workdir, f"bench-{num_jobs}", database_url)
+    try:
+        return _measure_size(fresh.db, num_jobs, mix, seed, progress, references)
+    finally:
+        fresh.drop()
+
+
+def _measure_size(
+    db: DatabaseConfig,
+    num_jobs: int,
+    mix: str,
+    seed: int,
+    progress: Progress | None,
+    references: dict[str, tuple[int, int]] | None,
+) -> dict[str, Any]:
     summary, load_s = _load(db, num_jobs, mix, seed, progress)
     raw = _raw(db)
-    orphaned = _make_orphans(raw)
+    orphaned = _make_orphans(db, raw)
     leased = _lease_running_jobs(raw)
     probe = _probe(raw)
     results = _baseline(raw, probe, f"{num_jobs:,} jobs: without indexes", progress)
@@ -245,9 +313,20 @@ def run_size(
     started = time.perf_counter()
     db.initialize_schema(ALL_MODELS)
     upgrade_s = time.perf_counter() - started
+    # Fresh statistics of every column (an engine may have only row counts after the
+    # index builds), so the plans below are the ones the planner really chooses.
+    started = time.perf_counter()
+    with db.transaction() as conn:
+        for model in ALL_MODELS:
+            db.dialect.analyze(conn, model.get_table_name())
+    analyze_s = time.perf_counter() - started
     if progress:
         progress(f"{num_jobs:,} jobs: upgrade", 1, 1)
     raw = _raw(db)  # a new connection sees the new schema and statistics
+    primary_keys = {
+        model.get_table_name(): db.dialect.primary_key_index(raw, model.get_table_name())
+        for model in ALL_MODELS
+    }
     for number, query in enumerate(QUERIES):
         entry = results[query.name]
         reference = (references or {}).get(query.name)
@@ -258,8 +337,8 @@ def run_size(
             progress(f"{num_jobs:,} jobs: with indexes", number + 1, len(QUERIES))
     progress_ms = _progress_update_ms(db, leased)
     sizes_on_disk = storage(raw)
+    engine = db.dialect.engine_version(raw)
     raw.close()
-    db.close()
     return {
         # The worker's write, once a second per download: what the indexes cost it.
         "progress_update": {"no_index_ms": progress_no_index_ms, "with_indexes_ms": progress_ms},
@@ -269,6 +348,9 @@ def run_size(
         "load_s": load_s,
         "load_rows_per_s": (summary.jobs + summary.files) / load_s,
         "upgrade_s": upgrade_s,
+        "analyze_s": analyze_s,
+        "primary_keys": primary_keys,
+        "engine": engine,
         "storage_bytes": sizes_on_disk,
         "load_average": os.getloadavg(),  # of the machine, after the size: for the record
         "queries": results,
@@ -313,7 +395,8 @@ def _batches(jobs: int, ids: str) -> list[Batch]:
 
 
 def _insert_rate(workdir: Path, jobs: int, case: InsertCase, batches: list[Batch]) -> float:
-    db = _fresh(workdir / "bench-insert.db")
+    fresh = Fresh(workdir, "bench-insert", None)
+    db = fresh.db
     reconcile(db, ALL_MODELS, indexes=False)
     case.setup(db)
     started = time.perf_counter()
@@ -332,7 +415,7 @@ def _insert_rate(workdir: Path, jobs: int, case: InsertCase, batches: list[Batch
                     conn.executemany(FileRepository.insert_sql(), file_rows)
             rows += len(job_rows) + len(file_rows)
     elapsed = time.perf_counter() - started
-    db.close()
+    fresh.drop()
     return rows / elapsed
 
 
@@ -412,21 +495,27 @@ def index_usage(sizes: list[dict[str, Any]]) -> dict[str, list[str]]:
     """For each index, the queries whose plans use it (bench queries and contracts).
 
     Contracts may name an index proposed but not declared yet; those are left out.
+    Primary keys go by the names the engine gave them (``primary_keys`` of a size).
     """
     usage: dict[str, set[str]] = {}
+    primary_keys = {t: n for size in sizes for t, n in size.get("primary_keys", {}).items() if n}
+    declared = {spec.name for model in ALL_MODELS for spec in model.index_specs()}
+    known = declared | set(primary_keys.values())
     for size in sizes:
         for name, entry in size["queries"].items():
             for plan in entry["repo_plan"]:
                 for line in plan:
                     for word in line.split():
-                        if word.startswith(("idx_", "sqlite_autoindex_")):
+                        if word in known:
                             usage.setdefault(word, set()).add(name)
-    declared = {spec.name for model in ALL_MODELS for spec in model.index_specs()}
     for contract in CONTRACTS:
         for wanted in contract.indexes:
-            for index in (wanted,) if isinstance(wanted, str) else wanted or ():
-                if index in declared or index.startswith("sqlite_autoindex_"):
-                    usage.setdefault(index, set()).add(contract.name)
+            for index in (wanted,) if isinstance(wanted, str | PrimaryKey) else wanted or ():
+                index_name = (
+                    primary_keys.get(index.table) if isinstance(index, PrimaryKey) else index
+                )
+                if index_name in known:
+                    usage.setdefault(index_name, set()).add(contract.name)
     for name in declared:
         usage.setdefault(name, set())
     return {name: sorted(queries) for name, queries in sorted(usage.items())}
@@ -439,30 +528,39 @@ def run_benchmarks(
     mix: str = "realistic",
     progress: Progress | None = None,
     seed: int = 1,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     """The whole benchmark; the result holds every figure (it is what --json writes).
 
     Databases are written under ``workdir`` (a temporary folder, removed after, if
-    None). ``insert_jobs=0`` skips the insert measurements.
+    None), or with ``database_url`` (a server's database) in a schema per size there,
+    each dropped once measured. ``insert_jobs=0`` skips the insert measurements, which
+    are SQLite's (a new file per case): with ``database_url`` they are skipped.
     """
     if workdir is None:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="collector-bench-") as tmp:
-            return run_benchmarks(sizes, Path(tmp), insert_jobs, mix, progress, seed)
+            return run_benchmarks(sizes, Path(tmp), insert_jobs, mix, progress, seed, database_url)
     workdir.mkdir(parents=True, exist_ok=True)
     measured: list[dict[str, Any]] = []
     # The smallest size first: per query, the first size that returned rows is the one
     # the larger sizes are compared with (5 active jobs in 1,000; none in 500).
     references: dict[str, tuple[int, int]] = {}
     for num_jobs in sorted(sizes):
-        measured.append(run_size(workdir, num_jobs, mix, seed, progress, dict(references)))
+        measured.append(
+            run_size(workdir, num_jobs, mix, seed, progress, dict(references), database_url)
+        )
         for name, entry in measured[-1]["queries"].items():
             if name not in references and entry["rows"] > 0:
                 references[name] = (num_jobs, entry["rows"])
-    inserts = insert_costs(workdir, insert_jobs, progress) if insert_jobs else None
+    inserts = (
+        insert_costs(workdir, insert_jobs, progress)
+        if insert_jobs and database_url is None
+        else None
+    )
     result = {
-        "sqlite_version": dialects.SQLITE.version,
+        "engine": measured[0]["engine"] if measured else None,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "mix": mix,

@@ -170,6 +170,12 @@ def bench_dataset(num_jobs: int, files_per_job: int, mix: str, seed: int, path: 
     help="Draw latency against jobs here as PNG (needs collector[bench]).",
 )
 @workdir_option("Keep the benchmark databases here (default: a temporary folder).")
+@click.option(
+    "--database-url",
+    "bench_url",
+    help="Measure on this PostgreSQL database (postgresql://...): each size in a new schema "
+    "collector_bench_<jobs> there, dropped once measured (insert costs are SQLite's: skipped).",
+)
 def bench_run(
     sizes: list[int],
     mix: str,
@@ -178,11 +184,16 @@ def bench_run(
     json_path: Path | None,
     plot_path: Path | None,
     workdir: Path | None,
+    bench_url: str | None,
 ) -> None:
     """Every dashboard query with and without indexes, at each size, on the same data."""
     from collector.bench.plot import PlotUnavailableError, check_available, write_plot
     from collector.bench.report import report_lines
     from collector.bench.runner import run_benchmarks
+
+    from .bench_fleet import server_url
+
+    url = server_url(bench_url)
 
     if plot_path is not None:
         try:
@@ -191,7 +202,7 @@ def bench_run(
             raise click.ClickException(str(exc)) from exc
     bars = StageBars()
     try:
-        result = run_benchmarks(sizes, workdir, insert_jobs, mix, bars, seed)
+        result = run_benchmarks(sizes, workdir, insert_jobs, mix, bars, seed, url)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -55,7 +55,7 @@ def bench_load(
 
     from collector.bench.load import LoadOptions, run_load
 
-    url = _server_url(bench_url)
+    url = server_url(bench_url)
     options = LoadOptions(seconds, workers, writers, readers, write_rate)
     with tempfile.TemporaryDirectory(prefix="collector-load-") as scratch:
         folder = workdir or Path(scratch)
@@ -221,7 +221,7 @@ def bench_pg_upgrade(
     """
     from collector.bench.pg_upgrade import measure, report_lines
 
-    url = _server_url(bench_url)
+    url = server_url(bench_url)
     assert url is not None  # required
     try:
         result = measure(
@@ -302,7 +302,7 @@ def bench_queue(
 
     from collector.bench.queue import NOT_CHECKED, QueueOptions, report_lines, run_queue
 
-    url = _server_url(bench_url)
+    url = server_url(bench_url)
     options = QueueOptions(
         workers, seconds, batch, idle_samples, watch=not poll_only, claim_batch=claim_batch
     )
@@ -327,7 +327,7 @@ def bench_queue(
         sys.exit(1)
 
 
-def _server_url(url: str | None) -> str | None:
+def server_url(url: str | None) -> str | None:
     """A bench's --database-url: a server database's URL, checked; None when not given."""
     if url is None:
         return None

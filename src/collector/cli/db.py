@@ -306,7 +306,7 @@ class _TableBars:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def db_explain(ctx: click.Context, as_json: bool) -> None:
-    """Each repository query, the plan SQLite uses for it, and its contract.
+    """Each repository query, the plan the engine uses for it, and its contract.
 
     Queries are recorded, not run. Exits 1 if any plan breaks its contract.
     """
@@ -323,6 +323,12 @@ def db_explain(ctx: click.Context, as_json: bool) -> None:
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     broken = [r for r in results if r[1].problems]
+    cost_based = database.dialect.features.cost_based_planner
+
+    def allowance(contract: Any) -> str | None:
+        """Why this engine's planner may take another plan, where the contract says so."""
+        return contract.cost_based.why if cost_based and contract.cost_based else None
+
     if as_json:
         click.echo(
             json.dumps(
@@ -333,6 +339,7 @@ def db_explain(ctx: click.Context, as_json: bool) -> None:
                         "expected_index": checked.expected_index,
                         "plan": [step.detail for step in checked.steps],
                         "problems": checked.problems,
+                        "cost_based": allowance(contract),
                     }
                     for contract, checked in results
                 ],
@@ -344,6 +351,8 @@ def db_explain(ctx: click.Context, as_json: bool) -> None:
             verdict = "ok" if not checked.problems else "BROKEN: " + "; ".join(checked.problems)
             click.echo(f"{contract.name}  [{verdict}]")
             click.echo(f"  {checked.statement.sql}")
+            if allowance(contract):
+                click.echo(f"  (a cost-based planner may: {allowance(contract)})")
             for line in format_plan(checked.steps).splitlines():
                 click.echo(f"    {line}")
     if broken:

@@ -26,7 +26,7 @@ from .base import (
 )
 from .postgresql import PostgreSQLDialect
 from .sqlite import SQLiteDialect
-from .url import DatabaseURL, parse_database_url
+from .url import DatabaseURL, parse_database_url, with_search_path
 
 SQLITE = SQLiteDialect()
 POSTGRESQL = PostgreSQLDialect()
@@ -93,4 +93,5 @@ __all__ = [
     "get_dialect",
     "locate",
     "parse_database_url",
+    "with_search_path",
 ]

@@ -78,6 +78,15 @@ class Features:
     # outside any transaction), then swapped in under its name (see
     # Dialect.create_index_sql's ``online``).
     online_index_builds: bool = False
+    # The planner weighs plans by the share of rows a filter matches (PostgreSQL): where
+    # a filter matches many rows it walks an index in the list's order and filters, or
+    # reads a table whole for an unbounded list of a large share of it. SQLite's planner
+    # takes the filter's index. Plan contracts say what each query may do under either.
+    cost_based_planner: bool = False
+    # Every connection enforces foreign keys: no row can name a missing parent, so no
+    # orphan can be made behind the application's back (SQLite enforces them per
+    # connection, only where PRAGMA foreign_keys is on).
+    foreign_keys_always: bool = False
 
 
 class ColumnInfo(NamedTuple):
@@ -266,6 +275,15 @@ class Dialect(ABC):
     def index_definitions(self, conn: Connection, table: str) -> list[tuple[str, str | None]]:
         """(name, stored SQL or None) of every index on ``table``, by name."""
 
+    def primary_key_index(self, conn: Connection, table: str) -> str | None:
+        """The name of the index behind ``table``'s primary key, read from the catalogue
+        (``sqlite_autoindex_jobs_1`` on SQLite, ``jobs_pkey`` on PostgreSQL); None if
+        the table has none."""
+        for info in self.table_indexes(conn, table):
+            if info.origin == "pk":
+                return info.name
+        return None
+
     # -- plans -------------------------------------------------------------------------
 
     @abstractmethod
@@ -413,6 +431,19 @@ class Dialect(ABC):
         way, inside the caller's transaction; a row whose ``key`` the table already holds
         is skipped, not compared (``db copy`` compares checksums afterwards). Returns the
         rows inserted."""
+
+    def bulk_load(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> int | None:
+        """Load new ``rows`` (values in ``columns`` order) into ``table`` the engine's
+        fastest way, inside the caller's transaction (no conflict handling: the keys must
+        be new); the rows loaded, or None where the engine has nothing faster than the
+        repositories' multi-row INSERT (``Repository.insert_rows``), which the caller uses."""
+        return None
+
+    def engine_version(self, conn: Connection) -> str:
+        """The engine and its version, as a report names them ("SQLite 3.45.1")."""
+        return f"{self.display_name} {self.version}"
 
     def bulk_build(self, conn: Connection, on: bool) -> None:
         """Give this session more memory for building indexes over a bulk load (``on``),

@@ -219,6 +219,8 @@ class PostgreSQLDialect(Dialect):
         notifications=True,
         writable_cte=True,
         online_index_builds=True,
+        cost_based_planner=True,
+        foreign_keys_always=True,
     )
     Error = psycopg.Error
     DatabaseError = psycopg.DatabaseError
@@ -851,6 +853,24 @@ class PostgreSQLDialect(Dialect):
         with conn.cursor() as cursor:  # type: ignore[attr-defined]  # psycopg's
             cursor.executemany(insert, rows)  # rowcount: the rows of every execution
             return int(cursor.rowcount)
+
+    def bulk_load(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> int | None:
+        """``COPY ... FROM STDIN`` (text format: the server parses each value as its
+        column's type; timestamps are naive UTC text and sessions run in UTC)."""
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        )
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]  # psycopg's
+            for row in rows:
+                copy.write_row(row)
+        return len(rows)
+
+    def engine_version(self, conn: Connection) -> str:
+        """The server's version ("PostgreSQL 15.8"), and the driver's."""
+        row = self.tuple_cursor(conn).execute("SHOW server_version").fetchone()
+        return f"PostgreSQL {row[0].split()[0]} ({self.version})"
 
     def bulk_build(self, conn: Connection, on: bool) -> None:
         """``maintenance_work_mem`` (the default 64MB sorts a million-row index on disk)."""

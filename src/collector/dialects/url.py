@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 SCHEMES = ("sqlite", "postgresql")
 POSTGRESQL_SCHEMES = ("postgresql", "postgres")
@@ -82,3 +82,14 @@ def redact(url: str) -> str:
     user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
     return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """A ``postgresql://`` URL whose sessions work in ``schema`` (libpq's ``options``
+    gains ``-csearch_path=schema``; options already given are kept)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    given = [value for key, value in query if key == "options"]
+    options = " ".join([*given, f"-csearch_path={schema}"])
+    query = [(key, value) for key, value in query if key != "options"] + [("options", options)]
+    return parts._replace(query=urlencode(query, quote_via=quote)).geturl()

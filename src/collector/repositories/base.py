@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from collector.config.database import DatabaseConfig, get_db_config
 from collector.dialects import Connection, dialect_for
 from collector.models.base import BaseModel
-from collector.models.values import to_db_timestamp
 from collector.schema.derived import counts_table
 from collector.schema.sql import column_list, placeholders, quote_identifier
 
@@ -179,9 +177,6 @@ class Repository(Generic[M]):
         next_cursor = None
         if more:
             last = dict(zip(names, rows[-1], strict=True))
-            created = last["created_at"]
-            if isinstance(created, datetime):  # a timestamptz column (PostgreSQL)
-                created = to_db_timestamp(created)
-            next_cursor = encode_cursor(created, last["id"])
+            next_cursor = encode_cursor(last["created_at"], last["id"])
         model = cast(type[M], self.model)
         return Page(model.from_rows(rows, names), next_cursor)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.config.database import DatabaseConfig, Statement
+from collector.dialects import Connection, dialect_for
 from collector.models.values import to_db_timestamp
 from collector.schema.plans import PlanStep, explain, plan_problems
 
@@ -21,7 +22,22 @@ from .job_repository import JobRepository
 from .paging import encode_cursor
 from .queue import JobQueue
 
-PK_JOBS = "sqlite_autoindex_jobs_1"
+
+@dataclass(frozen=True)
+class PrimaryKey:
+    """The index behind a table's primary key, whatever the engine names it
+    (``sqlite_autoindex_jobs_1`` on SQLite, ``jobs_pkey`` on PostgreSQL): the
+    dialect reads its name from the catalogue when a contract is checked."""
+
+    table: str
+
+    def __str__(self) -> str:
+        return f"the primary key of {self.table}"
+
+
+IndexName = str | PrimaryKey
+Wanted = IndexName | tuple[IndexName, ...] | None
+PK_JOBS = PrimaryKey("jobs")
 # The queue's samples: nothing is queued or claimed when contracts are only recorded.
 QUEUE_SAMPLE_URL = "https://www.youtube.com/watch?v=plan-contract"
 QUEUE_SAMPLE_WORKER = "plan-contract-worker"
@@ -41,15 +57,34 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class CostBased:
+    """What a cost-based planner (``Features.cost_based_planner``: PostgreSQL) may do
+    instead of the contract's plan, and why: SQLite is held to the contract as written.
+
+    ``indexes``: other indexes it may use (an index in the list's order, walked with the
+    filter applied until the LIMIT is met, when the filter matches a large share of the
+    rows); ``scans``: tables it may read whole (an unbounded list of a large share of
+    the table: the index would cost more), which drops the index requirement; ``sort``:
+    it may sort the rows (a handful, found through an index).
+    """
+
+    why: str
+    indexes: tuple[str, ...] = ()
+    scans: frozenset[str] = frozenset()
+    sort: bool = False
+
+
+@dataclass(frozen=True)
 class QueryContract:
     name: str
     call: Callable[[JobRepository, FileRepository, Sample], Any]
     # One entry per statement the method runs: the index it must use, a tuple of
     # indexes that serve it equally (the planner may pick either), or None.
-    indexes: tuple[str | tuple[str, ...] | None, ...]
+    indexes: tuple[Wanted, ...]
     temp_sort_ok: bool = False
     scans_ok: frozenset[str] = frozenset()  # small derived tables read whole
     note: str = ""
+    cost_based: CostBased | None = None
 
 
 CONTRACTS: tuple[QueryContract, ...] = (
@@ -57,6 +92,12 @@ CONTRACTS: tuple[QueryContract, ...] = (
         "JobRepository.get_active_jobs",
         lambda j, f, s: j.get_active_jobs(),
         ("idx_jobs_active_created",),
+        cost_based=CostBased(
+            "the active rows (under 1%) found by the status index, then sorted: the planner "
+            "costs that below the partial index's random reads for an unbounded list",
+            indexes=("idx_jobs_status", "idx_jobs_status_created"),
+            sort=True,
+        ),
     ),
     QueryContract(
         "JobRepository.get_recent_jobs",
@@ -74,11 +115,19 @@ CONTRACTS: tuple[QueryContract, ...] = (
         "JobRepository.find_by(status)",
         lambda j, f, s: j.find_by(status="completed", limit=50),
         ("idx_jobs_status_created",),
+        cost_based=CostBased(
+            "90% of jobs are completed: the created_at index, filtered, meets the LIMIT first",
+            indexes=("idx_jobs_created_at",),
+        ),
     ),
     QueryContract(
         "JobRepository.find_by(platform)",
         lambda j, f, s: j.find_by(platform="youtube", limit=50),
         ("idx_jobs_platform",),
+        cost_based=CostBased(
+            "60% of jobs are youtube's: the created_at index, filtered, meets the LIMIT first",
+            indexes=("idx_jobs_created_at",),
+        ),
     ),
     QueryContract("JobRepository.get_job", lambda j, f, s: j.get_job(s.job_id), (PK_JOBS,)),
     QueryContract(
@@ -118,6 +167,11 @@ CONTRACTS: tuple[QueryContract, ...] = (
         "FileRepository.get_files_by_type",
         lambda j, f, s: f.get_files_by_type("video"),
         ("idx_files_file_type",),
+        cost_based=CostBased(
+            "every video: a quarter of the files, unbounded; reading the table in order is "
+            "cheaper than a quarter of it through the index",
+            scans=frozenset({"files"}),
+        ),
     ),
     QueryContract(
         "FileRepository.get_job_files_by_type",
@@ -131,6 +185,11 @@ CONTRACTS: tuple[QueryContract, ...] = (
         (("idx_files_job_id", "idx_files_job_id_type"),),
         scans_ok=frozenset({"files_orphan_job_id"}),
         note="reads the trigger-kept orphan ids, then only their files",
+        cost_based=CostBased(
+            "the orphans' files are sorted after the join; with the foreign key enforced "
+            "(PostgreSQL) there are none",
+            sort=True,
+        ),
     ),
     QueryContract(
         "FileRepository.count",
@@ -161,6 +220,11 @@ CONTRACTS: tuple[QueryContract, ...] = (
         "JobRepository.page(platform, cursor)",
         lambda j, f, s: j.page(platform="tiktok", cursor=s.cursor),
         ("idx_jobs_platform",),
+        cost_based=CostBased(
+            "15% of jobs are tiktok's: the created_at index, filtered from the cursor, meets "
+            "the LIMIT of 51 after about 340 rows",
+            indexes=("idx_jobs_created_at",),
+        ),
     ),
     QueryContract(
         "JobRepository.page(active, cursor)",
@@ -176,6 +240,11 @@ CONTRACTS: tuple[QueryContract, ...] = (
         "FileRepository.page(file_type, cursor)",
         lambda j, f, s: f.page(file_type="video", cursor=s.cursor),
         ("idx_files_file_type",),
+        cost_based=CostBased(
+            "a quarter of the files are videos: the created_at index, filtered from the "
+            "cursor, meets the LIMIT of 51 after about 200 rows",
+            indexes=("idx_files_created_at",),
+        ),
     ),
     # -- the queue (repositories/queue.py); the worker's writes all go by primary key --
     QueryContract(
@@ -189,6 +258,11 @@ CONTRACTS: tuple[QueryContract, ...] = (
         lambda j, f, s: JobQueue(j.db).claim(QUEUE_SAMPLE_WORKER, 60),
         ("idx_jobs_status_created",),
         note="the oldest pending job: the first entry of the status index, no sort",
+        cost_based=CostBased(
+            "the active partial index is in created_at order and holds the pending rows: "
+            "its first pending entry, no sort",
+            indexes=("idx_jobs_active_created",),
+        ),
     ),
     QueryContract(
         "JobQueue.pending_wait",
@@ -238,8 +312,38 @@ CONTRACTS: tuple[QueryContract, ...] = (
 class CheckedStatement:
     statement: Statement
     steps: list[PlanStep]
-    expected_index: str | tuple[str, ...] | None
+    expected_index: str | tuple[str, ...] | None  # index names as this database has them
     problems: list[str]
+
+
+def resolve_index(conn: Connection, wanted: Wanted) -> str | tuple[str, ...] | None:
+    """A contract entry with every primary key named as this database names it."""
+
+    def name(index: IndexName) -> str:
+        if isinstance(index, PrimaryKey):
+            return dialect_for(conn).primary_key_index(conn, index.table) or str(index)
+        return index
+
+    if wanted is None:
+        return None
+    if isinstance(wanted, tuple):
+        return tuple(name(index) for index in wanted)
+    return name(wanted)
+
+
+def widen(
+    wanted: str | tuple[str, ...] | None, allowance: CostBased | None
+) -> str | tuple[str, ...] | None:
+    """The indexes a statement may use once a cost-based planner's allowance is added
+    (None, no particular index, where the allowance lets it read the table whole)."""
+    if allowance is None or wanted is None:
+        return wanted
+    if allowance.scans:
+        return None
+    if not allowance.indexes:
+        return wanted
+    names = (wanted,) if isinstance(wanted, str) else wanted
+    return names + tuple(i for i in allowance.indexes if i not in names)
 
 
 def capture_statements(
@@ -263,12 +367,17 @@ def check_contract(
     """The plan of every statement a repository method runs, checked against its contract."""
     statements = capture_statements(db, contract, sample, execute)
     conn = db.connection()
+    allowance = contract.cost_based if db.dialect.features.cost_based_planner else None
     checked = []
     for position, statement in enumerate(statements):
-        wanted = contract.indexes[position] if position < len(contract.indexes) else None
+        declared = contract.indexes[position] if position < len(contract.indexes) else None
+        wanted = widen(resolve_index(conn, declared), allowance)
         steps = explain(conn, statement.sql, statement.params)
         problems = plan_problems(
-            steps, wanted, temp_sort_ok=contract.temp_sort_ok, scans_ok=contract.scans_ok
+            steps,
+            wanted,
+            temp_sort_ok=contract.temp_sort_ok or bool(allowance and allowance.sort),
+            scans_ok=contract.scans_ok | (allowance.scans if allowance else frozenset()),
         )
         if position >= len(contract.indexes):
             problems.append("statement not covered by the contract")
@@ -286,10 +395,9 @@ def check_contract(
 
 
 def sample_from(db: DatabaseConfig) -> Sample:
-    """A sample whose job exists and has files, and a cursor halfway down the lists.
-
-    Read in the lists' own order (created_at, id), which every engine indexes (SQLite's
-    rowid is not PostgreSQL's)."""
+    """A sample whose job exists and has files (the newest file's), and a cursor at the
+    job halfway down the list (the (n // 2 + 1)-th oldest of n), found through the
+    created_at indexes on either engine."""
     rows = db.execute_query("SELECT job_id FROM files ORDER BY created_at DESC, id DESC LIMIT 1")
     if not rows:
         rows = db.execute_query(
@@ -297,9 +405,10 @@ def sample_from(db: DatabaseConfig) -> Sample:
         )
     if not rows:
         return Sample()
+    total = db.execute_query("SELECT COUNT(*) AS n FROM jobs")[0]["n"]
     middle = db.execute_query(
-        "SELECT created_at, id FROM jobs ORDER BY created_at, id LIMIT 1 "
-        "OFFSET (SELECT COUNT(*) / 2 FROM jobs)"
+        "SELECT created_at, id FROM jobs ORDER BY created_at, id LIMIT 1 OFFSET ?",
+        (total // 2,),
     )
     if not middle:
         return Sample(job_id=rows[0]["job_id"])
