@@ -14,6 +14,10 @@ PLAN_INDEXES = frozenset(
     }
 )
 
+# The indexes the schema declares beyond the plan's: the covering active index and the
+# queue's URL look-up (both partial).
+ADDED_INDEXES = frozenset({"idx_jobs_active_created", "idx_jobs_url_queued"})
+
 # The jobs table's columns in declaration order: the plan's, then the queue's.
 JOB_FIELDS = (
     "id",

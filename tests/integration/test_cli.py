@@ -26,6 +26,7 @@ INDEXES = {
         "idx_jobs_created_at",
         "idx_jobs_status_created",
         "idx_jobs_active_created",
+        "idx_jobs_url_queued",
     ),
     "files": (
         "idx_files_job_id",

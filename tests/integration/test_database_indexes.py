@@ -31,7 +31,10 @@ JOBS_INDEXES = {
     "idx_jobs_status_created": (False, False, [("status", 0, "BINARY"), *NEWEST]),
     # Covering: the keyset order, then every other column of jobs.
     "idx_jobs_active_created": (False, True, [*NEWEST, *((c, 0, "BINARY") for c in ACTIVE_COVERS)]),
+    # The queue's look-up of a URL among the pending and running jobs.
+    "idx_jobs_url_queued": (False, True, [("url", 0, "BINARY")]),
 }
+QUEUED_WHERE = "WHERE \"status\" IN ('pending', 'running')"
 FILES_INDEXES = {
     "idx_files_job_id": (False, False, [("job_id", 0, "BINARY"), ("created_at", 0, "BINARY")]),
     "idx_files_file_type": (False, False, [("file_type", 0, "BINARY"), *NEWEST]),
@@ -81,7 +84,8 @@ def test_jobs_indexes_exist(app: Flask) -> None:
     assert set(found) == set(JOBS_INDEXES)
     assert found == JOBS_INDEXES
     assert index_sql(conn, "idx_jobs_active_created").endswith(ACTIVE_WHERE)
-    for name in set(JOBS_INDEXES) - {"idx_jobs_active_created"}:
+    assert index_sql(conn, "idx_jobs_url_queued").endswith(QUEUED_WHERE)
+    for name in set(JOBS_INDEXES) - {"idx_jobs_active_created", "idx_jobs_url_queued"}:
         assert " WHERE " not in index_sql(conn, name).upper(), name
     names = {row["name"] for row in get_db_config().get_index_info("jobs")}
     assert names == set(JOBS_INDEXES) | {"sqlite_autoindex_jobs_1"}

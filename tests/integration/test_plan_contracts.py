@@ -584,7 +584,7 @@ def test_dropping_every_managed_index_breaks_every_contract_that_names_one(
     medium_copy: DatabaseConfig,
 ) -> None:
     managed = sorted(n for n in index_names(medium_copy.db_path) if n.startswith("idx_"))
-    assert len(managed) == 9
+    assert len(managed) == 10
     for name in managed:
         drop_index(medium_copy.db_path, name)
     sample = sample_from(medium_copy)

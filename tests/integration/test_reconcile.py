@@ -32,7 +32,7 @@ from collector.repositories.queue import JobQueue
 from collector.schema.introspect import where_tokens
 from collector.schema.reconcile import Change, SchemaError, build_name, inspect, storage_states
 from tests.conftest import index_names, reading, schema_rows, table_names
-from tests.expected import JOB_FIELDS, PLAN_INDEXES
+from tests.expected import ADDED_INDEXES, JOB_FIELDS, PLAN_INDEXES
 from tests.legacy import create_legacy_database
 
 pytestmark = pytest.mark.both_engines
@@ -187,7 +187,7 @@ def test_fresh_database_gets_every_table_and_declared_index(db_path: Path) -> No
     assert trigger_names(db_path) == DERIVED_TRIGGERS
     assert len(DERIVED_TRIGGERS) == 12
     assert set(report.names("create index")) == set(DECLARED)
-    assert set(DECLARED) == PLAN_INDEXES | {"idx_jobs_active_created"}
+    assert set(DECLARED) == PLAN_INDEXES | ADDED_INDEXES
     idx_names = {name for name in index_names(db_path) if name.startswith("idx_")}
     assert idx_names == set(DECLARED)
     for model in ALL_MODELS:
@@ -222,14 +222,18 @@ def test_declared_key_columns_and_directions(db: DatabaseConfig, db_path: Path) 
 
 
 @pytest.mark.sqlite_only
-def test_only_the_active_index_is_partial(db: DatabaseConfig, db_path: Path) -> None:
+def test_only_the_active_and_queued_url_indexes_are_partial(
+    db: DatabaseConfig, db_path: Path
+) -> None:
     partial = {
         name
         for table in TABLES
         for name, row in index_list(db_path, table).items()
         if row["partial"] == 1
     }
-    assert partial == {"idx_jobs_active_created"}
+    assert partial == {"idx_jobs_active_created", "idx_jobs_url_queued"}
+    queued = where_tokens(index_sql(db_path, "idx_jobs_url_queued"))
+    assert queued == ("status", "in", "(", "'pending'", ",", "'running'", ")")
     tokens = where_tokens(index_sql(db_path, "idx_jobs_active_created"))
     assert tokens[:3] == ("status", "in", "(")
     assert {t for t in tokens if t.startswith("'")} == {f"'{s}'" for s in ACTIVE_STATUSES}

@@ -36,6 +36,7 @@ JOB_INDEXES = (
     "idx_jobs_created_at",
     "idx_jobs_status_created",
     "idx_jobs_active_created",
+    "idx_jobs_url_queued",
 )
 FILE_INDEXES = (
     "idx_files_job_id",
@@ -86,6 +87,8 @@ class TestDeclarations:
             '"bytes_downloaded", "completed_at", "worker_id", "lease_expires_at", '
             '"next_attempt_at") '
             "WHERE \"status\" IN ('pending', 'running', 'cancelling')",
+            'CREATE INDEX IF NOT EXISTS "idx_jobs_url_queued" ON "jobs" ("url") '
+            "WHERE \"status\" IN ('pending', 'running')",
         ]
 
     def test_file_indexes_sql(self) -> None:

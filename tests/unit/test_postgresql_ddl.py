@@ -60,6 +60,8 @@ def test_jobs_table_and_indexes() -> None:
         # The covering index keeps its key only: no progress column, no INCLUDE (HOT).
         'CREATE INDEX "idx_jobs_active_created" ON "jobs" ("created_at", "id") '
         "WHERE \"status\" IN ('pending', 'running', 'cancelling')",
+        'CREATE INDEX "idx_jobs_url_queued" ON "jobs" ("url") '
+        "WHERE \"status\" IN ('pending', 'running')",
     ]
 
 

@@ -84,6 +84,15 @@ class Job(BaseModel):
             "where": {"status": list(ACTIVE_STATUSES)},
             "name": "idx_jobs_active_created",
         },
+        {
+            # Queueing looks a URL up among the pending and running jobs (one job per
+            # URL while queued): one probe of this index, however long the queue,
+            # where the active index above would be walked whole (docs/queue.md).
+            # Not unique: databases from before the queue may hold duplicates.
+            "columns": ["url"],
+            "where": {"status": ["pending", "running"]},
+            "name": "idx_jobs_url_queued",
+        },
     ]
 
     id: str

@@ -35,9 +35,10 @@ from .settings_repository import load_allowed_hosts
 
 logger = logging.getLogger(__name__)
 
-# The statuses in which a URL counts as already queued. The condition is written as
-# literals, the way a partial index on it (idx_jobs_url_queued) would declare it.
-QUEUED_CONDITION = "\"status\" IN ('pending', 'running')"
+# The statuses in which a URL counts as already queued: the very condition the partial
+# index idx_jobs_url_queued declares, as literals (a partial index serves a query only
+# when the query repeats its WHERE terms).
+QUEUED_CONDITION = Job.index("idx_jobs_url_queued").where_sql()
 WORKER_HOLDS = "id = ? AND worker_id = ?"
 
 # No ORDER BY: enqueue keeps at most one queued job per URL, and sorting the pending and
