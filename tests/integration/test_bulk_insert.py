@@ -20,6 +20,8 @@ from collector.repositories.base import ROWS_PER_INSERT
 from collector.schema import derived
 from tests.conftest import raw, reading
 
+pytestmark = pytest.mark.both_engines
+
 Rows = list[tuple[Any, ...]]
 
 

@@ -14,6 +14,8 @@ from collector.schema import statistics
 from collector.schema.reconcile import refresh_statistics
 from tests.conftest import copy_database, dataset_database, raw
 
+pytestmark = pytest.mark.both_engines
+
 ACTIVE_CONTRACTS = ("JobRepository.get_active_jobs", "JobRepository.page(active, cursor)")
 
 

@@ -34,6 +34,8 @@ from tests.worker_fixtures import (
     wait_until,
 )
 
+pytestmark = pytest.mark.both_engines
+
 LONG_PAUSE = 5.0
 # Well under the 5 s pause, and generous for a loaded machine.
 WAKE_BOUND = 2.5

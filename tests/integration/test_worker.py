@@ -39,6 +39,8 @@ from tests.worker_fixtures import (
     wait_until,
 )
 
+pytestmark = pytest.mark.both_engines
+
 CLIP = media_bytes(200_000, "clip")
 
 
