@@ -60,7 +60,7 @@ def integrity_error(db: DatabaseConfig) -> type[Exception]:
 
 def derived_is_exact(db: DatabaseConfig) -> None:
     with beside(db) as conn:
-        for item in derived.declared(ALL_MODELS):
+        for item in derived.declared(ALL_MODELS, db.dialect):
             held = sorted(tuple(row) for row in conn.execute(item.content_sql))
             truth = sorted(tuple(row) for row in conn.execute(item.truth_sql))
             assert held == truth, item.table

@@ -284,15 +284,33 @@ def check_contract(
 
 
 def sample_from(db: DatabaseConfig) -> Sample:
-    """A sample whose job exists and has files, and a cursor halfway down the lists."""
-    rows = db.execute_query("SELECT job_id FROM files ORDER BY rowid DESC LIMIT 1")
+    """A sample whose job exists and has files, and a cursor halfway down the lists.
+
+    SQLite finds the last rows and the middle one by rowid (one B-tree descent each);
+    PostgreSQL has no rowid: the ids are time-ordered, so the last rows are the greatest
+    ids (the primary keys' indexes), and the middle job is half the job count (read from
+    the counts table) down the list's own order.
+    """
+    if db.dialect.name == "sqlite":
+        last_file = "SELECT job_id FROM files ORDER BY rowid DESC LIMIT 1"
+        last_job = "SELECT id AS job_id FROM jobs ORDER BY rowid DESC LIMIT 1"
+        middle_sql = (
+            "SELECT created_at, id FROM jobs WHERE rowid = (SELECT MAX(rowid) / 2 + 1 FROM jobs)"
+        )
+        middle_params: tuple[int, ...] = ()
+    else:
+        last_file = "SELECT job_id FROM files ORDER BY id DESC LIMIT 1"
+        last_job = "SELECT id AS job_id FROM jobs ORDER BY id DESC LIMIT 1"
+        middle_sql = (
+            "SELECT created_at, id FROM jobs ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?"
+        )
+        middle_params = (JobRepository(db).count() // 2,)
+    rows = db.execute_query(last_file)
     if not rows:
-        rows = db.execute_query("SELECT id AS job_id FROM jobs ORDER BY rowid DESC LIMIT 1")
+        rows = db.execute_query(last_job)
     if not rows:
         return Sample()
-    middle = db.execute_query(
-        "SELECT created_at, id FROM jobs WHERE rowid = (SELECT MAX(rowid) / 2 + 1 FROM jobs)"
-    )
+    middle = db.execute_query(middle_sql, middle_params)
     if not middle:
         return Sample(job_id=rows[0]["job_id"])
     cursor = encode_cursor(middle[0]["created_at"], middle[0]["id"])

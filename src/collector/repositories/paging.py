@@ -11,7 +11,10 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
+
+from collector.models.values import to_db_timestamp
 
 T = TypeVar("T")
 
@@ -28,8 +31,11 @@ class Page(Generic[T]):
     next_cursor: str | None = None
 
 
-def encode_cursor(created_at: str, row_id: str) -> str:
-    """An opaque cursor for the row with this stored created_at text and id."""
+def encode_cursor(created_at: str | datetime, row_id: str) -> str:
+    """An opaque cursor for the row with this stored created_at text and id (a
+    timestamptz as PostgreSQL returns it is carried as that same text)."""
+    if isinstance(created_at, datetime):
+        created_at = to_db_timestamp(created_at)
     raw = json.dumps([created_at, row_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
