@@ -69,6 +69,10 @@ class Features:
     integrity_check: bool = True
     # Connections are costly to open (a server's): threads borrow them from a pool.
     pooled: bool = False
+    # Tables have a rowid: their last row, or one halfway, is one B-tree descent away.
+    rowid: bool = False
+    # Counts tables take insert-only delta rows, folded from time to time (compact).
+    delta_counts: bool = False
 
 
 class ColumnInfo(NamedTuple):

@@ -202,6 +202,7 @@ class PostgreSQLDialect(Dialect):
         table_sizes=True,
         integrity_check=False,  # only with the amcheck extension (see integrity_check)
         pooled=True,
+        delta_counts=True,
     )
     Error = psycopg.Error
     DatabaseError = psycopg.DatabaseError

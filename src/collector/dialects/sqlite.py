@@ -58,7 +58,9 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     display_name = "SQLite"
     placeholder = "?"
-    features = Features(file_based=True, partial_indexes=True, data_version=True, table_sizes=True)
+    features = Features(
+        file_based=True, partial_indexes=True, data_version=True, table_sizes=True, rowid=True
+    )
     Error = sqlite3.Error
     DatabaseError = sqlite3.DatabaseError
     catalog_tables = frozenset({"sqlite_master", "sqlite_schema"})

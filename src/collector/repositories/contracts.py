@@ -291,7 +291,7 @@ def sample_from(db: DatabaseConfig) -> Sample:
     ids (the primary keys' indexes), and the middle job is half the job count (read from
     the counts table) down the list's own order.
     """
-    if db.dialect.name == "sqlite":
+    if db.dialect.features.rowid:
         last_file = "SELECT job_id FROM files ORDER BY rowid DESC LIMIT 1"
         last_job = "SELECT id AS job_id FROM jobs ORDER BY rowid DESC LIMIT 1"
         middle_sql = (
