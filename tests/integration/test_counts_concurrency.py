@@ -1,5 +1,6 @@
 """Job statistics stay exact while several writers move jobs through every transition
-at once, with the counts tables folded (compact_counts) under them.
+at once, with the counts tables folded (compact_counts) and expired leases recovered
+under them.
 
 The statistics are read from the counts table the triggers keep (on PostgreSQL
 insert-only delta rows, folded from time to time): whatever interleaving the writers
@@ -17,7 +18,7 @@ import pytest
 from collector.config.database import DatabaseConfig
 from collector.models import ALL_MODELS
 from collector.repositories import JobRepository
-from collector.repositories.queue import JobQueue
+from collector.repositories.queue import JobQueue, Recovered
 from collector.schema.derived import counts_table
 from collector.schema.reconcile import compact_counts
 from tests.conftest import beside
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.both_engines
 WRITERS = 4
 ROUNDS = 100  # per writer; each round is 3 to 5 transactions
 LEASE = 300.0  # no lease expires during the test: each writer keeps the jobs it claims
+ABANDONED = 0.01  # the lease of a job its writer walks away from (a dead worker's)
+MAX_RETRIES = 3
 JOIN_TIMEOUT = 120.0
 COUNTS = counts_table("jobs", "status")
 
@@ -49,19 +52,23 @@ def counts_rows(db: DatabaseConfig) -> Counter[str]:
 
 
 def writer(db: DatabaseConfig, number: int) -> Counter[str]:
-    """``ROUNDS`` rounds of enqueue, claim and one ending each; what it did, by ending."""
+    """``ROUNDS`` rounds of enqueue, claim and one ending each; what it did, by ending.
+
+    A job claimed may be any writer's (or one lease recovery requeued): whoever claims
+    it owns it until it ends it, or walks away from it (a short lease, left to expire).
+    """
     queue = JobQueue(db)
     me = f"writer-{number}"
     done: Counter[str] = Counter()
     for round_ in range(ROUNDS):
         queue.enqueue(f"https://www.youtube.com/watch?v=w{number}r{round_}")
-        job = queue.claim(me, LEASE)
+        ending = round_ % 6
+        job = queue.claim(me, ABANDONED if ending == 5 else LEASE)
         if job is None:  # the others took every claimable job: a pending one to cancel
             extra = queue.enqueue(f"https://www.youtube.com/watch?v=w{number}r{round_}x").job
             queue.cancel(extra.id)
             done["cancel pending"] += 1
             continue
-        ending = round_ % 5
         if ending == 0:
             assert queue.complete(job.id, me) is not None
             done["complete"] += 1
@@ -76,9 +83,11 @@ def writer(db: DatabaseConfig, number: int) -> Counter[str]:
         elif ending == 3:
             assert queue.reschedule(job.id, me, "timed out", 0.0) is not None
             done["reschedule"] += 1
-        else:
+        elif ending == 4:
             assert queue.fail(job.id, me, "HTTP Error 404: Not Found") is not None
             done["fail"] += 1
+        else:  # a worker that died: its lease runs out, lease recovery takes the job back
+            done["abandon"] += 1
     return done
 
 
@@ -94,6 +103,7 @@ def test_statistics_exact_under_concurrent_transitions_and_compaction(
     results: list[Counter[str]] = [Counter() for _ in range(WRITERS)]
     folded: list[int] = []
     reads: list[dict[str, int]] = []
+    recovered: list[Recovered] = []
     writing = threading.Event()
     writing.set()
     barrier = threading.Barrier(WRITERS + 1, timeout=30)
@@ -110,9 +120,11 @@ def test_statistics_exact_under_concurrent_transitions_and_compaction(
     def fold() -> None:
         try:
             barrier.wait()
+            queue = JobQueue(db)
             while writing.is_set():
                 folded.append(compact_counts(db, ALL_MODELS))
                 reads.append(JobRepository(db).get_job_statistics())
+                recovered.append(queue.recover_expired(MAX_RETRIES))
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -133,6 +145,7 @@ def test_statistics_exact_under_concurrent_transitions_and_compaction(
     assert reads and all(min(r.values()) >= 0 for r in reads)
     if db.dialect.features.delta_counts:
         assert sum(folded) > 0  # the folding ran under the writers, not only after
+    assert any(r.requeued or r.failed for r in recovered)  # recovery ran under them too
     expected = truth(db)
     assert sum(expected.values()) == jobs.count() >= 10 + WRITERS * ROUNDS
     statistics = jobs.get_job_statistics()
