@@ -58,11 +58,11 @@ def stored_timestamp(value: object) -> datetime:
     naive UTC text with microseconds on SQLite, timestamptz on PostgreSQL."""
     if isinstance(value, str):
         assert STORED_TIMESTAMP.match(value), value
-    else:
-        assert isinstance(value, datetime) and value.tzinfo is not None, value
-    parsed = from_db_timestamp(value)  # type: ignore[arg-type]  # str or datetime, checked above
-    assert parsed is not None
-    return parsed
+        parsed = from_db_timestamp(value)
+        assert parsed is not None
+        return parsed
+    assert isinstance(value, datetime) and value.tzinfo is not None, value
+    return value
 
 
 def make_jobs(
