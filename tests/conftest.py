@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from collector.app import create_app
 from collector.bench.dataset import write_dataset
 from collector.config.database import DatabaseConfig
+from collector.dialects import Connection
+from collector.models.base import BaseModel
+from collector.models.values import from_db_timestamp
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
 
 from .legacy import create_legacy_database
@@ -134,6 +138,27 @@ def reading(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+@contextmanager
+def beside(db: DatabaseConfig) -> Iterator[Connection]:
+    """A second connection to ``db``, of its own engine, opened beside the application's
+    (autocommit, rows readable by name, ``?`` placeholders on both engines): for looking
+    behind the application's back on SQLite and on PostgreSQL alike. Closed at the end."""
+    conn = db.dialect.open(db.location)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def as_stored(model: type[BaseModel], names: Sequence[str], row: Sequence[Any]) -> tuple:
+    """``row`` (values of ``model``'s columns ``names``) with its timestamps as aware
+    datetimes: SQLite stores them as text, PostgreSQL as timestamptz."""
+    return tuple(
+        from_db_timestamp(value) if model.field(name).type == "TIMESTAMP" else value
+        for name, value in zip(names, row, strict=True)
+    )
 
 
 def schema_rows(path: Path) -> list[tuple]:

@@ -127,8 +127,16 @@ def start_worker_thread(
     return item.start()
 
 
-def worker_command(db_path: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "collector", "--db", str(db_path), "worker", *args]
+def database_option(database: str | Path) -> list[str]:
+    """The CLI option naming ``database``: an SQLite path, or a postgresql:// URL."""
+    if str(database).startswith(("postgresql://", "postgres://")):
+        return ["--database-url", str(database)]
+    return ["--db", str(database)]
+
+
+def worker_command(database: str | Path, *args: str) -> list[str]:
+    """``collector worker ARGS`` on ``database`` (the ``database`` fixture, or a path)."""
+    return [sys.executable, "-m", "collector", *database_option(database), "worker", *args]
 
 
 @pytest.fixture
@@ -146,7 +154,7 @@ def processes() -> Iterator[list[subprocess.Popen]]:
 
 
 def spawn_worker(
-    started: list[subprocess.Popen], db_path: Path, *args: str, log: Path | None = None
+    started: list[subprocess.Popen], database: str | Path, *args: str, log: Path | None = None
 ) -> subprocess.Popen:
     """``collector worker ARGS`` in a process of its own, output captured.
 
@@ -155,7 +163,7 @@ def spawn_worker(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("w") if log is not None else contextlib.nullcontext() as log_file:
         process = subprocess.Popen(
-            worker_command(db_path, *args),
+            worker_command(database, *args),
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -10,6 +10,8 @@ from collector.repositories.queue import JobQueue, enqueue_listeners
 
 from .test_queue import run_in_threads
 
+pytestmark = pytest.mark.both_engines
+
 URLS = [f"https://www.youtube.com/watch?v={n}" for n in ("a", "b", "c")]
 
 

@@ -21,6 +21,8 @@ from collector.repositories.queue import (
     JobStateError,
 )
 
+pytestmark = pytest.mark.both_engines
+
 URL = "https://www.youtube.com/watch?v=abc"
 BARRIER_TIMEOUT = 10
 

@@ -1,4 +1,5 @@
-"""Repositories against a real SQLite database: what each method stores and returns."""
+"""Repositories against a real database (SQLite and PostgreSQL): what each method stores
+and returns."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from collector.config.database import DatabaseConfig
-from collector.models.values import to_db_timestamp
+from collector.models.values import from_db_timestamp, to_db_timestamp
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
-from tests.conftest import raw
+from tests.conftest import beside, raw
 from tests.expected import JOB_FIELDS
 from tests.legacy import ORPHAN_JOB_ID
+
+pytestmark = pytest.mark.both_engines
 
 ALL_STATUSES = ("pending", "running", "cancelling", "completed", "failed", "cancelled")
 ACTIVE = ("pending", "running", "cancelling")
@@ -34,20 +37,32 @@ def stamp(minutes: int) -> str:
     return to_db_timestamp(BASE + timedelta(minutes=minutes))
 
 
-def raw_job(path: Path, job_id: str) -> dict | None:
-    with closing(raw(path)) as conn:
+def raw_job(db: DatabaseConfig, job_id: str) -> dict | None:
+    with beside(db) as conn:
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return dict(row) if row is not None else None
 
 
-def raw_scalar(path: Path, sql: str, params: tuple = ()) -> object:
-    with closing(raw(path)) as conn:
+def raw_scalar(db: DatabaseConfig, sql: str, params: tuple = ()) -> object:
+    with beside(db) as conn:
         return conn.execute(sql, params).fetchone()[0]
 
 
-def raw_file_ids(path: Path) -> set[str]:
-    with closing(raw(path)) as conn:
+def raw_file_ids(db: DatabaseConfig) -> set[str]:
+    with beside(db) as conn:
         return {row[0] for row in conn.execute("SELECT id FROM files")}
+
+
+def stored_timestamp(value: object) -> datetime:
+    """A stored timestamp as an aware datetime, checking how the engine stores it:
+    naive UTC text with microseconds on SQLite, timestamptz on PostgreSQL."""
+    if isinstance(value, str):
+        assert STORED_TIMESTAMP.match(value), value
+        parsed = from_db_timestamp(value)
+        assert parsed is not None
+        return parsed
+    assert isinstance(value, datetime) and value.tzinfo is not None, value
+    return value
 
 
 def make_jobs(
@@ -71,7 +86,7 @@ def newest_first(made: list[dict]) -> list[str]:
 # -- JobRepository: creating -------------------------------------------------------------------
 
 
-def test_create_job_returns_pending_job_stored_as_given(jobs: JobRepository, db_path: Path) -> None:
+def test_create_job_returns_pending_job_stored_as_given(jobs: JobRepository) -> None:
     job = jobs.create_job("https://youtube.com/watch?v=abc", "youtube", "A title")
 
     assert job.status == "pending"
@@ -88,14 +103,13 @@ def test_create_job_returns_pending_job_stored_as_given(jobs: JobRepository, db_
     assert stored is not None
     assert stored.to_dict() == job.to_dict()
 
-    row = raw_job(db_path, job.id)
+    row = raw_job(jobs.db, job.id)
     assert row is not None
     assert tuple(row) == JOB_FIELDS
     assert row["status"] == "pending"
     assert row["url"] == "https://youtube.com/watch?v=abc"
     assert row["title"] == "A title"
-    assert STORED_TIMESTAMP.match(row["created_at"])
-    assert row["created_at"] == to_db_timestamp(job.created_at)
+    assert stored_timestamp(row["created_at"]) == job.created_at
     assert jobs.count() == 1
 
 
@@ -127,9 +141,7 @@ def test_create_job_rejects_empty_url(jobs: JobRepository, url: object) -> None:
 
 
 @pytest.mark.parametrize("status", ALL_STATUSES)
-def test_update_job_status_sets_status_and_completed_at(
-    jobs: JobRepository, db_path: Path, status: str
-) -> None:
+def test_update_job_status_sets_status_and_completed_at(jobs: JobRepository, status: str) -> None:
     job = jobs.create_job("https://example.com/v", "other")
     # Start from the opposite kind of status, so completed_at must actually change.
     start = "running" if status in FINISHED else "failed"
@@ -141,11 +153,11 @@ def test_update_job_status_sets_status_and_completed_at(
 
     assert updated is not None
     assert updated.id == job.id and updated.status == status
-    row = raw_job(db_path, job.id)
+    row = raw_job(jobs.db, job.id)
     assert row is not None and row["status"] == status
     if status in FINISHED:
         assert updated.completed_at is not None
-        assert STORED_TIMESTAMP.match(row["completed_at"])
+        assert stored_timestamp(row["completed_at"]) == updated.completed_at
     else:
         assert updated.completed_at is None
         assert row["completed_at"] is None
@@ -155,10 +167,10 @@ def test_update_job_status_sets_status_and_completed_at(
 
 @pytest.mark.parametrize("status", ["done", "PENDING", "", None, "pending; DROP TABLE jobs"])
 def test_update_job_status_rejects_unknown_status_and_changes_nothing(
-    jobs: JobRepository, db_path: Path, status: object
+    jobs: JobRepository, status: object
 ) -> None:
     job = jobs.create_job("https://example.com/v", "tiktok")
-    before = raw_job(db_path, job.id)
+    before = raw_job(jobs.db, job.id)
 
     with pytest.raises(ValueError) as info:
         jobs.update_job_status(job.id, status)  # type: ignore[arg-type]
@@ -166,7 +178,7 @@ def test_update_job_status_rejects_unknown_status_and_changes_nothing(
     message = str(info.value)
     for valid in ALL_STATUSES:
         assert valid in message
-    assert raw_job(db_path, job.id) == before
+    assert raw_job(jobs.db, job.id) == before
 
 
 def test_update_job_status_of_missing_job_is_none(jobs: JobRepository) -> None:
@@ -178,7 +190,7 @@ def test_update_job_status_of_missing_job_is_none(jobs: JobRepository) -> None:
     assert jobs.count() == 1
 
 
-def test_complete_job_sets_progress_and_clears_error(jobs: JobRepository, db_path: Path) -> None:
+def test_complete_job_sets_progress_and_clears_error(jobs: JobRepository) -> None:
     job = jobs.create_job("https://example.com/v", "youtube")
     assert jobs.fail_job(job.id, "first try failed") is not None
 
@@ -187,13 +199,13 @@ def test_complete_job_sets_progress_and_clears_error(jobs: JobRepository, db_pat
     assert done is not None
     assert (done.status, done.progress, done.error_message) == ("completed", 100, None)
     assert done.completed_at is not None
-    row = raw_job(db_path, job.id)
+    row = raw_job(jobs.db, job.id)
     assert row is not None
     assert (row["status"], row["progress"], row["error_message"]) == ("completed", 100, None)
-    assert STORED_TIMESTAMP.match(row["completed_at"])
+    assert stored_timestamp(row["completed_at"]) == done.completed_at
 
 
-def test_fail_job_records_error_message(jobs: JobRepository, db_path: Path) -> None:
+def test_fail_job_records_error_message(jobs: JobRepository) -> None:
     job = jobs.create_job("https://example.com/v", "instagram")
 
     failed = jobs.fail_job(job.id, "HTTP 403: it's forbidden")
@@ -201,7 +213,7 @@ def test_fail_job_records_error_message(jobs: JobRepository, db_path: Path) -> N
     assert failed is not None
     assert (failed.status, failed.error_message) == ("failed", "HTTP 403: it's forbidden")
     assert failed.completed_at is not None
-    row = raw_job(db_path, job.id)
+    row = raw_job(jobs.db, job.id)
     assert row is not None
     assert (row["status"], row["error_message"]) == ("failed", "HTTP 403: it's forbidden")
 
@@ -249,14 +261,14 @@ def test_get_recent_jobs_rejects_bad_limit(jobs: JobRepository, limit: object) -
 
 
 def test_get_job_statistics_matches_independent_count(
-    db: DatabaseConfig, jobs: JobRepository, db_path: Path
+    db: DatabaseConfig, jobs: JobRepository
 ) -> None:
     statuses = ["completed"] * 4 + ["failed"] * 2 + ["pending"] * 3 + ["running"]
     make_jobs(db, jobs, [(s, "tiktok", n) for n, s in enumerate(statuses)])
 
     statistics = jobs.get_job_statistics()
 
-    with closing(raw(db_path)) as conn:
+    with beside(db) as conn:
         counted = Counter(row[0] for row in conn.execute("SELECT status FROM jobs"))
     assert set(statistics) == set(ALL_STATUSES)
     assert statistics == {status: counted.get(status, 0) for status in ALL_STATUSES}
@@ -345,13 +357,13 @@ def test_find_by_unknown_status_is_rejected(jobs: JobRepository) -> None:
 
 @pytest.mark.parametrize("hostile", [HOSTILE, "'; DROP TABLE jobs; --", '" OR 1=1 --'])
 def test_find_by_hostile_value_is_bound_not_interpolated(
-    jobs: JobRepository, mixed_jobs: list[dict], db_path: Path, hostile: str
+    jobs: JobRepository, mixed_jobs: list[dict], hostile: str
 ) -> None:
     assert jobs.find_by(title=hostile) == []
     assert jobs.find_by(platform=hostile) == []
     assert jobs.find_by(url=hostile, status="pending") == []
     assert jobs.count() == len(mixed_jobs)
-    assert raw_scalar(db_path, "SELECT COUNT(*) FROM jobs") == len(mixed_jobs)
+    assert raw_scalar(jobs.db, "SELECT COUNT(*) FROM jobs") == len(mixed_jobs)
     # A job whose title is that very text is found, and only it.
     job = jobs.create_job("https://example.com/hostile", "other", hostile)
     assert [j.id for j in jobs.find_by(title=hostile)] == [job.id]
@@ -369,18 +381,18 @@ def test_count(jobs: JobRepository, files: FileRepository) -> None:
 
 
 def test_create_file_for_missing_job_is_rejected(
-    jobs: JobRepository, files: FileRepository, db_path: Path
+    jobs: JobRepository, files: FileRepository
 ) -> None:
     jobs.create_job("https://example.com/v", "youtube")
     with pytest.raises(ValueError, match="no-such-job"):
         files.create_file("no-such-job", "/x.mp4", "video", 1)
-    assert raw_scalar(db_path, "SELECT COUNT(*) FROM files") == 0
+    assert raw_scalar(jobs.db, "SELECT COUNT(*) FROM files") == 0
 
 
-def test_create_file_stores_row(jobs: JobRepository, files: FileRepository, db_path: Path) -> None:
+def test_create_file_stores_row(jobs: JobRepository, files: FileRepository) -> None:
     job = jobs.create_job("https://example.com/v", "youtube")
     record = files.create_file(job.id, "/downloads/a.mp4", "video", 1234)
-    with closing(raw(db_path)) as conn:
+    with beside(files.db) as conn:
         row = dict(conn.execute("SELECT * FROM files WHERE id = ?", (record.id,)).fetchone())
     assert row["job_id"] == job.id
     assert (row["file_path"], row["file_type"], row["file_size"]) == (
@@ -388,7 +400,7 @@ def test_create_file_stores_row(jobs: JobRepository, files: FileRepository, db_p
         "video",
         1234,
     )
-    assert STORED_TIMESTAMP.match(row["created_at"])
+    assert stored_timestamp(row["created_at"]) == record.created_at
     assert [f.to_dict() for f in files.get_job_files(job.id)] == [record.to_dict()]
 
 
@@ -407,7 +419,6 @@ def test_create_file_stores_row(jobs: JobRepository, files: FileRepository, db_p
 def test_create_file_rejects_bad_values(
     jobs: JobRepository,
     files: FileRepository,
-    db_path: Path,
     file_type: str,
     size: object,
     path: str,
@@ -416,7 +427,7 @@ def test_create_file_rejects_bad_values(
     job = jobs.create_job("https://example.com/v", "youtube")
     with pytest.raises(ValueError, match=match):
         files.create_file(job.id, path, file_type, size)  # type: ignore[arg-type]
-    assert raw_scalar(db_path, "SELECT COUNT(*) FROM files") == 0
+    assert raw_scalar(jobs.db, "SELECT COUNT(*) FROM files") == 0
 
 
 @pytest.fixture
@@ -508,17 +519,19 @@ def legacy_db(legacy_db_path: Path):
     config.close()
 
 
-def orphans_by_left_join(path: Path) -> set[str]:
+def orphans_by_left_join(db: DatabaseConfig) -> set[str]:
     """Orphaned file ids, computed without the repository."""
-    with closing(raw(path)) as conn:
+    with beside(db) as conn:
         rows = conn.execute(
             "SELECT f.id FROM files f LEFT JOIN jobs j ON f.job_id = j.id WHERE j.id IS NULL"
         )
         return {row[0] for row in rows}
 
 
-def test_get_orphaned_files_in_legacy_database(legacy_db: DatabaseConfig, legacy_db_path: Path):
-    expected = orphans_by_left_join(legacy_db_path)
+@pytest.mark.sqlite_only
+def test_get_orphaned_files_in_legacy_database(legacy_db: DatabaseConfig) -> None:
+    """A legacy database is an SQLite file the pre-index code left (tests/legacy.py)."""
+    expected = orphans_by_left_join(legacy_db)
     assert len(expected) == 2
 
     orphans = FileRepository(legacy_db).get_orphaned_files()
@@ -528,35 +541,34 @@ def test_get_orphaned_files_in_legacy_database(legacy_db: DatabaseConfig, legacy
     assert {f.job_id for f in orphans} == {ORPHAN_JOB_ID}
 
 
-def test_delete_orphaned_files_removes_exactly_them(
-    legacy_db: DatabaseConfig, legacy_db_path: Path
-):
-    before = raw_file_ids(legacy_db_path)
-    orphans = orphans_by_left_join(legacy_db_path)
+@pytest.mark.sqlite_only
+def test_delete_orphaned_files_removes_exactly_them(legacy_db: DatabaseConfig) -> None:
+    """A legacy database is an SQLite file the pre-index code left (tests/legacy.py)."""
+    before = raw_file_ids(legacy_db)
+    orphans = orphans_by_left_join(legacy_db)
     repo = FileRepository(legacy_db)
 
     assert repo.delete_orphaned_files() == 2
 
-    assert raw_file_ids(legacy_db_path) == before - orphans
+    assert raw_file_ids(legacy_db) == before - orphans
     assert repo.get_orphaned_files() == []
-    assert orphans_by_left_join(legacy_db_path) == set()
+    assert orphans_by_left_join(legacy_db) == set()
     assert repo.delete_orphaned_files() == 0
 
 
 def test_no_orphans_on_clean_database(
-    files: FileRepository, two_jobs_files: dict[str, list[dict]], db_path: Path
+    files: FileRepository, two_jobs_files: dict[str, list[dict]]
 ) -> None:
     assert files.get_orphaned_files() == []
     assert files.delete_orphaned_files() == 0
     assert files.count() == 8
-    assert orphans_by_left_join(db_path) == set()
+    assert orphans_by_left_join(files.db) == set()
 
 
 def test_delete_job_removes_job_and_its_files(
     jobs: JobRepository,
     files: FileRepository,
     two_jobs_files: dict[str, list[dict]],
-    db_path: Path,
 ) -> None:
     first, second = two_jobs_files
     kept = {e["id"] for e in two_jobs_files[second]}
@@ -566,60 +578,63 @@ def test_delete_job_removes_job_and_its_files(
     assert jobs.get_job(first) is None
     assert jobs.get_job(second) is not None
     assert files.get_job_files(first) == []
-    assert raw_file_ids(db_path) == kept
+    assert raw_file_ids(jobs.db) == kept
     assert files.get_orphaned_files() == []
     assert jobs.delete_job(first) is None
 
 
 def test_delete_job_of_unknown_id_is_none_and_changes_nothing(
-    jobs: JobRepository, two_jobs_files: dict[str, list[dict]], db_path: Path
+    jobs: JobRepository, two_jobs_files: dict[str, list[dict]]
 ) -> None:
-    before = raw_file_ids(db_path)
+    before = raw_file_ids(jobs.db)
     assert jobs.delete_job("no-such-job") is None
-    assert raw_file_ids(db_path) == before
+    assert raw_file_ids(jobs.db) == before
     assert jobs.count() == 2
 
 
+@pytest.mark.sqlite_only
 def test_delete_job_in_legacy_database_leaves_no_new_orphans(
     legacy_db: DatabaseConfig, legacy_db_path: Path
 ) -> None:
+    """A legacy database is an SQLite file the pre-index code left (tests/legacy.py);
+    its foreign keys are read from SQLite's pragma_foreign_key_list."""
     # The legacy files table has no foreign key: nothing cascades, the repository must.
     with closing(raw(legacy_db_path)) as conn:
         assert (
             conn.execute("SELECT COUNT(*) FROM pragma_foreign_key_list('files')").fetchone()[0] == 0
         )
         job_id = conn.execute("SELECT id FROM jobs ORDER BY created_at LIMIT 1").fetchone()[0]
-    orphans_before = orphans_by_left_join(legacy_db_path)
-    files_before = raw_file_ids(legacy_db_path)
+    orphans_before = orphans_by_left_join(legacy_db)
+    files_before = raw_file_ids(legacy_db)
 
     assert JobRepository(legacy_db).delete_job(job_id) == 2
 
-    assert raw_job(legacy_db_path, job_id) is None
-    assert orphans_by_left_join(legacy_db_path) == orphans_before
-    assert len(raw_file_ids(legacy_db_path)) == len(files_before) - 2
+    assert raw_job(legacy_db, job_id) is None
+    assert orphans_by_left_join(legacy_db) == orphans_before
+    assert len(raw_file_ids(legacy_db)) == len(files_before) - 2
 
 
-def test_delete_job_of_unknown_id_leaves_orphan_rows_alone(
-    legacy_db: DatabaseConfig, legacy_db_path: Path
-) -> None:
+@pytest.mark.sqlite_only
+def test_delete_job_of_unknown_id_leaves_orphan_rows_alone(legacy_db: DatabaseConfig) -> None:
     """None means "no such job": the call must not have deleted anything either.
+    (A legacy database is an SQLite file the pre-index code left, tests/legacy.py.)
 
     delete_job runs DELETE FROM files WHERE job_id = ? and DELETE FROM jobs WHERE
     id = ? in one transaction and commits both; for an id with orphaned file rows
     and no job, the file rows are gone yet the caller is told nothing was there.
     """
-    orphans = orphans_by_left_join(legacy_db_path)
+    orphans = orphans_by_left_join(legacy_db)
     assert len(orphans) == 2
 
     assert JobRepository(legacy_db).delete_job(ORPHAN_JOB_ID) is None
 
-    assert orphans_by_left_join(legacy_db_path) == orphans
+    assert orphans_by_left_join(legacy_db) == orphans
 
 
 # -- SettingsRepository ------------------------------------------------------------------------
 
 
-def test_settings_get_set_overwrite_delete_all(settings: SettingsRepository, db_path: Path) -> None:
+def test_settings_get_set_overwrite_delete_all(settings: SettingsRepository) -> None:
     assert settings.get("download_dir") is None
     assert settings.get("download_dir", "fallback") == "fallback"
     assert settings.all() == {}
@@ -631,10 +646,10 @@ def test_settings_get_set_overwrite_delete_all(settings: SettingsRepository, db_
     assert settings.all() == {"concurrency": "3", "download_dir": "/srv/media"}
     assert list(settings.all()) == ["concurrency", "download_dir"]
 
-    with closing(raw(db_path)) as conn:
+    with beside(settings.db) as conn:
         first = dict(conn.execute("SELECT * FROM settings WHERE key = 'download_dir'").fetchone())
     settings.set("download_dir", "/mnt/other")
-    with closing(raw(db_path)) as conn:
+    with beside(settings.db) as conn:
         second = dict(conn.execute("SELECT * FROM settings WHERE key = 'download_dir'").fetchone())
         assert conn.execute("SELECT COUNT(*) FROM settings").fetchone()[0] == 2
     assert settings.get("download_dir") == "/mnt/other"

@@ -34,6 +34,8 @@ from tests.worker_fixtures import (
     wait_until,
 )
 
+pytestmark = pytest.mark.both_engines
+
 LONG_PAUSE = 5.0
 # Well under the 5 s pause, and generous for a loaded machine.
 WAKE_BOUND = 2.5
@@ -75,7 +77,11 @@ def long_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def idle_worker(
-    db: DatabaseConfig, downloads: Path, long_pauses: None, request: pytest.FixtureRequest
+    db: DatabaseConfig,
+    database: str,
+    downloads: Path,
+    long_pauses: None,
+    request: pytest.FixtureRequest,
 ) -> Any:
     """Start a Worker (watch on unless the test is marked otherwise) once it is idle."""
     started: list[WorkerThread] = []
@@ -83,7 +89,7 @@ def idle_worker(
     def start(watch: bool = True) -> tuple[Worker, CountingQueue, RecordingDownloader, Any]:
         downloader = RecordingDownloader()
         worker = Worker(
-            DatabaseConfig(db.db_path), downloader=downloader, idle_max=LONG_PAUSE, watch=watch
+            DatabaseConfig(database), downloader=downloader, idle_max=LONG_PAUSE, watch=watch
         )
         queue = worker.queue = CountingQueue(worker.db)
         item = WorkerThread(worker, burst=False).start()
@@ -112,9 +118,11 @@ def add_from_another_process(db_path: Path, url: str) -> float:
     return time.monotonic()
 
 
+@pytest.mark.sqlite_only
 def test_an_idle_worker_claims_a_job_queued_by_another_process_at_once(
     db: DatabaseConfig, idle_worker: Any
 ) -> None:
+    """Another process's commit is seen by the data_version watcher: SQLite's."""
     worker, queue, downloader, _ = idle_worker()
     assert queue.claims == 1 and worker.watcher.notices == 0
 
@@ -130,9 +138,11 @@ def test_an_idle_worker_claims_a_job_queued_by_another_process_at_once(
     wait_until(lambda: job_where(JobQueue(db), downloader.jobs[0], status="completed"))
 
 
+@pytest.mark.sqlite_only
 def test_without_a_new_job_an_idle_worker_claims_nothing(
     db: DatabaseConfig, idle_worker: Any
 ) -> None:
+    """The data_version watcher reads on and wakes nothing: SQLite's watcher."""
     worker, queue, downloader, _ = idle_worker()
     # A commit that queues nothing (a setting) changes data_version but wakes no slot.
     SettingsRepository(DatabaseConfig(db.db_path)).set("max_retries", "2")
@@ -145,13 +155,13 @@ def test_without_a_new_job_an_idle_worker_claims_nothing(
 
 
 def test_a_job_queued_in_the_same_process_wakes_the_worker_without_a_watcher(
-    db: DatabaseConfig, idle_worker: Any
+    database: str, idle_worker: Any
 ) -> None:
     worker, queue, downloader, _ = idle_worker(watch=False)
     assert worker.watcher is None
 
     queued = time.monotonic()
-    job = JobQueue(DatabaseConfig(db.db_path)).enqueue(URL.format(2)).job
+    job = JobQueue(DatabaseConfig(database)).enqueue(URL.format(2)).job
     done = wait_until(lambda: downloader.jobs and time.monotonic(), timeout=LONG_PAUSE)
 
     assert done - queued < WAKE_BOUND
@@ -159,12 +169,10 @@ def test_a_job_queued_in_the_same_process_wakes_the_worker_without_a_watcher(
     assert queue.taken_on == [2]
 
 
-def test_a_batch_wakes_the_worker_once_and_it_drains_it(
-    db: DatabaseConfig, idle_worker: Any
-) -> None:
+def test_a_batch_wakes_the_worker_once_and_it_drains_it(database: str, idle_worker: Any) -> None:
     downloader = idle_worker(watch=False)[2]
     urls = [URL.format(f"batch-{n}") for n in range(5)]
-    jobs = [e.job.id for e in JobQueue(DatabaseConfig(db.db_path)).enqueue_many(urls)]
+    jobs = [e.job.id for e in JobQueue(DatabaseConfig(database)).enqueue_many(urls)]
 
     wait_until(lambda: len(downloader.jobs) == 5, timeout=LONG_PAUSE, what="the batch")
     assert downloader.jobs == jobs  # oldest first, each once
@@ -182,10 +190,10 @@ def test_stop_while_idle_is_prompt(idle_worker: Any) -> None:
 
 
 def test_sigterm_stops_an_idle_worker_process_promptly(
-    db: DatabaseConfig, downloads: Path, processes: list[subprocess.Popen], tmp_path: Path
+    database: str, downloads: Path, processes: list[subprocess.Popen], tmp_path: Path
 ) -> None:
     assert not downloads.exists()
-    process = spawn_worker(processes, db.db_path, log=tmp_path / "worker.log")
+    process = spawn_worker(processes, database, log=tmp_path / "worker.log")
     # The loop made the download folder before its first claim: its handlers are in.
     wait_until(downloads.exists, timeout=SUBPROCESS_TIMEOUT, what="the first claim")
     time.sleep(1.0)  # past the first idle pauses, into the longer ones
@@ -207,9 +215,11 @@ def test_wakeup_keeps_a_notice_that_came_before_the_wait() -> None:
     assert wakeup.wait(wakeup.seen(), LONG_PAUSE) is True  # returns at once
 
 
+@pytest.mark.sqlite_only
 def test_data_version_changes_on_another_connections_commit_only(
     db: DatabaseConfig, downloads: Path
 ) -> None:
+    """PRAGMA data_version is SQLite's."""
     watcher = DataVersionWatcher(db)
     try:
         first = watcher._version()
@@ -222,7 +232,9 @@ def test_data_version_changes_on_another_connections_commit_only(
         watcher.db.close()
 
 
+@pytest.mark.sqlite_only
 def test_an_engine_without_a_change_counter_gets_no_watcher(db: DatabaseConfig) -> None:
+    """Starts from SQLite, the engine with a change counter, and takes it away."""
     assert isinstance(watcher_for(db), DataVersionWatcher)
     no_counter = replace(db.dialect.features, data_version=False)
     engine = SimpleNamespace(dialect=SimpleNamespace(features=no_counter))

@@ -39,6 +39,8 @@ from tests.worker_fixtures import (
     wait_until,
 )
 
+pytestmark = pytest.mark.both_engines
+
 CLIP = media_bytes(200_000, "clip")
 
 
@@ -400,7 +402,7 @@ def test_a_job_claimed_as_the_worker_aborts_is_handed_back(
 
 def test_killed_worker_job_is_recovered_and_completed_by_another(
     db: DatabaseConfig,
-    db_path: Path,
+    database: str,
     queue: JobQueue,
     downloads: Path,
     media_server: MediaServer,
@@ -409,7 +411,7 @@ def test_killed_worker_job_is_recovered_and_completed_by_another(
     data = media_bytes(400_000, "slow")
     media = media_server.add("slow.mp4", data, delay=0.05)
     job = queue.enqueue(media_server.url("slow.mp4", route="slow")).job
-    process = spawn_worker(processes, db_path, "--lease-seconds", "1")
+    process = spawn_worker(processes, database, "--lease-seconds", "1")
     running = wait_until(lambda: downloading(queue, job.id), 20, "the download to start")
     assert running.worker_id.endswith(f":{process.pid}/0")
     partial = downloads / job.id / ".partial"
@@ -432,7 +434,7 @@ def test_killed_worker_job_is_recovered_and_completed_by_another(
 
 def test_a_frozen_worker_loses_its_job_and_leaves_it_alone(
     db: DatabaseConfig,
-    db_path: Path,
+    database: str,
     queue: JobQueue,
     downloads: Path,
     media_server: MediaServer,
@@ -442,7 +444,7 @@ def test_a_frozen_worker_loses_its_job_and_leaves_it_alone(
     media = media_server.add("slow.mp4", data, delay=0.05)
     job = queue.enqueue(media_server.url("slow.mp4", route="slow")).job
     log = downloads.parent / "frozen.log"
-    frozen = spawn_worker(processes, db_path, "--lease-seconds", "1", log=log)
+    frozen = spawn_worker(processes, database, "--lease-seconds", "1", log=log)
     wait_until(lambda: downloading(queue, job.id), 20, "the download to start")
 
     os.kill(frozen.pid, signal.SIGSTOP)  # alive, but renewing nothing
@@ -466,7 +468,7 @@ def test_a_frozen_worker_loses_its_job_and_leaves_it_alone(
 
 def test_two_worker_processes_take_each_job_once(
     db: DatabaseConfig,
-    db_path: Path,
+    database: str,
     queue: JobQueue,
     downloads: Path,
     media_server: MediaServer,
@@ -477,7 +479,7 @@ def test_two_worker_processes_take_each_job_once(
         name = f"clip{number}.mp4"
         served[name] = media_server.add(name, media_bytes(24_576, name), delay=0.05)
     jobs = {queue.enqueue(media_server.url(n, route="slow")).job.id: n for n in served}
-    workers = [spawn_worker(processes, db_path, "--burst") for _ in range(2)]
+    workers = [spawn_worker(processes, database, "--burst") for _ in range(2)]
 
     for process in workers:
         assert process.wait(SUBPROCESS_TIMEOUT) == 0, process.stderr.read()
@@ -511,7 +513,7 @@ def test_concurrent_slots_in_one_worker(
 
 def test_sigterm_lets_the_running_download_finish(
     db: DatabaseConfig,
-    db_path: Path,
+    database: str,
     queue: JobQueue,
     downloads: Path,
     media_server: MediaServer,
@@ -520,7 +522,7 @@ def test_sigterm_lets_the_running_download_finish(
     data = media_bytes(60_000, "slow")
     media_server.add("slow.mp4", data, delay=0.1)  # about 1.5 s
     job = queue.enqueue(media_server.url("slow.mp4", route="slow")).job
-    process = spawn_worker(processes, db_path)
+    process = spawn_worker(processes, database)
     wait_until(lambda: downloading(queue, job.id), 20, "the download to start")
 
     signalled = utcnow()
@@ -536,7 +538,7 @@ def test_sigterm_lets_the_running_download_finish(
 
 def test_second_sigterm_hands_the_job_back(
     db: DatabaseConfig,
-    db_path: Path,
+    database: str,
     queue: JobQueue,
     downloads: Path,
     media_server: MediaServer,
@@ -546,7 +548,7 @@ def test_second_sigterm_hands_the_job_back(
     media = media_server.add("slow.mp4", data, delay=0.05)  # about 5 s
     job = queue.enqueue(media_server.url("slow.mp4", route="slow")).job
     log = downloads.parent / "worker.log"
-    process = spawn_worker(processes, db_path, log=log)
+    process = spawn_worker(processes, database, log=log)
     wait_until(lambda: downloading(queue, job.id), 20, "the download to start")
 
     started = time.monotonic()
@@ -567,7 +569,7 @@ def test_second_sigterm_hands_the_job_back(
 
 
 def test_sigterm_stops_an_idle_worker(
-    db_path: Path,
+    database: str,
     queue: JobQueue,
     downloads: Path,
     media_server: MediaServer,
@@ -575,7 +577,7 @@ def test_sigterm_stops_an_idle_worker(
 ) -> None:
     media_server.add("clip.mp4", CLIP)
     job = queue.enqueue(media_server.url("clip.mp4")).job
-    process = spawn_worker(processes, db_path)
+    process = spawn_worker(processes, database)
     wait_until(lambda: job_where(queue, job.id, status="completed"), 20, "the first job")
 
     started = time.monotonic()

@@ -87,6 +87,8 @@ class Features:
     # orphan can be made behind the application's back (SQLite enforces them per
     # connection, only where PRAGMA foreign_keys is on).
     foreign_keys_always: bool = False
+    # Counts tables take insert-only delta rows, folded from time to time (compact).
+    delta_counts: bool = False
 
 
 class ColumnInfo(NamedTuple):

@@ -221,6 +221,7 @@ class PostgreSQLDialect(Dialect):
         online_index_builds=True,
         cost_based_planner=True,
         foreign_keys_always=True,
+        delta_counts=True,
     )
     Error = psycopg.Error
     DatabaseError = psycopg.DatabaseError

@@ -468,6 +468,26 @@ def refresh_statistics(db: Database, models: Sequence[type[BaseModel]]) -> list[
     return [stats.table for stats in stale]
 
 
+def compact_counts(db: Database, models: Sequence[type[BaseModel]]) -> int:
+    """Fold the models' counts tables into one row per value; the rows removed.
+
+    On an engine whose counts take insert-only delta rows (PostgreSQL: every status
+    change adds rows instead of updating one hot counter row) the tables grow with
+    every write until folded. Each table is folded in a short transaction of its own,
+    under a try-lock: a second process folding at the same moment skips instead of
+    waiting, and writers are never blocked (they only insert). Readers sum per value,
+    so the statistics are the same before and after. Nothing to do on SQLite.
+    """
+    if not db.dialect.features.delta_counts:
+        return 0
+    removed = 0
+    for item in derived.declared(models, db.dialect):
+        if item.kind == "counts":
+            with db.transaction() as conn:
+                removed += derived.compact(conn, item)
+    return removed
+
+
 def create_missing_indexes(db: Database, models: Sequence[type[BaseModel]]) -> list[str]:
     """The plan's create_indexes(): only what is missing, nothing rebuilt."""
     return reconcile(db, models, tables=False, rebuild=False).names("create index")

@@ -31,7 +31,7 @@ from collector.config.settings import Config
 from collector.models import ALL_MODELS
 from collector.repositories.queue import JobQueue
 from collector.repositories.settings_repository import load_settings
-from collector.schema.reconcile import refresh_statistics
+from collector.schema.reconcile import compact_counts, refresh_statistics
 
 from .control import SHUTDOWN, JobControl
 from .engine import Downloader
@@ -242,10 +242,13 @@ class Worker:
         return True
 
     def _refresh_statistics(self) -> None:
-        """Re-ANALYZE tables whose size doubled or halved, at most once a minute.
+        """Re-ANALYZE tables whose size doubled or halved, and fold the counts tables'
+        delta rows (PostgreSQL), at most once a minute.
 
         A worker outlives many starts' worth of growth; without this, a database
-        created empty keeps no planner statistics (schema/statistics.py).
+        created empty keeps no planner statistics (schema/statistics.py), and on
+        PostgreSQL the counts tables would grow by two rows a status change
+        (schema/reconcile.compact_counts).
         """
         now = time.monotonic()
         with self._lock:
@@ -255,6 +258,9 @@ class Worker:
         refreshed = refresh_statistics(self.db, ALL_MODELS)
         if refreshed:
             logger.info("worker %s refreshed statistics of %s", self.name, ", ".join(refreshed))
+        folded = compact_counts(self.db, ALL_MODELS)
+        if folded:
+            logger.debug("worker %s folded %d counts rows", self.name, folded)
 
     def _recover(self, max_retries: int) -> None:
         """Return jobs of dead workers to the queue, at most every few seconds per worker."""
