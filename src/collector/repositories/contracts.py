@@ -20,6 +20,7 @@ from .paging import encode_cursor
 from .queue import JobQueue
 
 PK_JOBS = "sqlite_autoindex_jobs_1"
+PK_FILES = "sqlite_autoindex_files_1"
 # The queue's samples: nothing is queued or claimed when contracts are only recorded.
 QUEUE_SAMPLE_URL = "https://www.youtube.com/watch?v=plan-contract"
 QUEUE_SAMPLE_WORKER = "plan-contract-worker"
@@ -32,6 +33,7 @@ class Sample:
     """Values to call the queries with: an existing job id, a job with files."""
 
     job_id: str = "00000000-0000-0000-0000-000000000000"
+    file_id: str = "00000000-0000-0000-0000-000000000000"
     # A cursor in the middle of the lists: pages after it must seek, not scan.
     cursor: str = encode_cursor(
         "2024-06-01 00:00:00.000000", "00000000-0000-0000-0000-000000000000"
@@ -106,6 +108,7 @@ CONTRACTS: tuple[QueryContract, ...] = (
         lambda j, f, s: f.create_file(s.job_id, "/x.mp4", "video", 1),
         (PK_JOBS,),
     ),
+    QueryContract("FileRepository.get_file", lambda j, f, s: f.get_file(s.file_id), (PK_FILES,)),
     QueryContract(
         "FileRepository.get_job_files",
         lambda j, f, s: f.get_job_files(s.job_id),
@@ -284,16 +287,20 @@ def check_contract(
 
 
 def sample_from(db: DatabaseConfig) -> Sample:
-    """A sample whose job exists and has files, and a cursor halfway down the lists."""
-    rows = db.execute_query("SELECT job_id FROM files ORDER BY rowid DESC LIMIT 1")
-    if not rows:
-        rows = db.execute_query("SELECT id AS job_id FROM jobs ORDER BY rowid DESC LIMIT 1")
-    if not rows:
-        return Sample()
+    """A sample whose job exists and has files (one of them the sample's file), and a
+    cursor halfway down the lists."""
+    rows = db.execute_query("SELECT job_id, id FROM files ORDER BY rowid DESC LIMIT 1")
+    if rows:
+        found = {"job_id": rows[0]["job_id"], "file_id": rows[0]["id"]}
+    else:
+        jobs = db.execute_query("SELECT id FROM jobs ORDER BY rowid DESC LIMIT 1")
+        if not jobs:
+            return Sample()
+        found = {"job_id": jobs[0]["id"]}
     middle = db.execute_query(
         "SELECT created_at, id FROM jobs WHERE rowid = (SELECT MAX(rowid) / 2 + 1 FROM jobs)"
     )
     if not middle:
-        return Sample(job_id=rows[0]["job_id"])
+        return Sample(**found)
     cursor = encode_cursor(middle[0]["created_at"], middle[0]["id"])
-    return Sample(job_id=rows[0]["job_id"], cursor=cursor)
+    return Sample(**found, cursor=cursor)
