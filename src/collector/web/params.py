@@ -44,6 +44,19 @@ def choice(args: Mapping[str, str], name: str, choices: Sequence[str]) -> str | 
     return value
 
 
+FLAGS = {"0": False, "1": True}
+
+
+def flag(args: Mapping[str, str], name: str) -> bool:
+    """A yes/no parameter: ``1`` or ``0``; absent is no."""
+    raw = args.get(name)
+    if raw is None:
+        return False
+    if raw not in FLAGS:
+        abort(400, f"{name} must be 1 or 0 (or left out), not {quoted(raw)}")
+    return FLAGS[raw]
+
+
 def limit(args: Mapping[str, str], default: int) -> int:
     """A page size from 1 to MAX_PAGE."""
     raw = args.get("limit")
