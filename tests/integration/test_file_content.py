@@ -4,6 +4,10 @@ download folder, with ranges, its type and its name; the job and files pages lin
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -503,3 +507,80 @@ def test_the_files_page_links_each_file_for_download(client: FlaskClient, clip: 
     page = client.get("/files", headers=HTML).get_data(as_text=True)
 
     assert f'href="/api/files/{clip.id}/content?download=1"' in page
+
+
+# -- under waitress, as `collector serve` runs it --------------------------------------------------
+
+
+@pytest.fixture
+def waitress_url(app: Flask) -> Iterator[str]:
+    """The app under waitress with two request threads, on a free loopback port."""
+    import waitress
+
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        thread.join(5)
+
+
+def raw_get(base: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(base + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_ranges_under_waitress_are_exactly_the_file_s_bytes(waitress_url: str, clip: File) -> None:
+    path = f"/api/files/{clip.id}/content"
+    for header, start, end in (
+        ("bytes=0-0", 0, 0),
+        ("bytes=1000-5095", 1000, 5095),
+        ("bytes=9000-", 9000, len(DATA) - 1),
+        ("bytes=-100", len(DATA) - 100, len(DATA) - 1),
+        ("bytes=-999999", 0, len(DATA) - 1),
+    ):
+        status, headers, body = raw_get(waitress_url, path, {"Range": header})
+        assert status == 206, header
+        assert headers["Content-Range"] == f"bytes {start}-{end}/{len(DATA)}"
+        assert body == DATA[start : end + 1], header
+    assert raw_get(waitress_url, path, {})[2] == DATA
+    status, headers, _ = raw_get(waitress_url, path, {"Range": "bytes=20000-"})
+    assert (status, headers["Content-Range"]) == (416, f"bytes */{len(DATA)}")
+
+
+def test_players_that_stop_reading_hold_no_request_thread(
+    waitress_url: str, db: DatabaseConfig, job_id: str, downloads: Path
+) -> None:
+    """A paused player stops reading its range; six of them, against two request threads,
+    leave the server answering (werkzeug's range iterator held a thread each)."""
+    big = downloads / job_id / "long.mp4"
+    big.parent.mkdir(parents=True, exist_ok=True)
+    with big.open("wb") as out:
+        out.truncate(64 * 1024 * 1024)  # past waitress's 16 MB output buffer and the socket's
+    file = FileRepository(db).create_file(job_id, str(big), "video", big.stat().st_size)
+    port = int(waitress_url.rsplit(":", 1)[1])
+    stalled = []
+    try:
+        for first in range(6):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.sendall(
+                f"GET /api/files/{file.id}/content HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Range: bytes={first * 1000}-\r\n\r\n".encode()
+            )
+            assert sock.recv(65536).startswith(b"HTTP/1.1 206 ")
+            stalled.append(sock)  # and read no more
+
+        status, _, body = raw_get(waitress_url, "/healthz", {})
+
+        assert (status, body) == (200, b'{"status":"ok"}\n')
+    finally:
+        for sock in stalled:
+            sock.close()

@@ -172,6 +172,37 @@ def _whole_for_a_long_suffix(path: Path) -> None:
         request.environ["HTTP_RANGE"] = "bytes=0-"
 
 
+def _range_to_the_server(response: Response, path: Path) -> None:
+    """A 206's bytes sent by the server's ``wsgi.file_wrapper``, not by a request thread.
+
+    werkzeug cuts a range out of the file with an iterator the request thread runs to
+    the end; a player that stops reading once it has buffered enough (a paused video)
+    then holds that thread, and eight paused players held every thread of `collector
+    serve` (the dashboard stopped answering). PEP 3333 has a server's file wrapper send
+    from the file's position, Content-Length bytes: waitress does so from its event loop,
+    with no thread held. Without a file wrapper (the test client) werkzeug's iterator stays.
+    """
+    file_wrapper = request.environ.get("wsgi.file_wrapper")
+    content_range = response.content_range
+    if (
+        response.status_code != 206
+        or file_wrapper is None
+        or request.method == "HEAD"
+        or content_range.start is None
+    ):
+        return
+    file = path.open("rb")
+    try:
+        file.seek(content_range.start)
+        body = file_wrapper(file)
+    except BaseException:
+        file.close()
+        raise
+    response.close()  # werkzeug's iterator and the file it opened
+    response.response = body
+    response.direct_passthrough = True
+
+
 def serve(file_id: str, download: bool) -> Response:
     """The response for ``GET /api/files/<file_id>/content``; 4xx (JSON) if not served."""
     record = FileRepository().get_file(file_id)
@@ -199,6 +230,7 @@ def serve(file_id: str, download: bool) -> Response:
         response.status_code = 416
         response.headers["Content-Range"] = f"bytes */{exc.length}"
         return response
+    _range_to_the_server(response, path)
     response.cache_control.private = True
     response.headers["Content-Security-Policy"] = FILE_POLICY
     return response
