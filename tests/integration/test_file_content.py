@@ -275,11 +275,18 @@ def test_a_download_value_other_than_0_or_1_is_a_400(
 
 
 def test_an_unknown_id_is_a_404(client: FlaskClient, clip: File) -> None:
-    for file_id in ("no-such-file", "00000000-0000-0000-0000-000000000000", "x" * 500):
+    for file_id in ("no-such-file", "00000000-0000-0000-0000-000000000000", "x" * 500, "a%00b"):
         response = client.get(f"/api/files/{file_id}/content")
         assert response.status_code == 404
         assert response.mimetype == "application/json"
         assert "no file with id" in response.get_json()["error"]
+
+
+def test_a_job_id_with_a_nul_is_a_404_on_either_engine(client: FlaskClient) -> None:
+    response = client.get("/api/jobs/a%00b")
+
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "no job with id 'a\\x00b'"}
 
 
 def test_a_path_in_the_url_is_never_a_file_id(

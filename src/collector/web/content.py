@@ -27,6 +27,8 @@ from collector.models.values import quoted
 from collector.repositories import FileRepository
 from collector.repositories.settings_repository import load_settings
 
+from . import params
+
 logger = logging.getLogger(__name__)
 
 # The types of the extensions the worker sorts files by (worker/files.py), fixed here:
@@ -205,7 +207,7 @@ def _range_to_the_server(response: Response, path: Path) -> None:
 
 def serve(file_id: str, download: bool) -> Response:
     """The response for ``GET /api/files/<file_id>/content``; 4xx (JSON) if not served."""
-    record = FileRepository().get_file(file_id)
+    record = FileRepository().get_file(file_id) if params.can_be_an_id(file_id) else None
     if record is None:
         abort(404, f"no file with id {quoted(file_id)}")
     settings = load_settings(get_db_config())

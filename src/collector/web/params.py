@@ -15,9 +15,15 @@ from collector.repositories.paging import decode_cursor
 MAX_PAGE = 200
 
 
+def can_be_an_id(value: str) -> bool:
+    """Whether ``value`` could name a row: PostgreSQL's text holds no NUL character, and
+    would answer a query with one by an error (a 500), not by no row."""
+    return "\x00" not in value
+
+
 def job_or_404(job_id: str) -> Job:
     """The job a URL names, or a 404 quoting (at most 100 characters of) the id."""
-    job = JobRepository().get_job(job_id)
+    job = JobRepository().get_job(job_id) if can_be_an_id(job_id) else None
     if job is None:
         abort(404, f"no job with id {quoted(job_id)}")
     return job
