@@ -591,3 +591,17 @@ def test_players_that_stop_reading_hold_no_request_thread(
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_a_file_that_cannot_be_opened_is_a_404_not_a_500(
+    client: FlaskClient, clip: File, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")  # as open() says it, even to root
+
+    monkeypatch.setattr(content, "send_file", refused)
+
+    response = client.get(url(clip))
+
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "file 'clip.mp4' cannot be read on this host"}

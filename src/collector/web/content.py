@@ -142,14 +142,18 @@ def located(record: File, download_dir: Path) -> Path:
         real = written.resolve(strict=True)
     except (FileNotFoundError, NotADirectoryError):
         raise _missing(record, name) from None
-    except (OSError, RuntimeError) as exc:  # a link loop, a permission refused
+    except (OSError, RuntimeError, ValueError) as exc:  # a link loop, no permission, a NUL
         logger.warning("file %s cannot be resolved: %s", record.id, exc)
-        raise NotServed(f"file {name} cannot be read on this host", 404) from None
+        raise _unreadable(name) from None
     if not _inside(real, (root,)):
         raise outside
     if not real.is_file():
         raise _missing(record, name)
     return real
+
+
+def _unreadable(name: str) -> NotServed:
+    return NotServed(f"file {name} cannot be read on this host", 404)
 
 
 def _missing(record: File, name: str) -> NotServed:
@@ -190,6 +194,7 @@ def _range_to_the_server(response: Response, path: Path) -> None:
         response.status_code != 206
         or file_wrapper is None
         or request.method == "HEAD"
+        or content_range is None
         or content_range.start is None
     ):
         return
@@ -232,6 +237,9 @@ def serve(file_id: str, download: bool) -> Response:
         response.status_code = 416
         response.headers["Content-Range"] = f"bytes */{exc.length}"
         return response
+    except OSError as exc:  # gone or unreadable since it was located
+        logger.warning("file %s cannot be read: %s", record.id, exc)
+        abort(404, str(_unreadable(quoted(name))))
     _range_to_the_server(response, path)
     response.cache_control.private = True
     response.headers["Content-Security-Policy"] = FILE_POLICY
