@@ -31,6 +31,7 @@ from collector.repositories import job_repository as job_sql
 from collector.repositories import queue as queue_sql
 from collector.repositories.contracts import (
     CONTRACTS,
+    PK_FILES,
     PK_JOBS,
     QueryContract,
     Sample,
@@ -154,6 +155,7 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
     "JobRepository.delete_job": (job_sql.SQL_DELETE_FILES, job_sql.SQL_DELETE),
     "JobRepository.count": ('SELECT COALESCE(SUM("count"), 0) FROM "jobs_status_counts"',),
     "FileRepository.create_file": (file_sql.SQL_CREATE,),
+    "FileRepository.get_file": (file_sql.SQL_GET,),
     "FileRepository.get_job_files": (file_sql.SQL_JOB_FILES,),
     "FileRepository.get_files_by_type": (file_sql.SQL_BY_TYPE,),
     "FileRepository.get_job_files_by_type": (file_sql.SQL_JOB_FILES_BY_TYPE,),
@@ -311,6 +313,7 @@ def test_contract_parameters_are_the_sample(contract_db: DatabaseConfig, sample:
     assert params["JobRepository.get_job"] == [(sample.job_id,)]
     assert params["JobRepository.delete_job"] == [(sample.job_id, sample.job_id), (sample.job_id,)]
     assert params["FileRepository.get_job_files"] == [(sample.job_id,)]
+    assert params["FileRepository.get_file"] == [(sample.file_id,)]
     assert params["FileRepository.get_job_files_by_type"] == [(sample.job_id, "video")]
     assert params["JobRepository.update_job_status"][0][0] == "running"
     assert params["JobRepository.update_job_status"][0][-1] == sample.job_id
@@ -395,6 +398,13 @@ def check_get_job(result: Any, conn: Any, sample: Sample) -> None:
     assert result is not None
     assert result.id == sample.job_id
     assert (result.url, result.status) == (row["url"], row["status"])
+
+
+def check_get_file(result: Any, conn: Any, sample: Sample) -> None:
+    row = _rows(conn, "SELECT * FROM files WHERE id = ?", (sample.file_id,))[0]
+    assert result is not None
+    assert result.id == sample.file_id
+    assert (result.job_id, result.file_path) == (row["job_id"], row["file_path"])
 
 
 def check_job_count(result: int, conn: Any, sample: Sample) -> None:
@@ -484,6 +494,7 @@ READ_CHECKS: dict[str, Callable[[Any, Any, Sample], None]] = {
     "JobRepository.find_by(platform)": check_by_platform,
     "JobRepository.get_job": check_get_job,
     "JobRepository.count": check_job_count,
+    "FileRepository.get_file": check_get_file,
     "FileRepository.get_job_files": check_job_files,
     "FileRepository.get_files_by_type": check_files_by_type,
     "FileRepository.get_job_files_by_type": check_job_files_by_type,
@@ -595,7 +606,7 @@ def test_dropping_every_managed_index_breaks_every_contract_that_names_one(
             names = wanted_names(entry.expected_index)
             if any(n.startswith("idx_") for n in names):
                 assert any(p.startswith("expected index") for p in entry.problems), contract.name
-            elif names == (PK_JOBS,) and contract.name != "JobRepository.delete_job":
+            elif names in ((PK_JOBS,), (PK_FILES,)) and contract.name != "JobRepository.delete_job":
                 assert entry.problems == [], contract.name
 
 

@@ -442,6 +442,7 @@ def test_openapi_document_matches_the_routes(db_path: Path, token: str | None) -
         ("/api/jobs/{job_id}/retry", "post"),
         ("/api/files", "get"),
         ("/api/events", "get"),
+        ("/api/files/{file_id}/content", "get"),
         ("/api/openapi.json", "get"),
     }
 

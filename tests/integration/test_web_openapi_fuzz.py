@@ -24,6 +24,8 @@ from schemathesis.checks import CHECKS, is_check_class, load_all_checks
 from schemathesis.config import SchemathesisConfig
 
 from collector.app import create_app
+from collector.config.database import DatabaseConfig
+from collector.repositories import FileRepository, JobRepository, SettingsRepository
 from collector.repositories.paging import encode_cursor
 from collector.web.auth import THROTTLE_EXTENSION
 from collector.web.openapi import BEARER, CURSOR_FORMAT
@@ -102,12 +104,49 @@ def test_with_a_token(case) -> None:
     CASES["secured", response.status_code] += 1
 
 
+def _seed_a_file(name: str) -> str:
+    """A video in the instance's library and download folder (the fuzzing ran on ids it
+    made up, all 404s); its id."""
+    folder = Path(_FOLDER.name) / f"{name}-downloads"
+    (folder / "job").mkdir(parents=True, exist_ok=True)
+    path = folder / "job" / "Clip été.mp4"
+    path.write_bytes(bytes(range(256)) * 8)
+    db = DatabaseConfig(Path(_FOLDER.name) / f"{name}.db")
+    try:
+        SettingsRepository(db).set("download_dir", str(folder))
+        job = JobRepository(db).create_job("https://example.com/clip", "other")
+        return FileRepository(db).create_file(job.id, str(path), "video", 2048).id
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("instance", "schema", "auth"),
+    [("open", OPEN, {}), ("secured", SECURED, {"Authorization": f"Bearer {TOKEN}"})],
+    ids=["open", "secured"],
+)
+def test_a_file_s_answers_follow_the_document(instance: str, schema, auth: dict) -> None:
+    """A recorded file's 200, 206 and 416, in both modes, pass every check."""
+    operation = schema["/api/files/{file_id}/content"]["GET"]
+    file_id = _seed_a_file(instance)
+    asked = [({}, {}), ({}, {"Range": "bytes=10-19"}), ({"download": "1"}, {"Range": "bytes=-5"})]
+    asked.append(({}, {"Range": "bytes=4096-"}))
+    for query, headers in asked:
+        case = operation.Case(
+            path_parameters={"file_id": file_id}, query=query, headers={**headers, **auth}
+        )
+        response = case.call_and_validate(checks=ALL_CHECKS)
+        SEEN[instance, operation.label].add(response.status_code)
+        CASES[instance, response.status_code] += 1
+    assert {200, 206, 416} <= SEEN[instance, operation.label]
+
+
 def test_every_operation_was_answered_past_sign_in() -> None:
     """The runs above got past sign-in everywhere (not only 401s), and every operation
     that names no job (a random job id is a 404) answered a success."""
     labels = {result.ok().label for result in OPEN.get_all_operations()}
     # Every operation but the document's own (schemathesis loaded it, and leaves it out).
-    assert len(labels) == 9
+    assert len(labels) == 10
     assert "GET /api/openapi.json" not in labels
     for instance in ("open", "secured"):
         for label in labels:

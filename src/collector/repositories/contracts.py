@@ -38,6 +38,7 @@ class PrimaryKey:
 IndexName = str | PrimaryKey
 Wanted = IndexName | tuple[IndexName, ...] | None
 PK_JOBS = PrimaryKey("jobs")
+PK_FILES = PrimaryKey("files")
 # The queue's samples: nothing is queued or claimed when contracts are only recorded.
 QUEUE_SAMPLE_URL = "https://www.youtube.com/watch?v=plan-contract"
 QUEUE_SAMPLE_WORKER = "plan-contract-worker"
@@ -50,6 +51,7 @@ class Sample:
     """Values to call the queries with: an existing job id, a job with files."""
 
     job_id: str = "00000000-0000-0000-0000-000000000000"
+    file_id: str = "00000000-0000-0000-0000-000000000000"
     # A cursor in the middle of the lists: pages after it must seek, not scan.
     cursor: str = encode_cursor(
         "2024-06-01 00:00:00.000000", "00000000-0000-0000-0000-000000000000"
@@ -157,6 +159,7 @@ CONTRACTS: tuple[QueryContract, ...] = (
         lambda j, f, s: f.create_file(s.job_id, "/x.mp4", "video", 1),
         (PK_JOBS,),
     ),
+    QueryContract("FileRepository.get_file", lambda j, f, s: f.get_file(s.file_id), (PK_FILES,)),
     QueryContract(
         "FileRepository.get_job_files",
         lambda j, f, s: f.get_job_files(s.job_id),
@@ -395,25 +398,28 @@ def check_contract(
 
 
 def sample_from(db: DatabaseConfig) -> Sample:
-    """A sample whose job exists and has files (the newest file's), and a cursor at the
-    job halfway down the list (the (n // 2 + 1)-th oldest of n), found through the
-    created_at indexes on either engine."""
-    rows = db.execute_query("SELECT job_id FROM files ORDER BY created_at DESC, id DESC LIMIT 1")
-    if not rows:
-        rows = db.execute_query(
-            "SELECT id AS job_id FROM jobs ORDER BY created_at DESC, id DESC LIMIT 1"
-        )
-    if not rows:
-        return Sample()
+    """A sample whose job exists and has files (the newest file, the sample's file), and
+    a cursor at the job halfway down the list (the (n // 2 + 1)-th oldest of n), found
+    through the created_at indexes on either engine."""
+    rows = db.execute_query(
+        "SELECT job_id, id FROM files ORDER BY created_at DESC, id DESC LIMIT 1"
+    )
+    if rows:
+        found = {"job_id": rows[0]["job_id"], "file_id": rows[0]["id"]}
+    else:
+        jobs = db.execute_query("SELECT id FROM jobs ORDER BY created_at DESC, id DESC LIMIT 1")
+        if not jobs:
+            return Sample()
+        found = {"job_id": jobs[0]["id"]}
     total = db.execute_query("SELECT COUNT(*) AS n FROM jobs")[0]["n"]
     middle = db.execute_query(
         "SELECT created_at, id FROM jobs ORDER BY created_at, id LIMIT 1 OFFSET ?",
         (total // 2,),
     )
     if not middle:
-        return Sample(job_id=rows[0]["job_id"])
+        return Sample(**found)
     created = middle[0]["created_at"]
     if isinstance(created, datetime):  # a timestamptz column (PostgreSQL)
         created = to_db_timestamp(created)
     cursor = encode_cursor(created, middle[0]["id"])
-    return Sample(job_id=rows[0]["job_id"], cursor=cursor)
+    return Sample(**found, cursor=cursor)

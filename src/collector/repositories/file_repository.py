@@ -13,6 +13,7 @@ SQL_CREATE = (
     "INSERT INTO files (id, created_at, updated_at, job_id, file_path, file_type, file_size, "
     "host) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?)"
 )
+SQL_GET = "SELECT * FROM files WHERE id = ?"
 SQL_JOB_FILES = "SELECT * FROM files WHERE job_id = ? ORDER BY created_at ASC"
 SQL_BY_TYPE = "SELECT * FROM files WHERE file_type = ?"
 SQL_JOB_FILES_BY_TYPE = (
@@ -82,6 +83,10 @@ class FileRepository(Repository[File]):
             terms.append("file_type = ?")
             params.append(check_choice("file type", file_type, FILE_TYPES))
         return self._page(terms, list(params), cursor, limit)
+
+    def get_file(self, file_id: str) -> File | None:
+        """One file by id, or None."""
+        return self._one(self.db.execute_query(SQL_GET, (file_id,)))
 
     def get_job_files(self, job_id: str) -> list[File]:
         """A job's files, oldest first."""

@@ -18,7 +18,7 @@ from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
 
-from . import params
+from . import content, params
 from .auth import required_token
 from .openapi import openapi_document
 from .views import file_dict, job_dict
@@ -126,6 +126,13 @@ def list_files() -> ResponseReturnValue:
         file_type=params.choice(args, "type", FILE_TYPES),
     )
     return jsonify(items=[file_dict(f) for f in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/api/files/<file_id>/content")
+def file_content(file_id: str) -> ResponseReturnValue:
+    """A library file's bytes (Range requests too): inline, or ``?download=1`` to save it."""
+    download = params.flag(request.args, "download")
+    return content.serve(file_id, download=download)
 
 
 @bp.get("/api/openapi.json")

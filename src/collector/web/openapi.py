@@ -108,6 +108,16 @@ PAGING = [
     _query("cursor", CURSOR, "where the page starts"),
 ]
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
+# What a file is sent as (web/content.py content_type): the type of its extension, in
+# one of these families (application/octet-stream when unknown).
+FILE_MEDIA_RANGES = ("video/*", "audio/*", "image/*", "text/*", "application/*")
+RANGE_PATTERN = "^bytes=([0-9]+-[0-9]*|-[0-9]+)$"
+FILE_REASONS = {
+    403: "the recorded path (or a link in it) leads outside the download folder: not served; "
+    "without a token also a Host header that is not this machine",
+    404: "no such file, or it is not on this host's disk (the message says which)",
+}
 
 
 def _object(properties: dict[str, Any], description: str = "") -> dict[str, Any]:
@@ -163,8 +173,15 @@ class _Document:
     def __init__(self, secured: bool) -> None:
         self.secured = secured
 
-    def errors(self, *codes: int, database: bool = True, unsafe: bool = False) -> dict[str, Any]:
-        """The error answers of an operation that needs the token (if one is configured)."""
+    def errors(
+        self,
+        *codes: int,
+        database: bool = True,
+        unsafe: bool = False,
+        reasons: dict[int, str] | None = None,
+    ) -> dict[str, Any]:
+        """The error answers of an operation that needs the token (if one is configured);
+        ``reasons`` words some of them for this operation."""
         extra = [401, 429] if self.secured else [403]
         if unsafe and self.secured:
             extra.append(403)
@@ -172,12 +189,15 @@ class _Document:
             extra.append(503)
         if database and unsafe:
             extra.append(507)
-        return {str(code): self.error(code) for code in sorted({*codes, *extra})}
+        return {
+            str(code): self.error(code, (reasons or {}).get(code))
+            for code in sorted({*codes, *extra})
+        }
 
     @staticmethod
-    def error(code: int) -> dict[str, Any]:
+    def error(code: int, reason: str | None = None) -> dict[str, Any]:
         """The JSON error answer ``code``; a 429 says when to try again."""
-        answer = _json(ERROR, REASONS[code])
+        answer = _json(ERROR, reason or REASONS[code])
         if code == 429:
             answer["headers"] = {
                 "Retry-After": {
@@ -349,6 +369,7 @@ class _Document:
                     },
                 }
             },
+            "/api/files/{file_id}/content": {"get": self.file_content()},
             "/api/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -359,6 +380,74 @@ class _Document:
                         **self.open_errors(database=False),
                     },
                 }
+            },
+        }
+
+    def file_content(self) -> dict[str, Any]:
+        """GET (and HEAD) of a file's bytes: werkzeug's conditional send_file."""
+        disposition = {
+            "description": "inline (or attachment with download=1, and always for a type "
+            "a browser should not show) with the file's name, RFC 5987 filename* when "
+            "it is not ASCII",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+        headers = {
+            "Content-Disposition": disposition,
+            "Accept-Ranges": {"required": True, "schema": {"const": "bytes"}},
+            "ETag": {"required": True, "schema": {"type": "string"}},
+            "Last-Modified": {"required": True, "schema": {"type": "string"}},
+        }
+        body = {media: {"schema": {}} for media in FILE_MEDIA_RANGES}
+        unsatisfiable = _json(
+            ERROR, "the range starts past the end of the file, or asks for several ranges"
+        )
+        unsatisfiable["headers"] = {
+            "Content-Range": {
+                "description": "bytes */<size of the file>",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"},
+            }
+        }
+        return {
+            "operationId": "getFileContent",
+            "summary": "A library file's bytes, whole or one byte range (seeking a player)",
+            "description": "Only a file recorded in the library, inside the download folder "
+            "and on this host's disk. One range per request is answered with 206 (a range "
+            "that does not fit, several ranges or one that does not parse: 416). If-Range, "
+            "If-None-Match and If-Modified-Since are honoured.",
+            "parameters": [
+                FILE_ID,
+                _query(
+                    "download",
+                    {"enum": ["0", "1"]},
+                    "1: as an attachment (save), 0 or absent: inline (play)",
+                ),
+                {
+                    "name": "Range",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": RANGE_PATTERN},
+                    "description": "one range: bytes=<first>-[<last>] or bytes=-<suffix length>",
+                },
+            ],
+            "responses": {
+                "200": {"description": "the whole file", "headers": headers, "content": body},
+                "206": {
+                    "description": "the bytes of the range asked for",
+                    "headers": {
+                        **headers,
+                        "Content-Range": {
+                            "description": "bytes <first>-<last>/<size of the file>",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^bytes [0-9]+-[0-9]+/[0-9]+$"},
+                        },
+                    },
+                    "content": body,
+                },
+                "304": {"description": "not modified (If-None-Match, If-Modified-Since)"},
+                "416": unsatisfiable,
+                **self.errors(400, 403, 404, reasons=FILE_REASONS),
             },
         }
 

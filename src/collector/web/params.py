@@ -15,9 +15,15 @@ from collector.repositories.paging import decode_cursor
 MAX_PAGE = 200
 
 
+def can_be_an_id(value: str) -> bool:
+    """Whether ``value`` could name a row: PostgreSQL's text holds no NUL character, and
+    would answer a query with one by an error (a 500), not by no row."""
+    return "\x00" not in value
+
+
 def job_or_404(job_id: str) -> Job:
     """The job a URL names, or a 404 quoting (at most 100 characters of) the id."""
-    job = JobRepository().get_job(job_id)
+    job = JobRepository().get_job(job_id) if can_be_an_id(job_id) else None
     if job is None:
         abort(404, f"no job with id {quoted(job_id)}")
     return job
@@ -42,6 +48,19 @@ def choice(args: Mapping[str, str], name: str, choices: Sequence[str]) -> str | 
     if value not in choices:
         abort(400, f"unknown {name} {quoted(value)}; valid: {', '.join(choices)}")
     return value
+
+
+FLAGS = {"0": False, "1": True}
+
+
+def flag(args: Mapping[str, str], name: str) -> bool:
+    """A yes/no parameter: ``1`` or ``0``; absent is no."""
+    raw = args.get(name)
+    if raw is None:
+        return False
+    if raw not in FLAGS:
+        abort(400, f"{name} must be 1 or 0 (or left out), not {quoted(raw)}")
+    return FLAGS[raw]
 
 
 def limit(args: Mapping[str, str], default: int) -> int:

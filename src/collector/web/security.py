@@ -23,6 +23,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
+        "media-src 'self'",  # the job page's players: the library's files, from this site
         "connect-src 'self'",
         "form-action 'self'",
         "frame-ancestors 'none'",
