@@ -60,6 +60,10 @@ class DatabaseDamagedError(DatabaseError):
     """SQLite met a damaged page: check the file and restore a backup."""
 
 
+class InvalidValueError(DatabaseError, ValueError):
+    """A value the engine cannot store (a NUL character in PostgreSQL's text): bad input."""
+
+
 class DatabaseFullError(DatabaseError):
     """A write was refused for lack of space; nothing of it was kept."""
 
@@ -233,6 +237,9 @@ class DatabaseConfig:
                 "was saved: free disk space and try again",
                 f"no space left for the database ({message}); nothing of this change was saved",
             )
+        if kind == dialects.INVALID_VALUE:
+            reason = f"a value cannot be stored: {message}"
+            return InvalidValueError(reason, reason)
         return NotADatabaseError(
             f"{path} is not a usable {self.dialect.display_name} database: {message}"
         )

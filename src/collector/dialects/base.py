@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 # Error kinds a dialect recognises in its engine's exceptions (see Dialect.classify).
 BUSY, DAMAGED, FULL, NOT_A_DATABASE = "busy", "damaged", "full", "not a database"
-ERROR_KINDS = (BUSY, DAMAGED, FULL, NOT_A_DATABASE)
+# A value the engine cannot store (PostgreSQL's text takes no NUL character): the
+# caller's input, not the database, is at fault.
+INVALID_VALUE = "invalid value"
+ERROR_KINDS = (BUSY, DAMAGED, FULL, NOT_A_DATABASE, INVALID_VALUE)
 
 
 class Cursor(Protocol):

@@ -47,6 +47,7 @@ from .base import (
     BUSY,
     DAMAGED,
     FULL,
+    INVALID_VALUE,
     NOT_A_DATABASE,
     ColumnInfo,
     Connection,
@@ -111,6 +112,10 @@ SQLSTATE_KINDS = {
     #
     # Not a database: the URL names a database the server does not have.
     "3D000": NOT_A_DATABASE,  # invalid_catalog_name
+    #
+    # Invalid value: text the database's encoding cannot hold.
+    "22021": INVALID_VALUE,  # character_not_in_repertoire
+    "22P05": INVALID_VALUE,  # untranslatable_character
 }
 # libpq gives no SQLSTATE for a connection the server refuses at start-up (there is no
 # result to read it from), so for that one case the server's message is all there is.
@@ -319,6 +324,8 @@ class PostgreSQLDialect(Dialect):
             return SQLSTATE_KINDS.get(exc.sqlstate)
         if isinstance(exc, psycopg.OperationalError) and _MISSING_DATABASE.search(str(exc)):
             return NOT_A_DATABASE
+        if isinstance(exc, psycopg.DataError) and "NUL (0x00)" in str(exc):
+            return INVALID_VALUE  # psycopg refuses to send it: text cannot hold NUL
         return None
 
     # -- introspection ---------------------------------------------------------------

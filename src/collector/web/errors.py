@@ -10,13 +10,19 @@ import logging
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    ServiceUnavailable,
+)
 
 from collector import dialects
 from collector.config.database import (
     DatabaseBusyError,
     DatabaseDamagedError,
     DatabaseFullError,
+    InvalidValueError,
     get_db_config,
 )
 
@@ -85,9 +91,15 @@ def register(app: Flask) -> None:
     def full(exc: DatabaseFullError) -> ResponseReturnValue:
         return render_error(InsufficientStorage(f"{exc.reason}; try again once space is freed"))
 
+    @app.errorhandler(InvalidValueError)
+    def invalid_value(exc: InvalidValueError) -> ResponseReturnValue:
+        return render_error(BadRequest(exc.reason))
+
     def database(exc: Exception) -> ResponseReturnValue:
         """A query run on the connection directly: the same answers as through the layer."""
         translated = get_db_config().translate(exc)
+        if isinstance(translated, InvalidValueError):
+            return invalid_value(translated)
         if isinstance(translated, DatabaseDamagedError):
             return damaged(translated)
         if isinstance(translated, DatabaseFullError):
