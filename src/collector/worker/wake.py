@@ -87,7 +87,29 @@ class ChangeWatcher(Protocol):
         """Stop watching and release the connection; returns once the thread ended."""
 
 
-class DataVersionWatcher:
+class _WatcherThread:
+    """A watcher's thread: started with the Wakeup it notifies, stopped by stop()."""
+
+    _done: threading.Event
+    _thread: threading.Thread | None
+
+    def start(self, wakeup: Wakeup) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(wakeup,), name="queue-watcher", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching and release the connection; returns once the thread ended."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self, wakeup: Wakeup) -> None:
+        raise NotImplementedError
+
+
+class DataVersionWatcher(_WatcherThread):
     """SQLite: ``PRAGMA data_version`` on its own connection, read every ``interval`` s."""
 
     def __init__(self, db: DatabaseConfig, interval: float = WATCH_INTERVAL) -> None:
@@ -99,17 +121,6 @@ class DataVersionWatcher:
         self.notices = 0  # changes that found a claimable job
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def start(self, wakeup: Wakeup) -> None:
-        self._thread = threading.Thread(
-            target=self._run, args=(wakeup,), name="queue-watcher", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
 
     def _run(self, wakeup: Wakeup) -> None:
         version: int | None = None
@@ -141,7 +152,7 @@ class DataVersionWatcher:
         return self.queue.has_claimable()
 
 
-class NotifyWatcher:
+class NotifyWatcher(_WatcherThread):
     """PostgreSQL: LISTEN on a connection of its own, one per worker process.
 
     ``wait_timeout`` bounds how long a stop waits for the thread. While the LISTEN
@@ -175,17 +186,6 @@ class NotifyWatcher:
     @property
     def listening(self) -> bool:
         return self.listener is not None
-
-    def start(self, wakeup: Wakeup) -> None:
-        self._thread = threading.Thread(
-            target=self._run, args=(wakeup,), name="queue-watcher", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
 
     def _run(self, wakeup: Wakeup) -> None:
         retry = self.retry_first
