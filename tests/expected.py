@@ -18,7 +18,8 @@ PLAN_INDEXES = frozenset(
 # queue's URL look-up (both partial).
 ADDED_INDEXES = frozenset({"idx_jobs_active_created", "idx_jobs_url_queued"})
 
-# The jobs table's columns in declaration order: the plan's, then the queue's.
+# The jobs table's columns in declaration order: the plan's, the queue's, then the
+# format and what the extracted information said of the media.
 JOB_FIELDS = (
     "id",
     "created_at",
@@ -36,4 +37,10 @@ JOB_FIELDS = (
     "worker_id",
     "lease_expires_at",
     "next_attempt_at",
+    "format",
+    "uploader",
+    "duration",
+    "upload_date",
+    "extractor",
+    "extractor_id",
 )

@@ -214,6 +214,7 @@ def test_settings_show_set_and_read(
         "retry_backoff_seconds = 30.0",
         "allowed_hosts = ",
         "min_free_space = 1073741824",
+        "default_format = best",
     ]
     assert ok(db_path, "settings", "max_retries", "5").stdout == "max_retries = 5\n"
     assert ok(db_path, "settings", "max_retries").stdout == "5\n"

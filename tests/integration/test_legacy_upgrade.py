@@ -17,6 +17,9 @@ from tests.legacy import LEGACY_JOBS, ORPHAN_JOB_ID
 
 TABLES = ("jobs", "files", "settings")
 QUEUE_COLUMNS = ("worker_id", "lease_expires_at", "next_attempt_at")
+# A job's format and what its extracted information said (worker/engine.py).
+MEDIA_COLUMNS = ("format", "uploader", "duration", "upload_date", "extractor", "extractor_id")
+NEW_JOB_COLUMNS = (*QUEUE_COLUMNS, *MEDIA_COLUMNS)
 LEGACY_FILES = 2 * len(LEGACY_JOBS) + 2
 
 
@@ -75,13 +78,15 @@ def test_upgrade_keeps_every_row_unchanged(legacy_db_path: Path) -> None:
     assert report.names("create table") == []
     # The queue's columns and the file's host are new; legacy rows get them as NULL
     # and keep every value.
-    assert report.names("add column") == [*QUEUE_COLUMNS, "host"]
+    assert report.names("add column") == [*NEW_JOB_COLUMNS, "host"]
     after = dump(legacy_db_path)
     assert [row[:-1] for row in after["files"]] == before["files"]
     assert {row[-1] for row in after["files"]} == {None}
     assert after["settings"] == before["settings"]
-    assert [row[: -len(QUEUE_COLUMNS)] for row in after["jobs"]] == before["jobs"]
-    assert {row[-len(QUEUE_COLUMNS) :] for row in after["jobs"]} == {(None,) * len(QUEUE_COLUMNS)}
+    assert [row[: -len(NEW_JOB_COLUMNS)] for row in after["jobs"]] == before["jobs"]
+    assert {row[-len(NEW_JOB_COLUMNS) :] for row in after["jobs"]} == {
+        (None,) * len(NEW_JOB_COLUMNS)
+    }
 
 
 def test_upgrade_creates_the_plan_indexes_and_statistics(legacy_db_path: Path) -> None:

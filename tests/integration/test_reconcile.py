@@ -389,7 +389,7 @@ DRIFTS = [
     (
         "idx_jobs_active_created",
         "CREATE INDEX idx_jobs_active_created ON jobs(created_at, id, "
-        f"{ACTIVE_COVERS.removesuffix(', next_attempt_at')}) {ACTIVE_IN}",
+        f"{ACTIVE_COVERS.rsplit(', ', 1)[0]}) {ACTIVE_IN}",
     ),
     # The previous version's definition, before it covered every column.
     (
@@ -580,14 +580,20 @@ def test_missing_columns_are_added_and_rows_kept(tmp_path: Path) -> None:
     config = DatabaseConfig(path)
     report = config.initialize_schema()
 
-    # The two dropped columns, the queue's three that legacy databases never had, and
-    # the files' host.
+    # The two dropped columns, the queue's three and the media's six that legacy
+    # databases never had, and the files' host.
     assert sorted(report.names("add column")) == [
         "bytes_downloaded",
         "current_operation",
+        "duration",
+        "extractor",
+        "extractor_id",
+        "format",
         "host",
         "lease_expires_at",
         "next_attempt_at",
+        "upload_date",
+        "uploader",
         "worker_id",
     ]
     with reading(path) as conn:

@@ -378,6 +378,7 @@ class FillsTheDisk(Downloader):
         on_progress: object,
         stop: object = None,
         allowed: object = None,
+        format: str = "best",
     ) -> DownloadResult:
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(20):
@@ -397,6 +398,7 @@ class Simple(Downloader):
         on_progress: object,
         stop: object = None,
         allowed: object = None,
+        format: str = "best",
     ) -> DownloadResult:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "clip.mp4").write_bytes(b"clip")

@@ -607,6 +607,7 @@ class TakenOver(Downloader):
         on_progress: object,
         stop: object = None,
         allowed: object = None,
+        format: str = "best",
     ) -> DownloadResult:
         queue = JobQueue(self.db)
         job = queue.find_queued(url)

@@ -85,7 +85,8 @@ class TestDeclarations:
             '("created_at", "id", "updated_at", "url", "platform", "status", "title", '
             '"progress", "current_operation", "error_message", "retry_count", '
             '"bytes_downloaded", "completed_at", "worker_id", "lease_expires_at", '
-            '"next_attempt_at") '
+            '"next_attempt_at", "format", "uploader", "duration", "upload_date", '
+            '"extractor", "extractor_id") '
             "WHERE \"status\" IN ('pending', 'running', 'cancelling')",
             'CREATE INDEX IF NOT EXISTS "idx_jobs_url_queued" ON "jobs" ("url") '
             "WHERE \"status\" IN ('pending', 'running')",
@@ -148,7 +149,13 @@ class TestDeclarations:
             '    "completed_at" TIMESTAMP,\n'
             '    "worker_id" TEXT,\n'
             '    "lease_expires_at" TIMESTAMP,\n'
-            '    "next_attempt_at" TIMESTAMP\n'
+            '    "next_attempt_at" TIMESTAMP,\n'
+            '    "format" TEXT,\n'
+            '    "uploader" TEXT,\n'
+            '    "duration" INTEGER,\n'
+            '    "upload_date" TEXT,\n'
+            '    "extractor" TEXT,\n'
+            '    "extractor_id" TEXT\n'
             ")"
         )
 

@@ -48,7 +48,13 @@ def test_jobs_table_and_indexes() -> None:
         '    "completed_at" timestamptz,\n'
         '    "worker_id" text,\n'
         '    "lease_expires_at" timestamptz,\n'
-        '    "next_attempt_at" timestamptz\n'
+        '    "next_attempt_at" timestamptz,\n'
+        '    "format" text,\n'
+        '    "uploader" text,\n'
+        '    "duration" bigint,\n'
+        '    "upload_date" text,\n'
+        '    "extractor" text,\n'
+        '    "extractor_id" text\n'
         ") WITH (fillfactor=85, autovacuum_vacuum_scale_factor=0.05, "
         "autovacuum_analyze_scale_factor=0.02)"
     )
@@ -113,7 +119,7 @@ def test_other_types_directions_uniqueness_and_predicates() -> None:
 
 def test_the_sqlite_declarations_are_untouched() -> None:
     spec = Job.index("idx_jobs_active_created")
-    assert len(spec.columns) == len(Job.field_names()) == 16
+    assert len(spec.columns) == len(Job.field_names()) == 22
     assert pg_index(Job, spec).keys == (("created_at", False), ("id", False))
     assert Job.get_indexes_sql()[4].startswith(
         'CREATE INDEX IF NOT EXISTS "idx_jobs_active_created" ON "jobs" '

@@ -52,6 +52,7 @@ class NoopDownloader(Downloader):
         on_progress: Callable[[ProgressUpdate], None],
         stop: StopSignal | None = None,
         allowed: AllowedHosts = NO_HOSTS,
+        format: str = "best",
     ) -> DownloadResult:
         # The job's folder is named for its id (worker/job_run.py job_folder).
         self.record.write(f"{folder.name} {self.name} {time.time():.6f}\n")

@@ -9,6 +9,7 @@ import click
 
 from collector.config.database import DatabaseConfig
 from collector.config.runtime import KNOWN_SETTINGS, prepare_setting
+from collector.models.formats import FORMATS
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_fields, redact_text, redact_url
 from collector.repositories import JobRepository, SettingsRepository
@@ -52,16 +53,23 @@ def describe(job: Job) -> str:
 
 @click.command()
 @click.argument("urls", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMATS),
+    help="What to download (default: the default_format setting): best video, video at "
+    "most 1080p/720p/480p, or the audio alone as m4a or mp3.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def add(ctx: click.Context, urls: tuple[str, ...], as_json: bool) -> None:
+def add(ctx: click.Context, urls: tuple[str, ...], format_: str | None, as_json: bool) -> None:
     """Queue URLs for download; prints each job's id.
 
     A URL already pending or running is not queued twice: its job's id is printed.
     """
     try:
         # All or nothing: every URL is checked before any is queued, in one transaction.
-        results = JobQueue(ready_db(ctx)).enqueue_many(urls)
+        results = JobQueue(ready_db(ctx)).enqueue_many(urls, format=format_)
     except ERRORS as exc:  # a refused URL's message may quote it
         raise click.ClickException(redact_text(str(exc))) from exc
     if as_json:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector.models.formats import DEFAULT_FORMAT, FORMATS, check_format
 from collector.models.outbound import NO_HOSTS, AllowedHosts
 
 DEFAULT_MAX_RETRIES = 3
@@ -137,6 +138,12 @@ KNOWN_SETTINGS: dict[str, SettingSpec] = {
             "the worker claims no job while the download folder has less free "
             "(e.g. 500MB, 2GiB; 0: no minimum; default: COLLECTOR_MIN_FREE_SPACE or 1GiB)",
         ),
+        SettingSpec(
+            "default_format",
+            check_format,
+            f"the format of a job queued without one: {', '.join(FORMATS)} "
+            f"(default {DEFAULT_FORMAT})",
+        ),
     )
 }
 
@@ -173,6 +180,7 @@ class RuntimeSettings:
     retry_backoff_seconds: float = DEFAULT_RETRY_BACKOFF_SECONDS
     allowed_hosts: AllowedHosts = NO_HOSTS
     min_free_space: int = DEFAULT_MIN_FREE_SPACE
+    default_format: str = DEFAULT_FORMAT
 
     def retry_delay(self, retry_count: int) -> float:
         """Seconds to wait before retry number ``retry_count + 1``: exponential, capped."""

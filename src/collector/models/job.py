@@ -35,6 +35,14 @@ class Job(BaseModel):
         "worker_id": Column("TEXT"),
         "lease_expires_at": Column("TIMESTAMP"),
         "next_attempt_at": Column("TIMESTAMP"),
+        # The format asked for (models/formats.py); NULL: the default_format setting.
+        "format": Column("TEXT"),
+        # What the extracted information said, once known (set when the download ends).
+        "uploader": Column("TEXT"),
+        "duration": Column("INTEGER"),  # seconds
+        "upload_date": Column("TEXT"),  # YYYY-MM-DD
+        "extractor": Column("TEXT"),
+        "extractor_id": Column("TEXT"),
     }
 
     # Where the engine has them (PostgreSQL), storage settings for a table whose running
@@ -111,6 +119,12 @@ class Job(BaseModel):
     worker_id: str | None
     lease_expires_at: datetime | None
     next_attempt_at: datetime | None
+    format: str | None
+    uploader: str | None
+    duration: int | None
+    upload_date: str | None
+    extractor: str | None
+    extractor_id: str | None
 
     @property
     def is_active(self) -> bool:

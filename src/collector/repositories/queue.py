@@ -16,15 +16,17 @@ Statuses move:  pending -> running -> completed | failed | pending (transient, l
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from collector.config.database import DatabaseConfig
 from collector.config.settings import Config
+from collector.models.formats import check_format
 from collector.models.job import Job
 from collector.models.outbound import AllowedHosts
+from collector.models.quoting import quote_identifier
 from collector.models.redaction import redact_url
 from collector.models.urls import detect_platform, validate_url
 from collector.models.values import from_db_timestamp, quoted, to_db_timestamp, utcnow
@@ -90,9 +92,15 @@ SQL_PROGRESS = (
     "title = COALESCE(?, title), lease_expires_at = ?, updated_at = ? "
     f"WHERE {WORKER_HOLDS} AND status IN ('running', 'cancelling') RETURNING status"
 )
+# What the extracted information tells of the media (worker/engine.py media_metadata).
+METADATA_COLUMNS = ("uploader", "duration", "upload_date", "extractor", "extractor_id")
 SQL_COMPLETE = (
     "UPDATE jobs SET status = 'completed', progress = 100, bytes_downloaded = ?, "
-    "title = COALESCE(?, title), error_message = NULL, current_operation = NULL, "
+    "title = COALESCE(?, title), "
+    + "".join(
+        f"{quote_identifier(c)} = COALESCE(?, {quote_identifier(c)}), " for c in METADATA_COLUMNS
+    )
+    + "error_message = NULL, current_operation = NULL, "
     "lease_expires_at = NULL, next_attempt_at = NULL, completed_at = ?, updated_at = ? "
     f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
 )
@@ -225,33 +233,42 @@ class JobQueue(Repository[Job]):
 
     # -- the user's side ------------------------------------------------------------------
 
-    def enqueue(self, url: str) -> Enqueued:
+    def enqueue(self, url: str, format: str | None = None) -> Enqueued:
         """Queue ``url``, or return the pending or running job that already has it.
+
+        ``format`` is one of models.formats.FORMATS (InvalidFormatError, a ValueError,
+        otherwise), or None for the default_format setting when the job runs.
 
         Look-up and insert share one IMMEDIATE transaction, which serialises writers,
         so two callers queueing the same URL at once still make one job.
         """
         url = self.check_url(url)
+        if format is not None:
+            check_format(format)
         with self.db.transaction() as conn:
             self.db.dialect.serialize(conn, ENQUEUE_LOCK)
             existing = self.find_queued(url)
             if existing is not None:
                 return Enqueued(existing, False)
-            job = Job(url=url, platform=detect_platform(url))
+            job = Job(url=url, platform=detect_platform(url), format=format)
             self.db.execute_update(self.insert_sql(), job.to_row())
             self.db.dialect.notify(conn, QUEUE_CHANNEL)  # sent at COMMIT
         logger.info("queued job %s for %s", job.id, redact_url(url))
         announce(self.db)
         return Enqueued(job, True)
 
-    def enqueue_many(self, urls: Iterable[str]) -> list[Enqueued]:
+    def enqueue_many(self, urls: Iterable[str], format: str | None = None) -> list[Enqueued]:
         """Queue every URL in one transaction: one Enqueued per URL, in order.
+
+        ``format`` (as for ``enqueue``) is given to every new job.
 
         As ``enqueue`` for each, but the new jobs go in with the bulk insert and one
         commit; a URL given twice is queued once (its second Enqueued is not created).
         An invalid URL raises InvalidURLError before anything is written.
         """
         checked = [self.check_url(url) for url in urls]
+        if format is not None:
+            check_format(format)
         results: list[Enqueued] = []
         new: dict[str, Job] = {}
         # Pipelined where the engine is a server: BEGIN, the lock and the look-up go in
@@ -267,7 +284,7 @@ class JobQueue(Repository[Job]):
                 if existing is not None:
                     results.append(Enqueued(existing, False))
                     continue
-                job = new[url] = Job(url=url, platform=detect_platform(url))
+                job = new[url] = Job(url=url, platform=detect_platform(url), format=format)
                 results.append(Enqueued(job, True))
             if new:
                 # An error rolls the whole transaction back: no savepoint needed.
@@ -457,13 +474,24 @@ class JobQueue(Repository[Job]):
         *,
         title: str | None = None,
         bytes_downloaded: int = 0,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Job | None:
         """Mark the job completed and record its files (path, type, size) together.
+
+        ``metadata`` sets the METADATA_COLUMNS it names (others keep their value);
+        any other key is a ValueError.
 
         None, having changed nothing, if the job is no longer running under this worker.
         """
         now = _stamp()
-        params = (bytes_downloaded, title, now, now, job_id, worker_id)
+        metadata = dict(metadata or {})
+        unknown = sorted(set(metadata) - set(METADATA_COLUMNS))
+        if unknown:
+            raise ValueError(
+                f"unknown metadata {unknown[0]!r}; valid: {', '.join(METADATA_COLUMNS)}"
+            )
+        values = tuple(metadata.get(column) for column in METADATA_COLUMNS)
+        params = (bytes_downloaded, title, *values, now, now, job_id, worker_id)
         with self.db.transaction():
             job = self._one(self.db.execute_returning(SQL_COMPLETE, params))
             if job is None:

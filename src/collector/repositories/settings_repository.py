@@ -17,6 +17,7 @@ from collector.config.runtime import (
     default_min_free_space,
 )
 from collector.config.settings import Config
+from collector.models.formats import DEFAULT_FORMAT
 from collector.models.outbound import AllowedHosts
 from collector.models.settings import Settings
 from collector.models.values import to_db_timestamp, utcnow
@@ -95,4 +96,5 @@ def load_settings(db: DatabaseConfig) -> RuntimeSettings:
         ),
         allowed_hosts=Config.allowed_hosts() | AllowedHosts.parse(read("allowed_hosts", "")),
         min_free_space=int(read("min_free_space", default_min_free_space())),
+        default_format=read("default_format", DEFAULT_FORMAT),
     )

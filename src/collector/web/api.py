@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from collector.config import conditions
 from collector.config.database import DatabaseDamagedError, DatabaseFullError, get_db_config
 from collector.models.file import FILE_TYPES
+from collector.models.formats import InvalidFormatError, check_format
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_text
 from collector.models.urls import InvalidURLError
@@ -78,11 +79,16 @@ def create_job() -> ResponseReturnValue:
     body = params.json_object(payload)
     if "url" not in body:
         abort(400, 'missing "url"')
-    unknown = sorted(set(body) - {"url"})
+    unknown = sorted(set(body) - {"url", "format"})
     if unknown:
-        abort(400, f'unknown field {quoted(unknown[0])}; the body takes only "url"')
+        abort(400, f'unknown field {quoted(unknown[0])}; the body takes only "url" and "format"')
+    format_ = body.get("format")
     try:
-        job, created = JobQueue().enqueue(body["url"])
+        if format_ is not None:
+            check_format(format_)
+        job, created = JobQueue().enqueue(body["url"], format=format_)
+    except InvalidFormatError as exc:
+        abort(400, str(exc))
     except InvalidURLError as exc:
         abort(400, redact_text(str(exc)))  # the message may quote the URL
     response = jsonify(job_dict(job))

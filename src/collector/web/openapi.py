@@ -14,6 +14,7 @@ from typing import Any
 
 from collector.models.base import BaseModel
 from collector.models.file import FILE_TYPES, File
+from collector.models.formats import FORMATS
 from collector.models.job import PLATFORMS, STATUSES, Job
 from collector.repositories.job_repository import ACTIVE_FILTER, STATUS_FILTERS
 
@@ -36,6 +37,21 @@ CURSOR = {
 # What POST /api/jobs takes (models/urls.py validate_url, which also refuses hosts the
 # outbound policy does not allow): an http or https URL with a host, no spaces.
 URL = {"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "maxLength": 4096}
+# A job's format (models/formats.py); absent or null: the default_format setting.
+QUEUE_BODY = {
+    "type": "object",
+    "required": ["url"],
+    "properties": {
+        "url": URL,
+        "format": {
+            "enum": [*FORMATS, None],
+            "description": "what to download: best video, video at most 1080p/720p/480p, "
+            "or the audio alone as m4a or mp3; absent or null: the default_format setting; "
+            "any other value is a 400",
+        },
+    },
+    "additionalProperties": False,
+}
 # /healthz's 503: the condition of the database (damaged, full) and what it means, or
 # the busy error alone.
 HEALTH_PROBLEM = {
@@ -84,6 +100,8 @@ FIELD_SCHEMAS = {
     "status": {"enum": list(STATUSES)},
     "progress": {"type": "integer", "minimum": 0, "maximum": 100},
     "file_type": {"enum": list(FILE_TYPES)},
+    "format": {"enum": list(FORMATS)},
+    "upload_date": {"type": "string", "format": "date"},
 }
 
 
@@ -281,7 +299,7 @@ class _Document:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {"schema": _object({"url": URL})},
+                            "application/json": {"schema": QUEUE_BODY},
                         },
                     },
                     "responses": {

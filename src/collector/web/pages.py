@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 
 from collector.models.file import FILE_TYPES
+from collector.models.formats import InvalidFormatError
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_text
 from collector.models.urls import InvalidURLError
@@ -15,7 +16,7 @@ from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
 
-from . import params
+from . import params, views
 from .charts import status_bars
 
 bp = Blueprint("pages", __name__)
@@ -49,14 +50,17 @@ def dashboard() -> ResponseReturnValue:
 def add_jobs() -> ResponseReturnValue:
     """Queue the URLs of the dashboard's form (one per line): all of them or none."""
     urls = request.form.get("urls", "").split()
+    # "" (the select's first choice): the default_format setting.
+    format_ = request.form.get("format", "") or None
     queue = JobQueue()
     try:
         if not urls:
             raise InvalidURLError("paste at least one URL")
         if len(urls) > MAX_URLS_PER_FORM:
             raise InvalidURLError(f"at most {MAX_URLS_PER_FORM} URLs at once")
-        results = queue.enqueue_many(urls)  # every URL checked before any is queued
-    except InvalidURLError as exc:
+        # Every URL checked before any is queued.
+        results = queue.enqueue_many(urls, format=format_)
+    except (InvalidURLError, InvalidFormatError) as exc:
         flash(redact_text(str(exc)), "error")  # the message may quote the URL
         return redirect(url_for("pages.dashboard"), code=303)
     created = sum(1 for r in results if r.created)
@@ -101,7 +105,7 @@ def jobs() -> ResponseReturnValue:
 def job(job_id: str) -> ResponseReturnValue:
     found = params.job_or_404(job_id)
     files = FileRepository().get_job_files(found.id)
-    return render_template("job.html", job=found, files=files)
+    return render_template("job.html", job=found, files=files, thumbnail=views.thumbnail(files))
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from collector.models.formats import FORMATS
 from collector.models.redaction import redact_text, redact_url
 
 from . import views
@@ -45,12 +46,14 @@ def install(app: Flask) -> None:
         number=number,
         redact_url=shown_url,
         redact_text=shown_text,
+        duration=views.duration,
     )
     app.jinja_env.globals.update(
         csrf_token=csrf_token,
         can_cancel=views.can_cancel,
         can_retry=views.can_retry,
         is_active=views.is_active,
+        FORMATS=FORMATS,
         BAR_SPAN=BAR_SPAN,
         ROW_HEIGHT=ROW_HEIGHT,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
@@ -25,6 +26,20 @@ def job_dict(job: Job) -> dict[str, Any]:
 def file_dict(record: File) -> dict[str, Any]:
     """A file as the API returns it, with its name for display."""
     return {**record.to_dict(), "name": PurePath(record.file_path).name}
+
+
+def thumbnail(files: Sequence[File]) -> File | None:
+    """The job's thumbnail: its first file of type image (yt-dlp's writethumbnail)."""
+    return next((f for f in files if f.file_type == "image"), None)
+
+
+def duration(seconds: int | None) -> str:
+    """Seconds as a clock: 59 -> 0:59, 3725 -> 1:02:05; "" when unknown."""
+    if seconds is None:
+        return ""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def can_cancel(job: Job) -> bool:

@@ -25,6 +25,7 @@ from yt_dlp.networking.exceptions import (
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import ContentTooShortError, DownloadError
 
+from collector.models.formats import AUDIO_CODECS, DEFAULT_FORMAT, MAX_HEIGHTS, check_format
 from collector.models.outbound import NO_HOSTS, AllowedHosts
 from collector.models.redaction import MASK, redact_text, secret_values
 
@@ -62,11 +63,14 @@ class ProgressUpdate:
 
 @dataclass
 class DownloadResult:
-    """What a finished download left: its title, the files, the bytes fetched."""
+    """What a finished download left: its title, the files, the bytes fetched, and what
+    the extracted information said of the media (``media_metadata``: the jobs columns
+    uploader, duration, upload_date, extractor, extractor_id, each only when known)."""
 
     title: str | None
     files: list[FoundFile]
     bytes_downloaded: int
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 ProgressCallback = Callable[[ProgressUpdate], None]
@@ -174,8 +178,11 @@ class Downloader:
         on_progress: ProgressCallback,
         stop: StopSignal | None = None,
         allowed: AllowedHosts = NO_HOSTS,
+        format: str = DEFAULT_FORMAT,
     ) -> DownloadResult:
         """Download ``url`` into ``folder``; DownloadFailed with a short message if it fails.
+
+        ``format`` is one of models.formats.FORMATS (see ``format_options``).
 
         Exceptions raised by ``on_progress`` or ``stop.check()`` propagate unchanged;
         when ``stop`` fires, the open connections are cut so a blocked read returns.
@@ -185,7 +192,9 @@ class Downloader:
         folder.mkdir(parents=True, exist_ok=True)
         session = _Session(on_progress, url)
         on_progress(ProgressUpdate(0, 0, "extracting media information"))
-        params = {**self.params(folder, session), "postprocessors": _scrub_names(url)}
+        chosen = format_options(format)
+        postprocessors = [*_scrub_names(url), *chosen.pop("postprocessors", [])]
+        params = {**self.params(folder, session), **chosen, "postprocessors": postprocessors}
         guard = OutboundGuard(allowed)
         try:
             with StoppableYoutubeDL(params, stop, guard) as ydl:
@@ -196,7 +205,63 @@ class Downloader:
             raise DownloadFailed(clean_message(str(exc)), transient=_transient(exc)) from exc
         title = (info or {}).get("title") or session.title
         on_progress(ProgressUpdate(100, session.bytes, "recording files", title))
-        return DownloadResult(title, collect_files(folder, session.media), session.bytes)
+        files = collect_files(folder, session.media)
+        return DownloadResult(title, files, session.bytes, media_metadata(info or {}, url))
+
+
+def format_options(format: str) -> dict[str, Any]:
+    """yt-dlp's options for one of models.formats.FORMATS (InvalidFormatError otherwise).
+
+    Video: the best video stream with the best audio stream, merged with ffmpeg into
+    mp4 (mkv when the streams do not fit mp4), else the best file holding both; a
+    height cap applies to both. A format whose height is unknown (a direct link)
+    is taken only when no format of a known height fits. Audio: the best audio
+    stream (else the best file), its audio extracted with ffmpeg as m4a or mp3.
+    """
+    check_format(format)
+    codec = AUDIO_CODECS.get(format)
+    if codec is not None:
+        return {
+            "format": "ba/b",
+            "postprocessors": [{"key": "FFmpegExtractAudio", "preferredcodec": codec}],
+        }
+    height = MAX_HEIGHTS.get(format)
+    if height is None:
+        selector = "bv*+ba/b"
+    else:
+        capped = f"[height<={height}]"
+        selector = f"bv*{capped}+ba/b{capped}/b[height<=?{height}]"
+    return {"format": selector, "merge_output_format": "mp4/mkv"}
+
+
+def media_metadata(info: Mapping[str, Any], url: str = "") -> dict[str, Any]:
+    """The jobs columns the extracted information fills: uploader (or channel),
+    duration (whole seconds), upload_date (YYYY-MM-DD), extractor and its id.
+
+    Only the fields yt-dlp knew; text is cut to 500 characters, and the URL's
+    secrets are masked (a generic link's id is taken from its URL).
+    """
+    secrets = secret_values(url)
+    pattern = re.compile("|".join(map(re.escape, secrets))) if secrets else None
+
+    def text(value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        shown = str(value).replace("\x00", "")[:500]
+        return pattern.sub(MASK, shown) if pattern else shown
+
+    found: dict[str, Any] = {
+        "uploader": text(info.get("uploader") or info.get("channel") or info.get("creator")),
+        "extractor": text(info.get("extractor_key") or info.get("extractor")),
+        "extractor_id": text(info.get("id")),
+    }
+    duration = info.get("duration")
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration >= 0:
+        found["duration"] = round(duration)
+    date = info.get("upload_date")
+    if isinstance(date, str) and re.fullmatch(r"\d{8}", date):
+        found["upload_date"] = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def _scrub_names(url: str) -> list[dict[str, Any]]:

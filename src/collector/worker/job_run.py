@@ -65,6 +65,7 @@ class JobRun:
                     self.on_progress,
                     self.control,
                     allowed=self.settings.allowed_hosts,
+                    format=self.job.format or self.settings.default_format,
                 )
                 self.control.check()
         except Exception as exc:
@@ -124,6 +125,7 @@ class JobRun:
             files,
             title=result.title,
             bytes_downloaded=result.bytes_downloaded,
+            metadata=result.metadata,
         )
         if done is None:
             return self._not_running()
