@@ -8,6 +8,7 @@ reads their heights), and an HTML page with a <video> and an og:image thumbnail.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,25 @@ def test_job_page_shows_metadata_and_thumbnail(db: DatabaseConfig, database: str
     dashboard = client.get("/").get_data(as_text=True)
     assert '<select id="format" name="format">' in dashboard
     assert '<option value="audio-mp3">audio-mp3</option>' in dashboard
+
+
+def test_the_dashboard_form_queues_with_a_format(db: DatabaseConfig, database: str) -> None:
+    client = create_app({"TESTING": True, "DB_PATH": database}).test_client()
+
+    def post(data: dict[str, str]) -> str:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(True))
+        assert token is not None
+        response = client.post("/jobs", data={"csrf_token": token.group(1), **data})
+        assert response.status_code == 303
+        return client.get("/").get_data(as_text=True)
+
+    post({"urls": URL, "format": "audio-mp3"})
+    assert JobQueue(db).find_queued(URL).format == "audio-mp3"
+    post({"urls": "https://example.com/v", "format": ""})
+    assert JobQueue(db).find_queued("https://example.com/v").format is None
+    refused = post({"urls": "https://example.com/w", "format": "4k"})
+    assert f"unknown format &#39;4k&#39;; valid: {CHOICES}" in refused
+    assert JobQueue(db).find_queued("https://example.com/w") is None
 
 
 # -- the worker, with real media ---------------------------------------------------------------
