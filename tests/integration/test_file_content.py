@@ -498,7 +498,9 @@ def test_the_job_page_plays_video_and_audio_and_links_every_file(
     assert re.search(
         rf'<audio controls preload="metadata" src="/api/files/{song.id}/content"', page
     )
-    assert f'src="/api/files/{thumb.id}/content"' not in page  # an image gets no player
+    # An image gets no player: it is shown as the job's thumbnail.
+    assert f'<video controls preload="metadata" src="/api/files/{thumb.id}/content"' not in page
+    assert f'<img class="thumbnail" src="/api/files/{thumb.id}/content"' in page
     for file in (clip, song, thumb):
         assert f'href="/api/files/{file.id}/content?download=1"' in page
 
