@@ -41,6 +41,11 @@ DECLARED = {spec.name: spec for model in ALL_MODELS for spec in model.index_spec
 TABLES = {"jobs", "files", "settings"}
 # Trigger-kept tables (schema/derived.py), in the order the models declare them.
 DERIVED_TABLES = ["jobs_status_counts", "files_file_type_counts", "files_orphan_job_id"]
+# SQLite's full-text table over jobs (an FTS5 table: its shadow tables hold the index).
+SEARCH_TABLES = {"jobs_search", *(f"jobs_search_{s}" for s in ("data", "idx", "docsize", "config"))}
+SEARCH_TRIGGERS = {f"trg_jobs_search_{event}" for event in ("insert", "delete", "update")}
+# PostgreSQL's full-text index over jobs (a GIN index over a tsvector).
+SEARCH_INDEX = "idx_jobs_search"
 DERIVED_TRIGGERS = {
     *(f"trg_jobs_status_counts_{event}" for event in ("insert", "delete", "update")),
     *(f"trg_files_file_type_counts_{event}" for event in ("insert", "delete", "update")),
@@ -175,16 +180,17 @@ def test_fresh_database_gets_every_table_and_declared_index(db_path: Path) -> No
     report = config.initialize_schema()
     config.close()
 
-    assert table_names(db_path) == TABLES | set(DERIVED_TABLES)
+    assert table_names(db_path) == TABLES | set(DERIVED_TABLES) | SEARCH_TABLES
     assert sorted(report.names("create table")) == sorted(TABLES)
-    assert report.names("build derived") == DERIVED_TABLES
+    assert report.names("build derived") == [DERIVED_TABLES[0], "jobs_search", *DERIVED_TABLES[1:]]
     assert report.names("rebuild derived") == []
     assert [(s.table, s.name, s.state) for s in report.derived] == [
         ("jobs", "jobs_status_counts", "ok"),
+        ("jobs", "jobs_search", "ok"),
         ("files", "files_file_type_counts", "ok"),
         ("files", "files_orphan_job_id", "ok"),
     ]
-    assert trigger_names(db_path) == DERIVED_TRIGGERS
+    assert trigger_names(db_path) == DERIVED_TRIGGERS | SEARCH_TRIGGERS
     assert len(DERIVED_TRIGGERS) == 12
     assert set(report.names("create index")) == set(DECLARED)
     assert set(DECLARED) == PLAN_INDEXES | ADDED_INDEXES
@@ -847,7 +853,10 @@ def test_second_run_on_a_database_in_use_changes_nothing(db: DatabaseConfig) -> 
     fill_and_settle(db)
     report = db.initialize_schema()
     assert report.changes == []
-    assert {s.name: s.state for s in report.indexes} == dict.fromkeys(DECLARED, "ok")
+    expected = dict.fromkeys(DECLARED, "ok")
+    if db.dialect.search_index_sql("jobs", ("title", "url"), SEARCH_INDEX) is not None:
+        expected[SEARCH_INDEX] = "ok"
+    assert {s.name: s.state for s in report.indexes} == expected
 
 
 # -- PostgreSQL: invalid indexes, leftovers, lock waits, fleets, storage, HOT ----------------

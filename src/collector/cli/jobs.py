@@ -13,7 +13,7 @@ from collector.models.formats import FORMATS
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_fields, redact_text, redact_url
 from collector.repositories import JobRepository, SettingsRepository
-from collector.repositories.job_repository import STATUS_FILTERS
+from collector.repositories.job_repository import STATUS_FILTERS, search_words
 from collector.repositories.queue import JobQueue
 from collector.repositories.settings_repository import load_settings
 
@@ -90,15 +90,32 @@ def add(ctx: click.Context, urls: tuple[str, ...], format_: str | None, as_json:
     help="Only jobs with this status, or active (pending, running, cancelling).",
 )
 @click.option("--platform", type=click.Choice(PLATFORMS), help="Only jobs of this platform.")
+@click.option(
+    "--search",
+    metavar="TEXT",
+    help="Only jobs whose title or URL holds every word of TEXT (whole words, any case).",
+)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def list_jobs(
-    ctx: click.Context, status: str | None, platform: str | None, limit: int, as_json: bool
+    ctx: click.Context,
+    status: str | None,
+    platform: str | None,
+    search: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """List jobs, newest first."""
+    if search is not None:
+        try:
+            search_words(search)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--search") from exc
     try:
-        page = JobRepository(ready_db(ctx)).page(limit=limit, status=status, platform=platform)
+        page = JobRepository(ready_db(ctx)).page(
+            limit=limit, status=status, platform=platform, q=search
+        )
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

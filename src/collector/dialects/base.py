@@ -165,8 +165,13 @@ class Derived:
     columns: str  # the derived table's column list, quoted
     truth_sql: str  # SELECT computing the rows from the source table
     content_sql: str  # SELECT of the rows the derived table stands for
+    # Statements recomputing the table where DELETE and INSERT ... SELECT do not (an
+    # FTS5 index over another table's rows rebuilds itself with its 'rebuild' command).
+    rebuild: tuple[str, ...] = ()
 
-    def rebuild_sql(self) -> tuple[str, str]:
+    def rebuild_sql(self) -> tuple[str, ...]:
+        if self.rebuild:
+            return self.rebuild
         return (
             f"DELETE FROM {quote_identifier(self.table)}",
             f"INSERT INTO {quote_identifier(self.table)} ({self.columns}) {self.truth_sql}",
@@ -179,6 +184,16 @@ def counts_table(table: str, column: str) -> str:
 
 def orphans_table(table: str, column: str) -> str:
     return f"{table}_orphan_{column}"
+
+
+def search_table(table: str) -> str:
+    """The full-text table over ``table``'s searched columns (SQLite's FTS5)."""
+    return f"{table}_search"
+
+
+def search_index(table: str) -> str:
+    """The full-text index over ``table``'s searched columns (PostgreSQL's GIN)."""
+    return f"idx_{table}_search"
 
 
 class Listener(Protocol):
@@ -384,6 +399,30 @@ class Dialect(ABC):
     @abstractmethod
     def replace_trigger(self, conn: Connection, trigger: Trigger) -> None:
         """Drop the trigger if it exists and create it (and its function) anew."""
+
+    # -- full-text search (a model's ``search`` columns) --------------------------------------
+
+    def search_derived(self, table: str, columns: Sequence[str]) -> Derived | None:
+        """The derived table holding ``table``'s words (SQLite's FTS5 table kept by
+        triggers), or None where the engine indexes them otherwise (search_index_sql)."""
+        return None
+
+    def search_index_sql(
+        self, table: str, columns: Sequence[str], name: str, online: bool = False
+    ) -> str | None:
+        """CREATE INDEX ``name`` over ``table``'s words (PostgreSQL's GIN over a tsvector;
+        ``online``: CONCURRENTLY), or None where a derived table holds them."""
+        return None
+
+    @abstractmethod
+    def search_condition(self, table: str, columns: Sequence[str]) -> str:
+        """A WHERE term with one placeholder, true for the rows of ``table`` whose
+        ``columns`` hold every word of :meth:`search_value`'s value."""
+
+    @abstractmethod
+    def search_value(self, words: Sequence[str]) -> str:
+        """The value bound to search_condition's placeholder for ``words`` (letters and
+        digits only: no word carries the engine's query syntax)."""
 
     def compact(self, conn: Connection, item: Derived) -> int:
         """Fold a derived table's rows into as few as it needs; rows removed (0 by default:

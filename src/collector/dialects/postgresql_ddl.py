@@ -429,3 +429,19 @@ def replace_trigger_sql(trigger: Trigger) -> list[str]:
         f"CREATE TRIGGER {name} {trigger.body} EXECUTE FUNCTION {name}()",
         f"COMMENT ON TRIGGER {name} ON {table} IS {quote_literal(digest)}",
     ]
+
+
+# Punctuation read as a space before the words are taken: PostgreSQL's parser keeps a
+# URL, a host name or a path as one token ("www.youtube.com/watch"), where a search
+# wants its words, as SQLite's FTS5 tokenizer gives them. (No "?": the parser splits
+# there already, and a statement's only question marks are its placeholders.)
+SEARCH_SEPARATORS = "/.:=&-_#%+~@!,;()[]{}<>|*^$'\"\\`"
+
+
+def search_document(columns: Sequence[str]) -> str:
+    """The tsvector of a row's searched columns: the expression the GIN index holds and
+    every search repeats word for word (an expression index serves only its expression)."""
+    text = " || ' ' || ".join(f"coalesce({quote_identifier(c)}, '')" for c in columns)
+    spaces = " " * len(SEARCH_SEPARATORS)
+    translated = f"translate({text}, {quote_literal(SEARCH_SEPARATORS)}, {quote_literal(spaces)})"
+    return f"to_tsvector('simple'::regconfig, {translated})"

@@ -32,12 +32,15 @@ from .base import (
     IndexInfo,
     PlanStep,
     Trigger,
+    search_table,
 )
 
 if TYPE_CHECKING:
     from collector.models.base import BaseModel
     from collector.models.fields import Column, IndexSpec
 
+# The tables an FTS5 table keeps its index in, named after it.
+FTS5_SHADOWS = ("data", "idx", "docsize", "config", "content")
 # Rows to one INSERT statement of copy_in: past ~50 the per-statement cost is gone.
 COPY_ROWS_PER_INSERT = 100
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -50,8 +53,11 @@ SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 5, 6, 1
 _STEP = re.compile(
     r"^(?P<op>SCAN|SEARCH)\s+(?:TABLE\s+)?(?P<table>\S+)(?:\s+AS\s+(?P<alias>\S+))?"
     r"(?:\s+USING\s+(?P<covering>COVERING\s+)?INDEX\s+(?P<index>\S+)"
-    r"|\s+USING\s+(?P<rowid>(?:INTEGER\s+)?PRIMARY\s+KEY))?"
+    r"|\s+USING\s+(?P<rowid>(?:INTEGER\s+)?PRIMARY\s+KEY)"
+    r"|\s+VIRTUAL\s+TABLE\s+INDEX\s+(?P<virtual>\S+))?"
 )
+# An FTS5 table's plan index ("0:M2"): an M is a MATCH the FTS index answers.
+_FTS_MATCH = re.compile(r"^\d+:.*M")
 
 
 class SQLiteDialect(Dialect):
@@ -145,9 +151,13 @@ class SQLiteDialect(Dialect):
 
     def table_names(self, conn: Connection) -> set[str]:
         rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-        return {row[0] for row in rows}
+            "SELECT name, sql LIKE 'CREATE VIRTUAL TABLE%' FROM sqlite_master "
+            "WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        names = {row[0] for row in rows}
+        # A virtual table's shadow tables (FTS5's _data, _idx, ...) are its engine's own.
+        shadows = {f"{row[0]}_{suffix}" for row in rows if row[1] for suffix in FTS5_SHADOWS}
+        return names - shadows
 
     def table_columns(self, conn: Connection, table: str) -> list[ColumnInfo]:
         rows = conn.execute(
@@ -231,6 +241,10 @@ class SQLiteDialect(Dialect):
             return PlanStep(step_id, parent, detail, None, None, None, False, temp_sort)
         table = match["alias"] or match["table"]
         index = match["index"] or (match["rowid"] and "PRIMARY KEY")
+        if match["virtual"] and _FTS_MATCH.match(match["virtual"]):
+            # A full-text table answering MATCH through its own index: named by the
+            # table, as PostgreSQL's plans name its GIN index.
+            index = match["table"]
         return PlanStep(
             step_id, parent, detail, match["op"], table, index, bool(match["covering"]), temp_sort
         )
@@ -259,6 +273,17 @@ class SQLiteDialect(Dialect):
 
     def counter(self, table: str, column: str) -> Derived:
         return sqlite_ddl.counter(table, column)
+
+    def search_derived(self, table: str, columns: Sequence[str]) -> Derived | None:
+        return sqlite_ddl.search(table, columns)
+
+    def search_condition(self, table: str, columns: Sequence[str]) -> str:
+        fts = quote_identifier(search_table(table))
+        return f"rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)"
+
+    def search_value(self, words: Sequence[str]) -> str:
+        # Each word an FTS5 string: every word must appear, no operator is read.
+        return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
     def orphans(self, child: str, column: str, parent: str, key: str) -> Derived:
         return sqlite_ddl.orphans(child, column, parent, key)

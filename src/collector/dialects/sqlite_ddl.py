@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from collector.models.quoting import quote_identifier as q
+from collector.models.quoting import quote_literal
 
-from .base import Derived, IndexInfo, Trigger, counts_table, orphans_table
+from .base import Derived, IndexInfo, Trigger, counts_table, orphans_table, search_table
 
 if TYPE_CHECKING:
     from collector.models.fields import IndexSpec
@@ -168,4 +169,47 @@ def orphans(child: str, column: str, parent: str, key: str) -> Derived:
         truth_sql=f"SELECT {c} FROM {f} AS child GROUP BY {c} "
         f"HAVING NOT EXISTS (SELECT 1 FROM {p} WHERE {p}.{pk} = child.{c})",
         content_sql=f"SELECT {c} FROM {o}",
+    )
+
+
+def search(table: str, columns: Sequence[str]) -> Derived:
+    """An external-content FTS5 table over ``table``'s ``columns``, kept by triggers.
+
+    The FTS table stores only its index: the text is read from ``table`` by rowid. The
+    tokenizer keeps diacritics (like PostgreSQL's 'simple' configuration), so a word
+    matches the same rows on both engines. ``table`` must not be VACUUMed into new
+    rowids (it has no INTEGER PRIMARY KEY): reconcile's rebuild restores the index if
+    it ever were.
+    """
+    name = search_table(table)
+    t, s = q(table), q(name)
+    cols = ", ".join(q(c) for c in columns)
+    new = ", ".join(f"NEW.{q(c)}" for c in columns)
+    old = ", ".join(f"OLD.{q(c)}" for c in columns)
+    insert = f"INSERT INTO {s} (rowid, {cols}) VALUES (NEW.rowid, {new});"
+    delete = f"INSERT INTO {s} ({s}, rowid, {cols}) VALUES ('delete', OLD.rowid, {old});"
+    changed = " OR ".join(f"OLD.{q(c)} IS NOT NEW.{q(c)}" for c in columns)
+    return Derived(
+        table=name,
+        source=table,
+        kind="search",
+        create_sql=(
+            f"CREATE VIRTUAL TABLE {s} USING fts5({cols}, content={quote_literal(table)}, "
+            "content_rowid='rowid', tokenize='unicode61 remove_diacritics 0')"
+        ),
+        triggers=(
+            Trigger(f"trg_{name}_insert", table, f"AFTER INSERT ON {t} BEGIN {insert} END"),
+            Trigger(f"trg_{name}_delete", table, f"AFTER DELETE ON {t} BEGIN {delete} END"),
+            Trigger(
+                f"trg_{name}_update",
+                table,
+                f"AFTER UPDATE OF {cols} ON {t} WHEN {changed} BEGIN {delete} {insert} END",
+            ),
+        ),
+        columns=cols,
+        # An external-content table reads its rows from the source: these compare
+        # the rows it covers; FTS5's own 'integrity-check' compares the words.
+        truth_sql=f"SELECT rowid FROM {t}",
+        content_sql=f"SELECT rowid FROM {s}",
+        rebuild=(f"INSERT INTO {s} ({s}) VALUES ('rebuild')",),
     )

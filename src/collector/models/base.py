@@ -57,6 +57,10 @@ class BaseModel:
     # The table's storage settings, by name (PostgreSQL's storage parameters:
     # fillfactor, autovacuum_*; an engine without such settings, SQLite, ignores them).
     storage: ClassVar[dict[str, int | float]] = {}
+    # Text columns searched by words (full text): each engine keeps its own structure
+    # for them (SQLite: an FTS5 table kept by triggers; PostgreSQL: a GIN index over a
+    # tsvector), created and checked by reconcile like every other index.
+    search: ClassVar[tuple[str, ...]] = ()
 
     _fields: ClassVar[dict[str, Column]] = {}
     _index_specs: ClassVar[tuple[IndexSpec, ...]] = ()
@@ -77,6 +81,12 @@ class BaseModel:
                 raise ModelDefinitionError(f"{cls.__name__}: duplicate index name {spec.name!r}")
             specs.append(spec)
         cls._index_specs = tuple(specs)
+        for column in cls.search:
+            if column not in cls._fields or cls._fields[column].type != "TEXT":
+                raise ModelDefinitionError(
+                    f"{cls.__name__}: search names {column!r}, not a TEXT column; valid: "
+                    f"{', '.join(n for n, c in cls._fields.items() if c.type == 'TEXT')}"
+                )
         for column in cls.counted_by:
             if column not in cls._fields:
                 raise ModelDefinitionError(

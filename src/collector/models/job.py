@@ -59,6 +59,9 @@ class Job(BaseModel):
     # Jobs per status, exact at all times without a scan (get_job_statistics, count).
     counted_by: ClassVar[tuple[str, ...]] = ("status",)
 
+    # Searched by words (JobRepository.page(q=...)): the title and the URL.
+    search: ClassVar[tuple[str, ...]] = ("title", "url")
+
     # The plan's four indexes under the plan's names, plus one partial index.
     # Every list is newest first and paged by keyset on (created_at, id), so the
     # indexes that serve lists end with (created_at, id): no sort, any page depth.

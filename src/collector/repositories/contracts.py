@@ -14,6 +14,7 @@ from typing import Any
 
 from collector.config.database import DatabaseConfig, Statement
 from collector.dialects import Connection, dialect_for
+from collector.dialects.base import search_index, search_table
 from collector.models.values import to_db_timestamp
 from collector.schema.plans import PlanStep, explain, plan_problems
 
@@ -44,6 +45,11 @@ QUEUE_SAMPLE_URL = "https://www.youtube.com/watch?v=plan-contract"
 QUEUE_SAMPLE_WORKER = "plan-contract-worker"
 # Proposed partial index for the dedupe look-up (not declared yet; see queue.py).
 QUEUED_URL_INDEX = "idx_jobs_url_queued"
+# The full-text structure over jobs' title and URL: SQLite's FTS5 table (its plan names
+# the table) or PostgreSQL's GIN index. A search reads the matching rows through it and
+# sorts them (newest first): never a scan of jobs.
+SEARCH = (search_table("jobs"), search_index("jobs"))
+SEARCH_SAMPLE = "4242"
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,21 @@ CONTRACTS: tuple[QueryContract, ...] = (
         "JobRepository.page(active, cursor)",
         lambda j, f, s: j.page(active=True, cursor=s.cursor),
         ("idx_jobs_active_created",),
+    ),
+    QueryContract(
+        "JobRepository.page(q)",
+        lambda j, f, s: j.page(q=SEARCH_SAMPLE),
+        (SEARCH,),
+        temp_sort_ok=True,
+        note="the matching rows from the full-text structure, sorted newest first",
+    ),
+    QueryContract(
+        "JobRepository.page(q, status, cursor)",
+        lambda j, f, s: j.page(q=SEARCH_SAMPLE, status="completed", cursor=s.cursor),
+        (SEARCH,),
+        temp_sort_ok=True,
+        note="SQLite walks the status index and probes the matching rowids; PostgreSQL "
+        "filters the matching rows by status and sorts them",
     ),
     QueryContract(
         "FileRepository.page(cursor)",

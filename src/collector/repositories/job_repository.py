@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from typing import Any
 
+from collector.dialects import Dialect
 from collector.models.job import FINISHED_STATUSES, PLATFORMS, STATUSES, Job
 from collector.models.values import to_db_timestamp, utcnow
 from collector.schema.derived import counts_table
@@ -44,6 +47,32 @@ SQL_FAIL = (
 )
 SQL_DELETE_FILES = "DELETE FROM files WHERE job_id = ? AND EXISTS (SELECT 1 FROM jobs WHERE id = ?)"
 SQL_DELETE = "DELETE FROM jobs WHERE id = ?"
+# A search's words: runs of letters and digits. Everything else (quotes, *, -, :,
+# parentheses, NUL, an engine's operators) separates words and is never read as syntax.
+SEARCH_WORD = re.compile(r"[^\W_]+")
+# Words past this many are dropped: a search is a few words, not a document.
+MAX_SEARCH_WORDS = 16
+
+
+def search_words(text: Any) -> list[str]:
+    """The words of a search, lower-cased, in order, without repeats.
+
+    ValueError if ``text`` is not a string or holds no word (only punctuation).
+    """
+    if not isinstance(text, str):
+        raise ValueError("a search is a string of words")
+    words = list(dict.fromkeys(w.lower() for w in SEARCH_WORD.findall(text)))
+    if not words:
+        raise ValueError(
+            f"search {text[:100]!r} has no words to search for: give letters or digits"
+        )
+    return words[:MAX_SEARCH_WORDS]
+
+
+def search_term(dialect: Dialect, words: Sequence[str]) -> tuple[str, str]:
+    """(WHERE term, bound value) matching the jobs whose searched columns hold every word."""
+    table = Job.get_table_name()
+    return dialect.search_condition(table, Job.search), dialect.search_value(words)
 
 
 class JobRepository(Repository[Job]):
@@ -149,8 +178,11 @@ class JobRepository(Repository[Job]):
         status: str | None = None,
         platform: str | None = None,
         active: bool = False,
+        q: str | None = None,
     ) -> Page[Job]:
-        """A page of jobs, newest first, optionally of one status or platform, or active.
+        """A page of jobs, newest first, optionally of one status or platform, or active,
+        and with ``q``: only those whose title or URL holds every word of ``q`` (whole
+        words, any case; see :func:`search_words`; ValueError if it has none).
 
         ``status`` is one of STATUS_FILTERS: ``"active"`` is the same as ``active=True``.
 
@@ -170,4 +202,8 @@ class JobRepository(Repository[Job]):
         if platform is not None:
             terms.append("platform = ?")
             params.append(check_choice("platform", platform, PLATFORMS))
+        if q is not None:
+            term, value = search_term(self.db.dialect, search_words(q))
+            terms.append(term)
+            params.append(value)
         return self._page(terms, params, cursor, limit)

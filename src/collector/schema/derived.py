@@ -50,6 +50,10 @@ def declared(models: Sequence[type[BaseModel]], dialect: Dialect | None = None) 
             if ref:
                 parent, key = ref.split(".")
                 result.append(dialect.orphans(table, column, parent, key))
+        if model.search:
+            fts = dialect.search_derived(table, model.search)
+            if fts is not None:
+                result.append(fts)
     return result
 
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from collector.dialects import BUSY, Connection, Dialect, dialect_for
+from collector.dialects.base import search_index
 from collector.models.fields import INDEX_PREFIX, ModelDefinitionError
 
 from . import derived, introspect, statistics
@@ -159,6 +160,7 @@ def inspect(conn: Connection, models: Sequence[type[BaseModel]]) -> list[IndexSt
     dialect = dialect_for(conn)
     states = []
     declared = {spec.name.lower() for model in models for spec in model.index_specs()}
+    declared |= {search_index(m.get_table_name()).lower() for m in models if m.search}
     temporary = {
         build_name(spec.name).lower(): spec.name for model in models for spec in model.index_specs()
     }
@@ -274,6 +276,9 @@ def _reconcile(
                 if built:
                     built_tables.add(state.table)
             report.indexes.append(state)
+        for model in models:
+            if _reconcile_search_index(db, model, report, online):
+                built_tables.add(model.get_table_name())
         for item in derived.declared(models, db.dialect):
             doing = f"checking {item.table}"
             with _waiting(db, [item.source, item.table], doing), _step(db) as conn:
@@ -425,6 +430,36 @@ def _step(db: Database) -> Iterator[Connection]:
         yield conn
     if not db.dialect.in_transaction(db.connection()):  # not inside a caller's transaction
         time.sleep(min(YIELD_SECONDS, time.monotonic() - started))
+
+
+def _reconcile_search_index(
+    db: Database, model: type[BaseModel], report: ReconcileReport, online: bool
+) -> bool:
+    """Create the full-text index over ``model.search`` where the engine keeps one (the
+    dialect's search_index_sql; SQLite's derived FTS table is reconciled with the other
+    derived tables): missing or left unusable, it is built, online where it can be.
+    True if it was built."""
+    table = model.get_table_name()
+    name = search_index(table)
+    if not model.search or db.dialect.search_index_sql(table, model.search, name) is None:
+        return False
+    info = introspect.index_info(db.connection(), name)
+    if info is not None and info.valid and info.method == "gin":
+        report.indexes.append(IndexState(table, name, "ok"))
+        return False
+    with _waiting(db, [table], f"building index {name} on table {table}"):
+        if online and _builds_online(db, table):
+            if info is not None:
+                _run(db, db.dialect.drop_index_sql(name, online=True))
+            _run(db, db.dialect.search_index_sql(table, model.search, name, online=True) or "")
+        else:
+            with _step(db) as conn:
+                conn.execute(db.dialect.drop_index_sql(name))
+                conn.execute(db.dialect.search_index_sql(table, model.search, name) or "")
+    logger.info("created the full-text index %s on %s", name, table)
+    report.changes.append(Change("create index", table, name, "full text"))
+    report.indexes.append(IndexState(table, name, "ok"))
+    return True
 
 
 def _build_index(

@@ -66,6 +66,7 @@ def list_jobs() -> ResponseReturnValue:
         cursor=params.cursor(args),
         status=params.choice(args, "status", STATUS_FILTERS),
         platform=params.choice(args, "platform", PLATFORMS),
+        q=params.search(args),
     )
     return jsonify(items=[job_dict(job) for job in page.items], next_cursor=page.next_cursor)
 

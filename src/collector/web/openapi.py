@@ -18,7 +18,7 @@ from collector.models.formats import FORMATS
 from collector.models.job import PLATFORMS, STATUSES, Job
 from collector.repositories.job_repository import ACTIVE_FILTER, STATUS_FILTERS
 
-from .params import MAX_PAGE
+from .params import MAX_PAGE, MAX_SEARCH
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 JOB = {"$ref": "#/components/schemas/Job"}
@@ -125,6 +125,8 @@ PAGING = [
     ),
     _query("cursor", CURSOR, "where the page starts"),
 ]
+# A search: at least one letter or digit (Python's \w less "_": the words searched).
+SEARCH = {"type": "string", "maxLength": MAX_SEARCH, "pattern": "[^\\W_]"}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
 # What a file is sent as (web/content.py content_type): the type of its extension, in
@@ -286,6 +288,13 @@ class _Document:
                             f"one status, or {ACTIVE_FILTER} (pending, running, cancelling)",
                         ),
                         _query("platform", {"enum": list(PLATFORMS)}, "one platform"),
+                        _query(
+                            "q",
+                            SEARCH,
+                            "words the title or URL must all hold (whole words, any case); "
+                            "punctuation only separates words, no search syntax is read; "
+                            "with the other filters and the cursor",
+                        ),
                         *PAGING,
                     ],
                     "responses": {

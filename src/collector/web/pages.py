@@ -76,14 +76,16 @@ def jobs() -> ResponseReturnValue:
     args = params.filled(request.args)
     status = params.choice(args, "status", STATUS_FILTERS)
     platform = params.choice(args, "platform", PLATFORMS)
+    q = params.search(args)
     limit = params.limit(args, PAGE_SIZE)
     page = JobRepository().page(
         limit=limit,
         cursor=params.cursor(args),
         status=status,
         platform=platform,
+        q=q,
     )
-    filters = {"status": status, "platform": platform}
+    filters = {"status": status, "platform": platform, "q": q}
     # The pager's links keep the filters and a page size that was asked for.
     kept = {**filters, "limit": None if limit == PAGE_SIZE else limit}
     next_url = None

@@ -10,9 +10,12 @@ from flask import abort
 from collector.models.job import Job
 from collector.models.values import quoted
 from collector.repositories import JobRepository
+from collector.repositories.job_repository import search_words
 from collector.repositories.paging import decode_cursor
 
 MAX_PAGE = 200
+# A search is a few words; a longer one is refused rather than cut.
+MAX_SEARCH = 500
 
 
 def can_be_an_id(value: str) -> bool:
@@ -83,6 +86,24 @@ def cursor(args: Mapping[str, str]) -> str | None:
         decode_cursor(raw)
     except ValueError:
         abort(400, f"invalid cursor {quoted(raw)}: use a next_cursor from a previous page")
+    return raw
+
+
+def search(args: Mapping[str, str]) -> str | None:
+    """The words to search for (``q``), checked before any query; None if absent.
+
+    Punctuation only separates words (no search syntax is read): a ``q`` without a
+    letter or digit, empty, or past MAX_SEARCH characters is a 400.
+    """
+    raw = args.get("q")
+    if raw is None:
+        return None
+    if len(raw) > MAX_SEARCH:
+        abort(400, f"q is {len(raw)} characters long; at most {MAX_SEARCH}")
+    try:
+        search_words(raw)
+    except ValueError as exc:
+        abort(400, f"{exc} (or leave q out for all)")
     return raw
 
 

@@ -1,0 +1,295 @@
+"""Searching jobs by the words of their title and URL, on both engines.
+
+SQLite keeps an FTS5 table over jobs by triggers; PostgreSQL a GIN index over a
+tsvector. Both are declared on the model (``Job.search``) and built by reconcile.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+
+from collector.app import create_app
+from collector.cli import main
+from collector.config.database import DatabaseConfig
+from collector.models.job import Job
+from collector.repositories import JobRepository
+from collector.repositories.contracts import SEARCH
+from collector.repositories.job_repository import search_term, search_words
+from collector.schema.plans import explain, plan_problems
+
+pytestmark = pytest.mark.both_engines
+
+HOSTILE = ['"', "*", "NEAR(", "NEAR(a b)", "a OR", "-x", "'", "a\x00b", 'title:"x', "(a", "a*"]
+
+
+def titles(page_items: list[Job]) -> list[str | None]:
+    return [job.title for job in page_items]
+
+
+@pytest.fixture
+def jobs(db: DatabaseConfig) -> JobRepository:
+    repo = JobRepository(db)
+    repo.create_job(
+        "https://www.youtube.com/watch?v=abc123", "youtube", "Minecraft speedrun record"
+    )
+    repo.create_job("https://vimeo.com/cats/42", "other", "Funny cats compilation")
+    repo.create_job("https://www.tiktok.com/@someone/video/99", "tiktok", None)
+    repo.create_job("https://example.org/minecraft-tutorial", "other", "A tutorial")
+    return repo
+
+
+def test_a_word_of_the_title_finds_its_jobs(jobs: JobRepository) -> None:
+    assert titles(jobs.page(q="cats").items) == ["Funny cats compilation"]
+    assert titles(jobs.page(q="CATS").items) == ["Funny cats compilation"]
+    assert titles(jobs.page(q="speedrun record").items) == ["Minecraft speedrun record"]
+    assert jobs.page(q="speedrun cats").items == []  # every word must appear
+
+
+def test_a_word_of_the_url_finds_its_jobs(jobs: JobRepository) -> None:
+    assert [j.url for j in jobs.page(q="tiktok").items] == [
+        "https://www.tiktok.com/@someone/video/99"
+    ]
+    assert [j.url for j in jobs.page(q="vimeo").items] == ["https://vimeo.com/cats/42"]
+    # In the title of one and the URL of the other: newest first.
+    assert titles(jobs.page(q="minecraft").items) == ["A tutorial", "Minecraft speedrun record"]
+
+
+def test_search_combines_with_status_and_platform(jobs: JobRepository) -> None:
+    first = jobs.page(q="minecraft").items[-1]
+    jobs.update_job_status(first.id, "completed")
+    assert titles(jobs.page(q="minecraft", status="completed").items) == [first.title]
+    assert titles(jobs.page(q="minecraft", status="pending").items) == ["A tutorial"]
+    assert titles(jobs.page(q="minecraft", platform="youtube").items) == [first.title]
+    assert jobs.page(q="minecraft", platform="tiktok").items == []
+
+
+def test_search_pages_by_keyset_newest_first(db: DatabaseConfig) -> None:
+    repo = JobRepository(db)
+    wanted = []
+    for i in range(130):
+        title = f"episode {i} {'alpha' if i % 2 else 'beta'}"
+        job = repo.create_job(f"https://example.org/v/{i}", "other", title)
+        if i % 2:
+            wanted.append(job.id)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = repo.page(q="alpha", limit=20, cursor=cursor)
+        seen.extend(job.id for job in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == list(reversed(wanted))
+    assert len(seen) == 65
+
+
+def test_the_index_follows_updates_and_deletes(jobs: JobRepository) -> None:
+    job = jobs.page(q="tiktok").items[0]
+    jobs.db.execute_update("UPDATE jobs SET title = ? WHERE id = ?", ("Dance battle", job.id))
+    assert [j.id for j in jobs.page(q="dance").items] == [job.id]
+    jobs.db.execute_update("UPDATE jobs SET title = ? WHERE id = ?", ("Song", job.id))
+    assert jobs.page(q="dance").items == []
+    assert [j.id for j in jobs.page(q="song tiktok").items] == [job.id]
+    jobs.delete_job(job.id)
+    assert jobs.page(q="tiktok").items == []
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_search_syntax_is_never_read(jobs: JobRepository, query: str) -> None:
+    try:
+        page = jobs.page(q=query)
+    except ValueError as exc:
+        assert "no words" in str(exc)
+    else:
+        assert isinstance(page.items, list)
+
+
+def test_a_search_without_words_is_a_value_error(jobs: JobRepository) -> None:
+    for query in ("", "   ", '"', "*", "-", "'", "\x00", "()"):
+        with pytest.raises(ValueError, match="no words"):
+            jobs.page(q=query)
+
+
+def test_words_are_letters_and_digits() -> None:
+    assert search_words('NEAR(a "b*" -c:d') == ["near", "a", "b", "c", "d"]
+    assert search_words("x_y x") == ["x", "y"]
+    with pytest.raises(ValueError):
+        search_words(None)
+
+
+def test_search_keeps_its_plan_contract(jobs: JobRepository) -> None:
+    term, value = search_term(jobs.db.dialect, ["minecraft"])
+    sql = f"SELECT * FROM jobs WHERE {term} ORDER BY created_at DESC, id DESC LIMIT ?"
+    if jobs.db.dialect.features.cost_based_planner:
+        jobs.db.execute_update("SET enable_seqscan = off")  # four rows: force the choice
+    steps = explain(jobs.db.connection(), sql, (value, 51))
+    assert plan_problems(steps, SEARCH, temp_sort_ok=True) == []
+
+
+def test_reconcile_builds_the_search_structure_over_existing_rows(db: DatabaseConfig) -> None:
+    repo = JobRepository(db)
+    repo.create_job("https://example.org/a", "other", "Existing rows are searchable")
+    dialect = db.dialect
+    fts = dialect.search_derived("jobs", Job.search)
+    if fts is not None:  # SQLite: the FTS table and its triggers
+        for trigger in fts.triggers:
+            db.execute_update(f'DROP TRIGGER IF EXISTS "{trigger.name}"')
+        db.execute_update(f'DROP TABLE "{fts.table}"')
+    else:  # PostgreSQL: the GIN index
+        db.execute_update('DROP INDEX "idx_jobs_search"')
+    repo.create_job("https://example.org/b", "other", "Written while searchable was gone")
+
+    report = db.initialize_schema()
+
+    changed = {(c.action, c.name) for c in report.changes}
+    assert changed & {("build derived", "jobs_search"), ("create index", "idx_jobs_search")}
+    assert len(repo.page(q="searchable").items) == 2
+    assert db.initialize_schema().changes == []
+
+
+@pytest.mark.sqlite_only
+def test_a_drifted_trigger_is_rebuilt_with_the_words(db: DatabaseConfig) -> None:
+    repo = JobRepository(db)
+    repo.create_job("https://example.org/a", "other", "first")
+    db.execute_update('DROP TRIGGER "trg_jobs_search_insert"')
+    repo.create_job("https://example.org/b", "other", "second")
+    assert repo.page(q="second").items == []
+
+    report = db.initialize_schema()
+
+    assert ("rebuild derived", "jobs_search") in {(c.action, c.name) for c in report.changes}
+    assert titles(repo.page(q="second").items) == ["second"]
+
+
+@pytest.mark.sqlite_only
+def test_the_legacy_database_is_searchable_after_upgrade(legacy_db_path: Path) -> None:
+    config = DatabaseConfig(legacy_db_path)
+    try:
+        config.initialize_schema()
+        repo = JobRepository(config)
+        some = next(j for j in repo.page(limit=200).items if j.title)
+        word = search_words(some.title)[0]
+        assert some.id in {j.id for j in repo.page(q=word, limit=200).items}
+    finally:
+        config.dispose()
+
+
+# -- the API ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(jobs: JobRepository, database: str) -> Iterator[FlaskClient]:
+    app = create_app({"TESTING": True, "DB_PATH": database})
+    with app.app_context():
+        yield app.test_client()
+
+
+def test_api_searches_with_filters(client: FlaskClient) -> None:
+    answer = client.get("/api/jobs?q=minecraft")
+    assert answer.status_code == 200
+    assert [j["title"] for j in answer.get_json()["items"]] == [
+        "A tutorial",
+        "Minecraft speedrun record",
+    ]
+    answer = client.get("/api/jobs?q=minecraft&platform=youtube&limit=1")
+    assert [j["title"] for j in answer.get_json()["items"]] == ["Minecraft speedrun record"]
+    first = client.get("/api/jobs?q=minecraft&limit=1").get_json()
+    assert first["next_cursor"] is not None
+    second = client.get(f"/api/jobs?q=minecraft&limit=1&cursor={first['next_cursor']}")
+    assert [j["title"] for j in second.get_json()["items"]] == ["Minecraft speedrun record"]
+
+
+@pytest.mark.parametrize("query", [*HOSTILE, "%00", "%22%2A", "NEAR%28x", "x" * 501])
+def test_api_search_is_a_200_or_a_clear_400(client: FlaskClient, query: str) -> None:
+    answer = client.get("/api/jobs", query_string={"q": query})
+    assert answer.status_code in (200, 400), answer.get_data(as_text=True)
+    if answer.status_code == 400:
+        assert "q" in answer.get_json()["error"]
+
+
+def test_api_search_without_words_is_a_400(client: FlaskClient) -> None:
+    for query in ("", '"', "*", "-"):
+        answer = client.get("/api/jobs", query_string={"q": query})
+        assert answer.status_code == 400
+
+
+# -- the CLI ------------------------------------------------------------------------------
+
+
+def where(database: str) -> list[str]:
+    """The CLI's option naming ``database``: a file path, or a URL."""
+    return ["--database-url" if "://" in database else "--db", database]
+
+
+def test_cli_jobs_search(jobs: JobRepository, database: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, [*where(database), "jobs", "--search", "minecraft", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [j["title"] for j in json.loads(result.output)] == [
+        "A tutorial",
+        "Minecraft speedrun record",
+    ]
+    result = runner.invoke(
+        main, [*where(database), "jobs", "--search", "minecraft", "--platform", "youtube"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Minecraft speedrun record" in result.output
+    assert "A tutorial" not in result.output
+
+
+@pytest.mark.parametrize("query", ['"', "*", "-", ""])
+def test_cli_search_without_words_is_a_usage_error(
+    jobs: JobRepository, database: str, query: str
+) -> None:
+    result = CliRunner().invoke(main, [*where(database), "jobs", "--search", query])
+    assert result.exit_code == 2, result.output
+    assert "--search" in result.output and "no words" in result.output
+
+
+# -- the jobs page ------------------------------------------------------------------------
+
+
+def test_jobs_page_searches_and_keeps_the_search_in_its_links(client: FlaskClient) -> None:
+    answer = client.get("/jobs?q=minecraft&status=pending&limit=1")
+    assert answer.status_code == 200
+    html = answer.get_data(as_text=True)
+    assert 'name="q" value="minecraft"' in html
+    assert "A tutorial" in html and "Minecraft speedrun record" not in html
+    assert "Funny cats" not in html
+    # The next page's link keeps the search and the status.
+    next_link = next(
+        line for line in html.splitlines() if "cursor=" in line and "q=minecraft" in line
+    )
+    assert "status=pending" in next_link
+    empty = client.get("/jobs?q=&status=")  # the form's "any": no search
+    assert empty.status_code == 200
+    assert "Funny cats" in empty.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ['"', "NEAR(", "*", "a OR -x"])
+def test_jobs_page_hostile_search_is_never_a_500(client: FlaskClient, query: str) -> None:
+    answer = client.get("/jobs", query_string={"q": query})
+    assert answer.status_code in (200, 400)
+
+
+# -- the benchmark --------------------------------------------------------------------------
+
+
+def test_search_benchmark_runs_on_a_small_dataset(database: str) -> None:
+    from collector.bench.search import measure, prepare
+
+    config = DatabaseConfig(database)
+    try:
+        marked = prepare(config, 2_000)
+        figures = measure(config, runs=2)
+    finally:
+        config.dispose()
+    assert marked == 19  # jobs 100, 200, ... 1900
+    assert figures.jobs == 2_000 and figures.matching == 19
+    assert figures.search_ms > 0 and figures.like_ms > 0
