@@ -123,7 +123,7 @@ def test_dashboard_screenshot(page: Any, server: str, media: MediaServer) -> Non
 def test_jobs_list_filters_in_the_browser(page: Any) -> None:
     page.goto("/jobs")
     page.select_option("select[name=status]", "failed")  # the script submits on change
-    page.wait_for_url("**/jobs?status=failed*")
+    page.wait_for_url("**/jobs?*status=failed*")
     statuses = page.locator("#job-list .badge").all_inner_texts()
     assert statuses and set(statuses) == {"failed"}
 

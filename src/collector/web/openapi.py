@@ -126,7 +126,9 @@ PAGING = [
     _query("cursor", CURSOR, "where the page starts"),
 ]
 # A search: at least one letter or digit (Python's \w less "_": the words searched).
-SEARCH = {"type": "string", "maxLength": MAX_SEARCH, "pattern": "[^\\W_]"}
+# At least one letter or digit, in any script: ECMA 262's \w (what OpenAPI's patterns
+# are) is ASCII only, so the classes are named by Unicode property.
+SEARCH = {"type": "string", "maxLength": MAX_SEARCH, "pattern": "[\\p{L}\\p{N}]"}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
 # What a file is sent as (web/content.py content_type): the type of its extension, in
