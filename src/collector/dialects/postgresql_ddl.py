@@ -32,9 +32,9 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..models.base import BaseModel
-from ..models.fields import INDEX_PREFIX, Column, IndexSpec
+from ..models.fields import Column, IndexSpec
 from ..models.quoting import quote_identifier, quote_literal
-from .base import Derived, Dialect, IndexInfo, Trigger, counts_table, orphans_table
+from .base import Derived, IndexInfo, Trigger, counts_table, orphans_table
 
 # A PostgreSQL connection from PostgreSQLDialect (psycopg's, whose transaction() this
 # module uses): named by duck type, since only postgresql.py imports the driver.
@@ -47,7 +47,6 @@ PG_TYPES = {
     "BLOB": "bytea",
     "TIMESTAMP": "timestamptz",
 }
-INDEX_STATES = ("ok", "missing", "drifted", "invalid", "unmanaged")
 
 
 class PgIndex(NamedTuple):
@@ -60,13 +59,6 @@ class PgIndex(NamedTuple):
     unique: bool
     where: str | None  # the declared predicate, as written (not as the server stores it)
     method: str = "btree"
-
-
-class IndexComparison(NamedTuple):
-    table: str
-    name: str
-    state: str  # one of INDEX_STATES
-    differences: tuple[str, ...] = ()
 
 
 # -- rendering ---------------------------------------------------------------------------
@@ -276,44 +268,6 @@ def index_differences(conn: PgConnection, index: PgIndex, info: IndexInfo) -> li
 
 def _keys(keys: Sequence[tuple[str | None, bool]]) -> str:
     return "(" + ", ".join(f"{c or '<expr>'}{' DESC' if d else ''}" for c, d in keys) + ")"
-
-
-def compare_indexes(
-    conn: PgConnection, dialect: Dialect, models: Sequence[type[BaseModel]]
-) -> list[IndexComparison]:
-    """The state of every declared index of ``models``, then every undeclared one on
-    their tables (``dialect`` reads pg_catalog: a PostgreSQLDialect).
-
-    An index found under a declared name is ``invalid`` when ``indisvalid`` is false
-    (an interrupted or failed ``CREATE INDEX CONCURRENTLY``: it must be dropped and
-    built again, whatever its definition), else ``ok`` or ``drifted``. Indexes backing a
-    constraint (the primary key) are the table's, not declarations, and are left out.
-    """
-    states = []
-    declared = {spec.name for model in models for spec in model.index_specs()}
-    for model in models:
-        table = model.get_table_name()
-        present = {info.name: info for info in dialect.table_indexes(conn, table)}
-        for spec in model.index_specs():
-            info = present.get(spec.name)
-            if info is None:
-                states.append(IndexComparison(table, spec.name, "missing"))
-            elif not info.valid:
-                states.append(IndexComparison(table, spec.name, "invalid", ("indisvalid false",)))
-            else:
-                diffs = index_differences(conn, pg_index(model, spec), info)
-                states.append(
-                    IndexComparison(table, spec.name, "drifted" if diffs else "ok", tuple(diffs))
-                )
-        for name, info in present.items():
-            if info.origin == "c" and name not in declared:
-                why = (
-                    "stale idx_ index, no longer declared"
-                    if name.startswith(INDEX_PREFIX)
-                    else "not declared by any model"
-                )
-                states.append(IndexComparison(table, name, "unmanaged", (why,)))
-    return states
 
 
 # -- derived tables ------------------------------------------------------------------------
