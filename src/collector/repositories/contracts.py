@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from collector.config.database import DatabaseConfig, Statement
 from collector.dialects import Connection, dialect_for
 from collector.dialects.base import search_index, search_table
-from collector.models.values import to_db_timestamp
 from collector.schema.plans import PlanStep, explain, plan_problems
 
 from .file_repository import FileRepository
@@ -432,15 +430,12 @@ def sample_from(db: DatabaseConfig) -> Sample:
         if not jobs:
             return Sample()
         found = {"job_id": jobs[0]["id"]}
-    total = db.execute_query("SELECT COUNT(*) AS n FROM jobs")[0]["n"]
+    total = JobRepository(db).count()  # the counts table, not a walk of jobs
     middle = db.execute_query(
         "SELECT created_at, id FROM jobs ORDER BY created_at, id LIMIT 1 OFFSET ?",
         (total // 2,),
     )
     if not middle:
         return Sample(**found)
-    created = middle[0]["created_at"]
-    if isinstance(created, datetime):  # a timestamptz column (PostgreSQL)
-        created = to_db_timestamp(created)
-    cursor = encode_cursor(created, middle[0]["id"])
+    cursor = encode_cursor(middle[0]["created_at"], middle[0]["id"])
     return Sample(**found, cursor=cursor)
