@@ -14,12 +14,23 @@ PLAN_INDEXES = frozenset(
     }
 )
 
-# The indexes the schema declares beyond the plan's: the covering active index and the
-# queue's URL look-up (both partial).
-ADDED_INDEXES = frozenset({"idx_jobs_active_created", "idx_jobs_url_queued"})
+# The indexes the schema declares beyond the plan's: the covering active index, the
+# queue's URL and identity look-ups (partial), the library's identities, a playlist's
+# children and a subscription's jobs.
+ADDED_INDEXES = frozenset(
+    {
+        "idx_jobs_active_created",
+        "idx_jobs_url_queued",
+        "idx_jobs_identity_queued",
+        "idx_jobs_identity",
+        "idx_jobs_parent",
+        "idx_jobs_subscription",
+    }
+)
 
 # The jobs table's columns in declaration order: the plan's, the queue's, then the
-# format and what the extracted information said of the media.
+# format, what the extracted information said of the media, the identity, and the
+# playlist and subscription a job belongs to.
 JOB_FIELDS = (
     "id",
     "created_at",
@@ -43,4 +54,9 @@ JOB_FIELDS = (
     "upload_date",
     "extractor",
     "extractor_id",
+    "identity",
+    "entries",
+    "parent_id",
+    "subscription_id",
+    "removed_at",
 )

@@ -33,6 +33,20 @@ JOBS_INDEXES = {
     "idx_jobs_active_created": (False, True, [*NEWEST, *((c, 0, "BINARY") for c in ACTIVE_COVERS)]),
     # The queue's look-up of a URL among the pending and running jobs.
     "idx_jobs_url_queued": (False, True, [("url", 0, "BINARY")]),
+    # One queued job per identity, and the library's identities in any status.
+    "idx_jobs_identity_queued": (True, True, [("identity", 0, "BINARY")]),
+    "idx_jobs_identity": (False, False, [("identity", 0, "BINARY")]),
+    # A playlist's children and a subscription's jobs, in order, with their statuses.
+    "idx_jobs_parent": (
+        False,
+        False,
+        [("parent_id", 0, "BINARY"), *NEWEST, ("status", 0, "BINARY")],
+    ),
+    "idx_jobs_subscription": (
+        False,
+        False,
+        [("subscription_id", 0, "BINARY"), *NEWEST, ("status", 0, "BINARY")],
+    ),
 }
 QUEUED_WHERE = "WHERE \"status\" IN ('pending', 'running')"
 FILES_INDEXES = {
@@ -85,7 +99,9 @@ def test_jobs_indexes_exist(app: Flask) -> None:
     assert found == JOBS_INDEXES
     assert index_sql(conn, "idx_jobs_active_created").endswith(ACTIVE_WHERE)
     assert index_sql(conn, "idx_jobs_url_queued").endswith(QUEUED_WHERE)
-    for name in set(JOBS_INDEXES) - {"idx_jobs_active_created", "idx_jobs_url_queued"}:
+    assert index_sql(conn, "idx_jobs_identity_queued").endswith(QUEUED_WHERE)
+    partial = {"idx_jobs_active_created", "idx_jobs_url_queued", "idx_jobs_identity_queued"}
+    for name in set(JOBS_INDEXES) - partial:
         assert " WHERE " not in index_sql(conn, name).upper(), name
     names = {row["name"] for row in get_db_config().get_index_info("jobs")}
     assert names == set(JOBS_INDEXES) | {"sqlite_autoindex_jobs_1"}

@@ -19,7 +19,10 @@ TABLES = ("jobs", "files", "settings")
 QUEUE_COLUMNS = ("worker_id", "lease_expires_at", "next_attempt_at")
 # A job's format and what its extracted information said (worker/engine.py).
 MEDIA_COLUMNS = ("format", "uploader", "duration", "upload_date", "extractor", "extractor_id")
-NEW_JOB_COLUMNS = (*QUEUE_COLUMNS, *MEDIA_COLUMNS)
+# The identity, the playlist and subscription a job belongs to, and when its files
+# were removed by a subscription's keep rule.
+COLLECTION_COLUMNS = ("identity", "entries", "parent_id", "subscription_id", "removed_at")
+NEW_JOB_COLUMNS = (*QUEUE_COLUMNS, *MEDIA_COLUMNS, *COLLECTION_COLUMNS)
 LEGACY_FILES = 2 * len(LEGACY_JOBS) + 2
 
 

@@ -37,6 +37,10 @@ JOB_INDEXES = (
     "idx_jobs_status_created",
     "idx_jobs_active_created",
     "idx_jobs_url_queued",
+    "idx_jobs_identity_queued",
+    "idx_jobs_identity",
+    "idx_jobs_parent",
+    "idx_jobs_subscription",
 )
 FILE_INDEXES = (
     "idx_files_job_id",
@@ -86,10 +90,18 @@ class TestDeclarations:
             '"progress", "current_operation", "error_message", "retry_count", '
             '"bytes_downloaded", "completed_at", "worker_id", "lease_expires_at", '
             '"next_attempt_at", "format", "uploader", "duration", "upload_date", '
-            '"extractor", "extractor_id") '
+            '"extractor", "extractor_id", "identity", "entries", "parent_id", '
+            '"subscription_id", "removed_at") '
             "WHERE \"status\" IN ('pending', 'running', 'cancelling')",
             'CREATE INDEX IF NOT EXISTS "idx_jobs_url_queued" ON "jobs" ("url") '
             "WHERE \"status\" IN ('pending', 'running')",
+            'CREATE UNIQUE INDEX IF NOT EXISTS "idx_jobs_identity_queued" ON "jobs" '
+            "(\"identity\") WHERE \"status\" IN ('pending', 'running')",
+            'CREATE INDEX IF NOT EXISTS "idx_jobs_identity" ON "jobs" ("identity")',
+            'CREATE INDEX IF NOT EXISTS "idx_jobs_parent" ON "jobs" '
+            '("parent_id", "created_at", "id", "status")',
+            'CREATE INDEX IF NOT EXISTS "idx_jobs_subscription" ON "jobs" '
+            '("subscription_id", "created_at", "id", "status")',
         ]
 
     def test_file_indexes_sql(self) -> None:
@@ -155,7 +167,12 @@ class TestDeclarations:
             '    "duration" INTEGER,\n'
             '    "upload_date" TEXT,\n'
             '    "extractor" TEXT,\n'
-            '    "extractor_id" TEXT\n'
+            '    "extractor_id" TEXT,\n'
+            '    "identity" TEXT,\n'
+            '    "entries" INTEGER,\n'
+            '    "parent_id" TEXT,\n'
+            '    "subscription_id" TEXT,\n'
+            '    "removed_at" TIMESTAMP\n'
             ")"
         )
 

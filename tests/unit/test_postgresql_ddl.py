@@ -54,7 +54,12 @@ def test_jobs_table_and_indexes() -> None:
         '    "duration" bigint,\n'
         '    "upload_date" text,\n'
         '    "extractor" text,\n'
-        '    "extractor_id" text\n'
+        '    "extractor_id" text,\n'
+        '    "identity" text,\n'
+        '    "entries" bigint,\n'
+        '    "parent_id" text,\n'
+        '    "subscription_id" text,\n'
+        '    "removed_at" timestamptz\n'
         ") WITH (fillfactor=85, autovacuum_vacuum_scale_factor=0.05, "
         "autovacuum_analyze_scale_factor=0.02)"
     )
@@ -68,6 +73,12 @@ def test_jobs_table_and_indexes() -> None:
         "WHERE \"status\" IN ('pending', 'running', 'cancelling')",
         'CREATE INDEX "idx_jobs_url_queued" ON "jobs" ("url") '
         "WHERE \"status\" IN ('pending', 'running')",
+        'CREATE UNIQUE INDEX "idx_jobs_identity_queued" ON "jobs" ("identity") '
+        "WHERE \"status\" IN ('pending', 'running')",
+        'CREATE INDEX "idx_jobs_identity" ON "jobs" ("identity")',
+        'CREATE INDEX "idx_jobs_parent" ON "jobs" ("parent_id", "created_at", "id", "status")',
+        'CREATE INDEX "idx_jobs_subscription" ON "jobs" '
+        '("subscription_id", "created_at", "id", "status")',
     ]
 
 
@@ -119,7 +130,7 @@ def test_other_types_directions_uniqueness_and_predicates() -> None:
 
 def test_the_sqlite_declarations_are_untouched() -> None:
     spec = Job.index("idx_jobs_active_created")
-    assert len(spec.columns) == len(Job.field_names()) == 22
+    assert len(spec.columns) == len(Job.field_names()) == 27
     assert pg_index(Job, spec).keys == (("created_at", False), ("id", False))
     assert Job.get_indexes_sql()[4].startswith(
         'CREATE INDEX IF NOT EXISTS "idx_jobs_active_created" ON "jobs" '

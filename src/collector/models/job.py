@@ -43,6 +43,18 @@ class Job(BaseModel):
         "upload_date": Column("TEXT"),  # YYYY-MM-DD
         "extractor": Column("TEXT"),
         "extractor_id": Column("TEXT"),
+        # What the URL is, by yt-dlp's extractors (repositories/identity.py): a video
+        # queued under two spellings, or as a playlist's entry, is one job.
+        "identity": Column("TEXT"),
+        # A playlist or channel: the entries its listing found (NULL: a single video).
+        "entries": Column("INTEGER"),
+        # The playlist job whose listing queued this one, and the subscription whose
+        # check did (models/subscription.py); NULL for a job queued by hand.
+        "parent_id": Column("TEXT"),
+        "subscription_id": Column("TEXT"),
+        # When a subscription's "keep the newest N" rule removed this job's files (the
+        # job stays, so the video is known and not queued again).
+        "removed_at": Column("TIMESTAMP"),
     }
 
     # Where the engine has them (PostgreSQL), storage settings for a table whose running
@@ -104,6 +116,32 @@ class Job(BaseModel):
             "where": {"status": ["pending", "running"]},
             "name": "idx_jobs_url_queued",
         },
+        {
+            # One queued job per video, however its URL is spelled: unique among the
+            # pending and running jobs (NULL, a job from before identities, is never
+            # equal to another). Queueing probes it as it probes idx_jobs_url_queued.
+            "columns": ["identity"],
+            "unique": True,
+            "where": {"status": ["pending", "running"]},
+            "name": "idx_jobs_identity_queued",
+        },
+        {
+            # Whether the library already has a video, in any status: a playlist's or
+            # a subscription's entries are queued only when it has not.
+            "columns": ["identity"],
+            "name": "idx_jobs_identity",
+        },
+        {
+            # A playlist's children in its order, and their statuses read from the
+            # index alone ("n of m done").
+            "columns": ["parent_id", "created_at", "id", "status"],
+            "name": "idx_jobs_parent",
+        },
+        {
+            # A subscription's jobs, newest first, and their statuses (keep newest N).
+            "columns": ["subscription_id", "created_at", "id", "status"],
+            "name": "idx_jobs_subscription",
+        },
     ]
 
     id: str
@@ -128,7 +166,16 @@ class Job(BaseModel):
     upload_date: str | None
     extractor: str | None
     extractor_id: str | None
+    identity: str | None
+    entries: int | None
+    parent_id: str | None
+    subscription_id: str | None
+    removed_at: datetime | None
 
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_playlist(self) -> bool:
+        return self.entries is not None
