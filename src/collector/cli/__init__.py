@@ -113,12 +113,14 @@ def _database(ctx: click.Context, db_path: Path | None, url: str | None) -> dict
 
 
 def _register() -> None:
-    from . import db, jobs, serve, worker
+    from . import db, jobs, serve, subscriptions, worker
 
     main.add_command(db.db)
     main.add_command(serve.serve)
     for command in (jobs.add, jobs.list_jobs, jobs.cancel, jobs.retry, jobs.settings):
         main.add_command(command)
+    main.add_command(subscriptions.subscribe)
+    main.add_command(subscriptions.subscriptions)
     main.add_command(worker.worker)
     from .bench import bench
 

@@ -5,8 +5,9 @@ from .fields import Column, IndexSpec, ModelDefinitionError
 from .file import FILE_TYPES, File
 from .job import ACTIVE_STATUSES, PLATFORMS, STATUSES, Job
 from .settings import Settings
+from .subscription import Subscription
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (Job, File, Settings)
+ALL_MODELS: tuple[type[BaseModel], ...] = (Job, File, Settings, Subscription)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -21,4 +22,5 @@ __all__ = [
     "Job",
     "ModelDefinitionError",
     "Settings",
+    "Subscription",
 ]

@@ -39,6 +39,7 @@ from .files import remove_folder
 from .job_run import JobRun, job_folder
 from .metrics import WorkerMetrics
 from .storage import FolderGate
+from .subscriptions import SubscriptionChecker
 from .wake import ChangeWatcher, DirectNotices, Wakeup, watcher_for
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Worker:
         self._next_statistics = 0.0
         self._damaged: DatabaseDamagedError | None = None
         self._folder = FolderGate()  # closed while the download folder is full or unwritable
+        self.checker = SubscriptionChecker(self.queue, self.downloader)
 
     # -- running and stopping ---------------------------------------------------------
 
@@ -211,6 +213,7 @@ class Worker:
         settings = load_settings(self.db)
         self._recover(settings.max_retries)
         self._refresh_statistics()
+        self.checker.maybe_check(worker_id, settings)  # a due subscription's check, if any
         if not self._folder.open(settings.download_dir, settings.min_free_space):
             return False
         job = self.queue.claim(worker_id, self.lease_seconds)
