@@ -66,7 +66,17 @@ def within(moment: datetime | None, low: datetime, high: datetime) -> bool:
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("5m", 300), ("30m", 1800), ("6h", 21600), ("1d", 86400), (" 2D ", 172800), (600, 600)],
+    [
+        ("5m", 300),
+        ("30m", 1800),
+        ("99999m", 5999940),
+        ("6h", 21600),
+        ("999h", 3596400),
+        ("1d", 86400),
+        ("365d", 31536000),
+        (600, 600),
+        (600.0, 600),
+    ],
 )
 def test_every_reads_a_number_and_a_unit(text: object, seconds: int) -> None:
     assert parse_every(text) == seconds
@@ -76,13 +86,19 @@ def test_every_reads_a_number_and_a_unit(text: object, seconds: int) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("4m", "every must be from 5m to 365d, not 4m"),
-        ("366d", "every must be from 5m to 365d, not 366d"),
+        ("4m", "every must be from 5m to 365d (at most 99999m or 999h), not '4m'"),
+        ("366d", "not '366d'"),
+        ("1000h", "not '1000h'"),
+        ("05m", "not '05m'"),
+        (299, "not 299s"),
+        (" 2d", "as 30m, 6h or 1d; not ' 2d'"),
+        ("6H", "as 30m, 6h or 1d; not '6H'"),
         ("6", "as 30m, 6h or 1d; not '6'"),
         ("h", "as 30m, 6h or 1d; not 'h'"),
         ("1.5h", "as 30m, 6h or 1d; not '1.5h'"),
         ("-1h", "as 30m, 6h or 1d; not '-1h'"),
         (True, "as 30m, 6h or 1d; not bool"),
+        (600.5, "as 30m, 6h or 1d; not float"),
         (None, "as 30m, 6h or 1d; not NoneType"),
     ],
 )

@@ -7,7 +7,8 @@ records the result: the next check, or, after a failure, a back-off and the erro
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from .base import BaseModel
@@ -101,29 +102,52 @@ class InvalidOptionError(ValueError):
 
 
 UNITS = {"m": 60, "h": 3600, "d": 86400}
+# What ``every`` may be written as: 5-99999 minutes, 1-999 hours or 1-365 days, so
+# every value it matches lies between MIN_EVERY_SECONDS and MAX_EVERY_SECONDS (the
+# API's document states this very pattern: what it matches is taken, nothing else).
+EVERY_FORMS = (
+    "(?:[5-9]|[1-9][0-9]{1,4})m|[1-9][0-9]{0,2}h|(?:[1-9][0-9]?|[12][0-9]{2}|3[0-5][0-9]|36[0-5])d"
+)
+DATE_FORM = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+def _whole(value: object) -> int | None:
+    """``value`` as an int if it is a whole number (JSON's 600.0 too), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def parse_every(value: object) -> int:
-    """Seconds between checks from ``30m``, ``6h``, ``1d`` (or a whole number of
-    seconds): from MIN_EVERY_SECONDS to MAX_EVERY_SECONDS, else InvalidOptionError."""
-    seconds: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        seconds = value
-    elif isinstance(value, str):
-        text = value.strip().lower()
-        number, unit = text[:-1], text[-1:]
+    """Seconds between checks from ``30m``, ``6h``, ``1d`` (EVERY_FORMS), or a whole
+    number of seconds from MIN_EVERY_SECONDS to MAX_EVERY_SECONDS; else
+    InvalidOptionError."""
+    seconds = _whole(value)
+    if isinstance(value, str):
+        if re.fullmatch(EVERY_FORMS, value):
+            return int(value[:-1]) * UNITS[value[-1]]
+        number, unit = value[:-1], value[-1:]
         if unit in UNITS and number.isascii() and number.isdigit() and len(number) < 8:
-            seconds = int(number) * UNITS[unit]
+            seconds = int(number) * UNITS[unit]  # a well-formed value out of range
+        else:
+            raise InvalidOptionError(
+                "every must be a number and a unit, m (minutes), h (hours) or d (days), "
+                f"as 30m, 6h or 1d; not {repr(value)[:40]}"
+            )
     if seconds is None:
-        shown = repr(value)[:40] if isinstance(value, str) else type(value).__name__
         raise InvalidOptionError(
-            f"every must be a number and a unit, m (minutes), h (hours) or d (days), "
-            f"as 30m, 6h or 1d; not {shown}"
+            "every must be a number and a unit, m (minutes), h (hours) or d (days), "
+            f"as 30m, 6h or 1d; not {type(value).__name__}"
         )
-    if not MIN_EVERY_SECONDS <= seconds <= MAX_EVERY_SECONDS:
+    if not MIN_EVERY_SECONDS <= seconds <= MAX_EVERY_SECONDS or isinstance(value, str):
+        shown = repr(value)[:40] if isinstance(value, str) else format_every(seconds)
         raise InvalidOptionError(
-            f"every must be from {MIN_EVERY_SECONDS // 60}m to {MAX_EVERY_SECONDS // 86400}d, "
-            f"not {format_every(seconds)}"
+            f"every must be from {MIN_EVERY_SECONDS // 60}m to {MAX_EVERY_SECONDS // 86400}d "
+            f"(at most 99999m or 999h), not {shown}"
         )
     return seconds
 
@@ -140,11 +164,13 @@ def check_after_date(value: object) -> str | None:
     """A date as YYYY-MM-DD (None: no limit), else InvalidOptionError."""
     if value is None:
         return None
-    if isinstance(value, str) and len(value) == 10 and value.isascii():
+    if isinstance(value, str) and re.fullmatch(DATE_FORM, value):
         try:
-            return datetime.strptime(value, "%Y-%m-%d").strftime("%Y-%m-%d")
+            date.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            return value
     shown = repr(value)[:40] if isinstance(value, str) else type(value).__name__
     raise InvalidOptionError(f"after must be a date as YYYY-MM-DD, not {shown}")
 
@@ -156,7 +182,8 @@ def check_keep(value: object) -> int | None:
     """How many downloads to keep, 1 to MAX_KEEP (None: all), else InvalidOptionError."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_KEEP:
-        return value
+    whole = _whole(value)
+    if whole is not None and 1 <= whole <= MAX_KEEP:
+        return whole
     shown = repr(value)[:40] if isinstance(value, (str, int)) else type(value).__name__
     raise InvalidOptionError(f"keep must be a whole number from 1 to {MAX_KEEP}, not {shown}")

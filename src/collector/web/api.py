@@ -13,16 +13,23 @@ from collector.models.file import FILE_TYPES
 from collector.models.formats import InvalidFormatError, check_format
 from collector.models.job import PLATFORMS, Job
 from collector.models.redaction import redact_text
+from collector.models.subscription import InvalidOptionError
 from collector.models.urls import InvalidURLError
 from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
+from collector.repositories.subscriptions import (
+    NotAPlaylistError,
+    SubscriptionExistsError,
+    SubscriptionNotFoundError,
+    SubscriptionRepository,
+)
 
 from . import content, params
 from .auth import required_token
 from .openapi import openapi_document
-from .views import file_dict, job_dict
+from .views import file_dict, job_dict, subscription_dict
 
 bp = Blueprint("api", __name__)
 
@@ -122,6 +129,91 @@ def _change(action: Callable[[str], Job], job_id: str) -> ResponseReturnValue:
         abort(404, str(exc))
     except JobStateError as exc:
         abort(409, str(exc))
+
+
+# What a subscription's body may hold: POST takes url and the options, PATCH the options.
+SUBSCRIPTION_OPTIONS = ("every", "format", "after_date", "keep_newest")
+REFUSED = (InvalidURLError, NotAPlaylistError, InvalidFormatError, InvalidOptionError)
+
+
+def _body(allowed: tuple[str, ...]) -> dict[str, object]:
+    """The request's JSON object, holding only ``allowed`` fields (else a 400)."""
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:
+        payload = None
+    body = params.json_object(payload)
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        names = ", ".join(f'"{name}"' for name in allowed)
+        abort(400, f"unknown field {quoted(unknown[0])}; the body takes only {names}")
+    return body
+
+
+def _subscription_id(subscription_id: str) -> str:
+    """A path's id, or a 404 if no row could have it (params.can_be_an_id)."""
+    if not params.can_be_an_id(subscription_id):
+        abort(404, f"no subscription with id {quoted(subscription_id)}")
+    return subscription_id
+
+
+@bp.get("/api/subscriptions")
+def list_subscriptions() -> ResponseReturnValue:
+    found = SubscriptionRepository().list_all()
+    return jsonify(items=[subscription_dict(sub) for sub in found])
+
+
+@bp.post("/api/subscriptions")
+def create_subscription() -> ResponseReturnValue:
+    body = _body(("url", *SUBSCRIPTION_OPTIONS))
+    if "url" not in body:
+        abort(400, 'missing "url"')
+    options = {name: body[name] for name in SUBSCRIPTION_OPTIONS if name in body}
+    try:
+        sub = SubscriptionRepository().create(body["url"], **options)
+    except REFUSED as exc:
+        abort(400, redact_text(str(exc)))  # the message may quote the URL
+    except SubscriptionExistsError as exc:
+        abort(409, redact_text(str(exc)))
+    response = jsonify(subscription_dict(sub))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_subscription", subscription_id=sub.id)
+    return response
+
+
+@bp.get("/api/subscriptions/<subscription_id>")
+def get_subscription(subscription_id: str) -> ResponseReturnValue:
+    try:
+        return jsonify(
+            subscription_dict(SubscriptionRepository().get(_subscription_id(subscription_id)))
+        )
+    except SubscriptionNotFoundError as exc:
+        abort(404, str(exc))
+
+
+@bp.patch("/api/subscriptions/<subscription_id>")
+def change_subscription(subscription_id: str) -> ResponseReturnValue:
+    body = _body((*SUBSCRIPTION_OPTIONS, "paused"))
+    try:
+        return jsonify(
+            subscription_dict(
+                SubscriptionRepository().update(_subscription_id(subscription_id), body)
+            )
+        )
+    except SubscriptionNotFoundError as exc:
+        abort(404, str(exc))
+    except ValueError as exc:
+        abort(400, str(exc))
+
+
+@bp.delete("/api/subscriptions/<subscription_id>")
+def remove_subscription(subscription_id: str) -> ResponseReturnValue:
+    """Stop following; the jobs it queued and their files stay. Answers what was removed."""
+    try:
+        removed = SubscriptionRepository().remove(_subscription_id(subscription_id))
+    except SubscriptionNotFoundError as exc:
+        abort(404, str(exc))
+    return jsonify(subscription_dict(removed))
 
 
 @bp.get("/api/files")

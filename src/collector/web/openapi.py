@@ -16,6 +16,14 @@ from collector.models.base import BaseModel
 from collector.models.file import FILE_TYPES, File
 from collector.models.formats import FORMATS
 from collector.models.job import PLATFORMS, STATUSES, Job
+from collector.models.subscription import (
+    DATE_FORM,
+    EVERY_FORMS,
+    MAX_EVERY_SECONDS,
+    MAX_KEEP,
+    MIN_EVERY_SECONDS,
+    Subscription,
+)
 from collector.repositories.job_repository import ACTIVE_FILTER, STATUS_FILTERS
 
 from .params import MAX_PAGE, MAX_SEARCH
@@ -52,6 +60,64 @@ QUEUE_BODY = {
     },
     "additionalProperties": False,
 }
+# A subscription's options (models/subscription.py), as POST and PATCH take them.
+SUBSCRIPTION = {"$ref": "#/components/schemas/Subscription"}
+EVERY = {
+    "oneOf": [
+        {"type": "string", "pattern": f"^(?:{EVERY_FORMS})$"},
+        {"type": "integer", "minimum": MIN_EVERY_SECONDS, "maximum": MAX_EVERY_SECONDS},
+    ],
+    "description": "how often to check: minutes (5m-99999m), hours (1h-999h) or days "
+    "(1d-365d), or a number of seconds (300 to a year)",
+}
+AFTER_DATE = {
+    "type": ["string", "null"],
+    "format": "date",
+    "pattern": f"^{DATE_FORM}$",
+    "description": "only videos uploaded on or after this date (videos whose listing gives "
+    "no date are queued too); null: no limit",
+}
+KEEP_NEWEST = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "maximum": MAX_KEEP,
+    "description": "keep the files of the newest N downloads, remove older ones' files; "
+    "null: keep all",
+}
+SUBSCRIPTION_FORMAT = {
+    "enum": [*FORMATS, None],
+    "description": "the format of the jobs it queues; absent or null: the default_format setting",
+}
+SUBSCRIBE_BODY = {
+    "type": "object",
+    "required": ["url"],
+    "properties": {
+        "url": URL,
+        "every": {**EVERY, "default": "6h"},
+        "format": SUBSCRIPTION_FORMAT,
+        "after_date": AFTER_DATE,
+        "keep_newest": KEEP_NEWEST,
+    },
+    "additionalProperties": False,
+}
+SUBSCRIPTION_CHANGES = {
+    "type": "object",
+    "properties": {
+        "every": EVERY,
+        "format": SUBSCRIPTION_FORMAT,
+        "after_date": AFTER_DATE,
+        "keep_newest": KEEP_NEWEST,
+        "paused": {"type": "boolean", "description": "true: no checks until resumed"},
+    },
+    "additionalProperties": False,
+}
+SUBSCRIPTION_ID = {
+    "name": "subscription_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+SUBSCRIPTION_REASONS = {404: "no such subscription"}
 # /healthz's 503: the condition of the database (damaged, full) and what it means, or
 # the busy error alone.
 HEALTH_PROBLEM = {
@@ -102,6 +168,7 @@ FIELD_SCHEMAS = {
     "file_type": {"enum": list(FILE_TYPES)},
     "format": {"enum": list(FORMATS)},
     "upload_date": {"type": "string", "format": "date"},
+    "after_date": {"type": "string", "format": "date"},
 }
 
 
@@ -342,6 +409,7 @@ class _Document:
             "/api/jobs/{job_id}/retry": self.job_action(
                 "Queue a failed or cancelled job again", "retryJob"
             ),
+            **self.subscription_paths(),
             "/api/files": {
                 "get": {
                     "operationId": "listFiles",
@@ -409,6 +477,81 @@ class _Document:
                         **self.open_errors(database=False),
                     },
                 }
+            },
+        }
+
+    def subscription_paths(self) -> dict[str, Any]:
+        one = [SUBSCRIPTION_ID]
+        return {
+            "/api/subscriptions": {
+                "get": {
+                    "operationId": "listSubscriptions",
+                    "summary": "The followed channels and playlists, newest first",
+                    "responses": {
+                        "200": _json(
+                            _object({"items": {"type": "array", "items": SUBSCRIPTION}}),
+                            "every subscription",
+                        ),
+                        **self.errors(),
+                    },
+                },
+                "post": {
+                    "operationId": "subscribe",
+                    "summary": "Follow a channel or playlist: its first check is due at once",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": SUBSCRIBE_BODY}},
+                    },
+                    "responses": {
+                        "201": {
+                            **_json(SUBSCRIPTION, "followed"),
+                            "headers": self.location("the subscription's URL in the API"),
+                        },
+                        **self.errors(
+                            400,
+                            409,
+                            unsafe=True,
+                            reasons={
+                                400: REASONS[400] + "; a URL of a single video is refused",
+                                409: "the channel or playlist is already followed",
+                            },
+                        ),
+                    },
+                },
+            },
+            "/api/subscriptions/{subscription_id}": {
+                "get": {
+                    "operationId": "getSubscription",
+                    "summary": "One subscription",
+                    "parameters": one,
+                    "responses": {
+                        "200": _json(SUBSCRIPTION, "the subscription"),
+                        **self.errors(404, reasons=SUBSCRIPTION_REASONS),
+                    },
+                },
+                "patch": {
+                    "operationId": "changeSubscription",
+                    "summary": "Pause, resume or change a subscription's options",
+                    "description": "A new `every` counts from the last check.",
+                    "parameters": one,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": SUBSCRIPTION_CHANGES}},
+                    },
+                    "responses": {
+                        "200": _json(SUBSCRIPTION, "the subscription, changed"),
+                        **self.errors(400, 404, unsafe=True, reasons=SUBSCRIPTION_REASONS),
+                    },
+                },
+                "delete": {
+                    "operationId": "unsubscribe",
+                    "summary": "Stop following (the jobs it queued and their files stay)",
+                    "parameters": one,
+                    "responses": {
+                        "200": _json(SUBSCRIPTION, "no longer followed: what it was"),
+                        **self.errors(404, unsafe=True, reasons=SUBSCRIPTION_REASONS),
+                    },
+                },
             },
         }
 
@@ -481,10 +624,10 @@ class _Document:
         }
 
     @staticmethod
-    def location() -> dict[str, Any]:
+    def location(description: str = "the job's URL in the API") -> dict[str, Any]:
         return {
             "Location": {
-                "description": "the job's URL in the API",
+                "description": description,
                 "required": True,
                 "schema": {"type": "string"},
             }
@@ -498,6 +641,16 @@ class _Document:
                 "Job": _model_schema(Job),
                 "JobWithFiles": _model_schema(Job, files=files),
                 "File": _model_schema(File, name={"type": "string"}),
+                "Subscription": _model_schema(
+                    Subscription,
+                    paused={"type": "boolean"},
+                    every={"type": "string"},
+                    every_seconds={
+                        "type": "integer",
+                        "minimum": MIN_EVERY_SECONDS,
+                        "maximum": MAX_EVERY_SECONDS,
+                    },
+                ),
             }
         }
         if self.secured:

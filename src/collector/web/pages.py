@@ -10,11 +10,16 @@ from flask.typing import ResponseReturnValue
 from collector.models.file import FILE_TYPES
 from collector.models.formats import InvalidFormatError
 from collector.models.job import PLATFORMS, Job
-from collector.models.redaction import redact_text
+from collector.models.redaction import redact_text, redact_url
 from collector.models.urls import InvalidURLError
+from collector.models.values import quoted
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.job_repository import STATUS_FILTERS
 from collector.repositories.queue import JobNotFoundError, JobQueue, JobStateError
+from collector.repositories.subscriptions import (
+    SubscriptionNotFoundError,
+    SubscriptionRepository,
+)
 
 from . import params, views
 from .charts import status_bars
@@ -155,3 +160,73 @@ def files() -> ResponseReturnValue:
         first_page=params.cursor(args) is not None,
         next_url=next_url,
     )
+
+
+# -- subscriptions ---------------------------------------------------------------------------
+
+SUBSCRIPTION_OUTCOMES = {
+    "pause": "Paused: no checks until resumed.",
+    "resume": "Resumed.",
+    "remove": "Removed: the videos it queued and their files stay.",
+}
+
+
+@bp.get("/subscriptions")
+def subscriptions() -> ResponseReturnValue:
+    return render_template("subscriptions.html", subscriptions=SubscriptionRepository().list_all())
+
+
+@bp.post("/subscriptions")
+def subscribe() -> ResponseReturnValue:
+    """Follow the form's URL with its options (empty fields: the defaults)."""
+    form = request.form
+    keep = form.get("keep_newest", "").strip()
+    try:
+        sub = SubscriptionRepository().create(
+            form.get("url", "").strip(),
+            every=form.get("every", "").strip() or "6h",
+            format=form.get("format", "") or None,
+            after_date=form.get("after_date", "").strip() or None,
+            keep_newest=_whole_number(keep),
+        )
+    except ValueError as exc:  # every refusal names the fault; the URL's may quote it
+        flash(redact_text(str(exc)), "error")
+    else:
+        flash(f"Subscribed: the first check of {redact_url(sub.url)} is due now.", "ok")
+    return redirect(url_for("pages.subscriptions"), code=303)
+
+
+def _whole_number(text: str) -> int | str | None:
+    """A form's number field: None if empty, an int if it is digits, else the text (which
+    the repository refuses, naming the field)."""
+    if text == "":
+        return None
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else text
+
+
+@bp.post("/subscriptions/<subscription_id>/pause")
+def pause_subscription(subscription_id: str) -> ResponseReturnValue:
+    return _subscription_change(subscription_id, "pause")
+
+
+@bp.post("/subscriptions/<subscription_id>/resume")
+def resume_subscription(subscription_id: str) -> ResponseReturnValue:
+    return _subscription_change(subscription_id, "resume")
+
+
+@bp.post("/subscriptions/<subscription_id>/remove")
+def remove_subscription(subscription_id: str) -> ResponseReturnValue:
+    return _subscription_change(subscription_id, "remove")
+
+
+def _subscription_change(subscription_id: str, action: str) -> ResponseReturnValue:
+    repository = SubscriptionRepository()
+    changes = {"pause": repository.pause, "resume": repository.resume, "remove": repository.remove}
+    try:
+        if not params.can_be_an_id(subscription_id):
+            raise SubscriptionNotFoundError(f"no subscription with id {quoted(subscription_id)}")
+        changes[action](subscription_id)
+    except SubscriptionNotFoundError as exc:
+        abort(404, str(exc))
+    flash(SUBSCRIPTION_OUTCOMES[action], "ok")
+    return redirect(url_for("pages.subscriptions"), code=303)

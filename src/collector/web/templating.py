@@ -9,6 +9,7 @@ from flask import Flask
 
 from collector.models.formats import FORMATS
 from collector.models.redaction import redact_text, redact_url
+from collector.models.subscription import format_every
 
 from . import views
 from .auth import required_token
@@ -47,6 +48,7 @@ def install(app: Flask) -> None:
         redact_url=shown_url,
         redact_text=shown_text,
         duration=views.duration,
+        every=format_every,
     )
     app.jinja_env.globals.update(
         csrf_token=csrf_token,

@@ -8,7 +8,8 @@ from typing import Any
 
 from collector.models.file import File
 from collector.models.job import ACTIVE_STATUSES, Job
-from collector.models.redaction import redact_fields
+from collector.models.redaction import redact_fields, redact_text, redact_url
+from collector.models.subscription import Subscription, format_every
 
 CANCELLABLE = ("pending", "running")
 RETRYABLE = ("failed", "cancelled")
@@ -21,6 +22,18 @@ def job_dict(job: Job) -> dict[str, Any]:
     full URL stays in the database for the worker alone.
     """
     return redact_fields(job.to_dict())
+
+
+def subscription_dict(sub: Subscription) -> dict[str, Any]:
+    """A subscription as the API returns it: every field (``paused`` as true or false)
+    and ``every`` as text (6h); credentials in its URL and error masked."""
+    shown = sub.to_dict()
+    shown["url"] = redact_url(sub.url)
+    if sub.last_error is not None:
+        shown["last_error"] = redact_text(sub.last_error)
+    shown["paused"] = bool(sub.paused)
+    shown["every"] = format_every(sub.every_seconds)
+    return shown
 
 
 def file_dict(record: File) -> dict[str, Any]:
