@@ -23,7 +23,7 @@ from .legacy import create_legacy_database
 
 # The queue and worker tests' fixtures (media server, download folder, workers), and a
 # PostgreSQL database per session (pg_url).
-pytest_plugins = ["tests.worker_fixtures", "tests.pg_fixtures", "tests.subscription_fixtures"]
+pytest_plugins = ["tests.worker_fixtures", "tests.pg_fixtures"]
 
 LARGE_JOBS = 20_000
 

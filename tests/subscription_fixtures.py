@@ -1,20 +1,10 @@
-"""Test doubles for subscription checks: a downloader that lists what it is told to.
-
-``enqueue_entries`` is the queue's (repositories/queue.py); until it lands there,
-``entries_queue`` puts a stand-in of the same contract on JobQueue for the test.
-"""
+"""Test doubles for subscription checks: a downloader that lists what it is told to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import Any
 
-import pytest
-
 from collector.models.entries import Entry, Listing
-from collector.models.job import Job
-from collector.models.urls import detect_platform
-from collector.repositories.queue import ENQUEUE_LOCK, JobQueue
 from collector.worker.errors import DownloadFailed
 
 
@@ -45,42 +35,3 @@ def entry(n: int, date: str | None = None) -> Entry:
         title=f"Video {n}",
         upload_date=date,
     )
-
-
-def _stand_in(
-    self: JobQueue,
-    entries: Sequence[Entry],
-    *,
-    parent_id: str | None = None,
-    subscription_id: str | None = None,
-    format: str | None = None,
-) -> list[Job]:
-    created: list[Job] = []
-    with self.db.transaction() as conn:
-        self.db.dialect.serialize(conn, ENQUEUE_LOCK)
-        seen: set[str] = set()
-        for item in entries:
-            if item.identity in seen:
-                continue
-            seen.add(item.identity)
-            if self.db.execute_query("SELECT 1 FROM jobs WHERE identity = ?", (item.identity,)):
-                continue
-            job = Job(
-                url=item.url,
-                platform=detect_platform(item.url),
-                title=item.title,
-                identity=item.identity,
-                parent_id=parent_id,
-                subscription_id=subscription_id,
-                format=format,
-            )
-            self.db.execute_update(self.insert_sql(), job.to_row())
-            created.append(job)
-    return created
-
-
-@pytest.fixture
-def entries_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    if not hasattr(JobQueue, "enqueue_entries"):
-        monkeypatch.setattr(JobQueue, "enqueue_entries", _stand_in, raising=False)
-    yield

@@ -35,16 +35,16 @@ JOBS_INDEXES = {
     "idx_jobs_url_queued": (False, True, [("url", 0, "BINARY")]),
     # One queued job per identity, and the library's identities in any status.
     "idx_jobs_identity_queued": (True, True, [("identity", 0, "BINARY")]),
-    "idx_jobs_identity": (False, False, [("identity", 0, "BINARY")]),
+    "idx_jobs_identity": (False, True, [("identity", 0, "BINARY")]),
     # A playlist's children and a subscription's jobs, in order, with their statuses.
     "idx_jobs_parent": (
         False,
-        False,
+        True,
         [("parent_id", 0, "BINARY"), *NEWEST, ("status", 0, "BINARY")],
     ),
     "idx_jobs_subscription": (
         False,
-        False,
+        True,
         [("subscription_id", 0, "BINARY"), *NEWEST, ("status", 0, "BINARY")],
     ),
 }
@@ -101,6 +101,13 @@ def test_jobs_indexes_exist(app: Flask) -> None:
     assert index_sql(conn, "idx_jobs_url_queued").endswith(QUEUED_WHERE)
     assert index_sql(conn, "idx_jobs_identity_queued").endswith(QUEUED_WHERE)
     partial = {"idx_jobs_active_created", "idx_jobs_url_queued", "idx_jobs_identity_queued"}
+    for name, column in (
+        ("idx_jobs_identity", "identity"),
+        ("idx_jobs_parent", "parent_id"),
+        ("idx_jobs_subscription", "subscription_id"),
+    ):
+        assert index_sql(conn, name).endswith(f'WHERE "{column}" IS NOT NULL'), name
+        partial.add(name)
     for name in set(JOBS_INDEXES) - partial:
         assert " WHERE " not in index_sql(conn, name).upper(), name
     names = {row["name"] for row in get_db_config().get_index_info("jobs")}

@@ -138,6 +138,8 @@ def allowed(db: DatabaseConfig, contract: QueryContract, expected: Any) -> Any:
 
 NEWEST = " ORDER BY created_at DESC, id DESC"
 AFTER = "(created_at, id) < (?, ?)"
+OLDEST = " ORDER BY created_at, id"
+LATER = "(created_at, id) > (?, ?)"
 ACTIVE_IN = "\"status\" IN ('pending', 'running', 'cancelling')"
 SEARCH_TERM = "<the dialect's search condition>"
 
@@ -190,6 +192,19 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
         f'SELECT * FROM "files" WHERE file_type = ? AND {AFTER}{NEWEST} LIMIT ?',
     ),
     "JobQueue.find_queued": (queue_sql.SQL_FIND_QUEUED,),
+    "JobQueue.find_queued_many": (queue_sql.SQL_FIND_QUEUED_MANY.format(keys="?, ?"),),
+    "JobQueue.known_identities": (queue_sql.SQL_KNOWN_IDENTITIES.format(keys="?, ?"),),
+    "JobRepository.page(parent)": (f'SELECT * FROM "jobs" WHERE "parent_id" = ?{OLDEST} LIMIT ?',),
+    "JobRepository.page(parent, status, cursor)": (
+        f'SELECT * FROM "jobs" WHERE "parent_id" = ? AND status = ? AND {LATER}{OLDEST} LIMIT ?',
+    ),
+    "JobRepository.page(parent, cursor)": (
+        f'SELECT * FROM "jobs" WHERE "parent_id" = ? AND {LATER}{OLDEST} LIMIT ?',
+    ),
+    "JobRepository.children_counts": (job_sql.SQL_CHILDREN_COUNTS,),
+    "JobRepository.page(subscription, cursor)": (
+        f'SELECT * FROM "jobs" WHERE "subscription_id" = ? AND {AFTER}{NEWEST} LIMIT ?',
+    ),
     "JobQueue.claim": (queue_sql.SQL_CLAIM.format(lock=""),),  # the lock: expected_sql()
     "JobQueue.pending_wait": (queue_sql.SQL_PENDING_SUMMARY,),
     "JobQueue.has_claimable": (queue_sql.SQL_CLAIMABLE,),
@@ -602,7 +617,7 @@ def test_dropping_every_managed_index_breaks_every_contract_that_names_one(
     medium_copy: DatabaseConfig,
 ) -> None:
     managed = sorted(n for n in index_names(medium_copy.db_path) if n.startswith("idx_"))
-    assert len(managed) == 10
+    assert len(managed) == 14
     for name in managed:
         drop_index(medium_copy.db_path, name)
     sample = sample_from(medium_copy)

@@ -325,7 +325,6 @@ def add_job(db: DatabaseConfig, **fields: object) -> Job:
     return job
 
 
-@pytest.mark.usefixtures("entries_queue")
 def test_a_check_queues_only_new_entries(
     db: DatabaseConfig, subs: SubscriptionRepository, tmp_path: Path
 ) -> None:
@@ -360,7 +359,6 @@ def test_a_check_queues_only_new_entries(
     assert len(db.execute_query("SELECT id FROM jobs")) == 3
 
 
-@pytest.mark.usefixtures("entries_queue")
 def test_a_check_respects_after(
     db: DatabaseConfig, subs: SubscriptionRepository, tmp_path: Path
 ) -> None:
@@ -378,7 +376,6 @@ def test_a_check_respects_after(
     assert subs.get(sub.id).queued == 3
 
 
-@pytest.mark.usefixtures("entries_queue")
 def test_failed_listings_are_recorded(
     db: DatabaseConfig, subs: SubscriptionRepository, tmp_path: Path
 ) -> None:
@@ -413,7 +410,6 @@ def completed_with_files(
     return job
 
 
-@pytest.mark.usefixtures("entries_queue")
 def test_keep_newest_removes_the_older_files(
     db: DatabaseConfig, subs: SubscriptionRepository, tmp_path: Path
 ) -> None:
@@ -442,7 +438,6 @@ def test_keep_newest_removes_the_older_files(
     assert checker.apply_keep(subs.get(sub.id), settings) == 0  # nothing more to remove
 
 
-@pytest.mark.usefixtures("entries_queue")
 def test_the_worker_loop_runs_due_checks(
     db: DatabaseConfig, subs: SubscriptionRepository, downloads: Path
 ) -> None:

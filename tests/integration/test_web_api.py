@@ -580,6 +580,11 @@ def test_openapi_schemas_are_what_the_api_returns(app: Flask, client: FlaskClien
         "upload_date",
         "extractor",
         "extractor_id",
+        "identity",
+        "entries",
+        "parent_id",
+        "subscription_id",
+        "removed_at",
     }
 
 

@@ -97,11 +97,13 @@ class TestDeclarations:
             "WHERE \"status\" IN ('pending', 'running')",
             'CREATE UNIQUE INDEX IF NOT EXISTS "idx_jobs_identity_queued" ON "jobs" '
             "(\"identity\") WHERE \"status\" IN ('pending', 'running')",
-            'CREATE INDEX IF NOT EXISTS "idx_jobs_identity" ON "jobs" ("identity")',
+            'CREATE INDEX IF NOT EXISTS "idx_jobs_identity" ON "jobs" ("identity") '
+            'WHERE "identity" IS NOT NULL',
             'CREATE INDEX IF NOT EXISTS "idx_jobs_parent" ON "jobs" '
-            '("parent_id", "created_at", "id", "status")',
+            '("parent_id", "created_at", "id", "status") WHERE "parent_id" IS NOT NULL',
             'CREATE INDEX IF NOT EXISTS "idx_jobs_subscription" ON "jobs" '
-            '("subscription_id", "created_at", "id", "status")',
+            '("subscription_id", "created_at", "id", "status") '
+            'WHERE "subscription_id" IS NOT NULL',
         ]
 
     def test_file_indexes_sql(self) -> None:

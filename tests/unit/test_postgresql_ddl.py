@@ -75,10 +75,11 @@ def test_jobs_table_and_indexes() -> None:
         "WHERE \"status\" IN ('pending', 'running')",
         'CREATE UNIQUE INDEX "idx_jobs_identity_queued" ON "jobs" ("identity") '
         "WHERE \"status\" IN ('pending', 'running')",
-        'CREATE INDEX "idx_jobs_identity" ON "jobs" ("identity")',
-        'CREATE INDEX "idx_jobs_parent" ON "jobs" ("parent_id", "created_at", "id", "status")',
+        'CREATE INDEX "idx_jobs_identity" ON "jobs" ("identity") WHERE "identity" IS NOT NULL',
+        'CREATE INDEX "idx_jobs_parent" ON "jobs" ("parent_id", "created_at", "id", "status") '
+        'WHERE "parent_id" IS NOT NULL',
         'CREATE INDEX "idx_jobs_subscription" ON "jobs" '
-        '("subscription_id", "created_at", "id", "status")',
+        '("subscription_id", "created_at", "id", "status") WHERE "subscription_id" IS NOT NULL',
     ]
 
 

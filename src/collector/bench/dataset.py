@@ -108,6 +108,7 @@ def generate_rows(
             created_at=stamp,
             updated_at=stamp,
             url=f"https://{platform}.example/watch/{i}",
+            identity=f"url:https://{platform}.example/watch/{i}",
             platform=platform,
             status=status,
             title=f"Test Video {i}",

@@ -288,6 +288,48 @@ def bench_sse(
     write_json(result, json_path)
 
 
+@bench.command("playlist")
+@click.option(
+    "--jobs",
+    "num_jobs",
+    type=click.IntRange(0, MAX_JOBS),
+    default=100_000,
+    show_default=True,
+    help="Jobs in the database before the listing (each with an identity).",
+)
+@click.option("--entries", type=click.IntRange(1, 1_000_000), default=5_000, show_default=True)
+@json_option()
+@workdir_option("Keep the benchmark database here (default: a temporary folder).")
+@click.option(
+    "--database-url",
+    "bench_url",
+    help="Run on this PostgreSQL database (postgresql://...), in a schema of its own "
+    "dropped at the end, instead of a new SQLite file.",
+)
+def bench_playlist(
+    num_jobs: int,
+    entries: int,
+    json_path: Path | None,
+    workdir: Path | None,
+    bench_url: str | None,
+) -> None:
+    """A playlist of ENTRIES entries queued as jobs: the listing recorded in one go."""
+    import tempfile
+
+    from collector.bench.playlist import playlist_lines, run_playlist
+
+    with tempfile.TemporaryDirectory(prefix="collector-playlist-") as scratch:
+        folder = workdir or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            figures = run_playlist(folder, num_jobs, entries, bench_url)
+        except ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+    for line in playlist_lines(figures):
+        click.echo(line)
+    write_json(figures.as_dict(), json_path)
+
+
 def _register() -> None:
     from .bench_fleet import (
         bench_faults,

@@ -83,6 +83,7 @@ class IndexSpec:
     table: str
     columns: tuple[tuple[str, str | None], ...]  # (column, "DESC"/"ASC"/None)
     unique: bool = False
+    # (column, values): = or IN the values; no values: IS NOT NULL (NOT_NULL)
     where: tuple[tuple[str, tuple[str | int, ...]], ...] = ()
 
     @property
@@ -96,7 +97,9 @@ class IndexSpec:
         terms = []
         for column, values in self.where:
             rendered = ", ".join(quote_literal(v) for v in values)
-            if len(values) == 1:
+            if not values:  # NOT_NULL
+                terms.append(f"{quote_identifier(column)} IS NOT NULL")
+            elif len(values) == 1:
                 terms.append(f"{quote_identifier(column)} = {rendered}")
             else:
                 terms.append(f"{quote_identifier(column)} IN ({rendered})")
@@ -116,6 +119,20 @@ class IndexSpec:
         if where:
             sql += f" WHERE {where}"
         return sql
+
+
+class _NotNull:
+    """The condition "the column is not NULL" in an index's ``where`` (``NOT_NULL``)."""
+
+    def __repr__(self) -> str:
+        return "NOT_NULL"
+
+
+# ``{"where": {"parent_id": NOT_NULL}}``: an index of the rows that have a value. A query
+# term ``parent_id = ?`` (or ``IN``) implies it, so both engines use such an index for
+# it; and its statistics count those rows only, where a column that is NULL in most
+# rows would make SQLite's (one average per index) take it for unselective.
+NOT_NULL = _NotNull()
 
 
 def generate_index_name(table: str, columns: list[Any]) -> str:
@@ -181,6 +198,9 @@ def _parse_where(
     for col, values in where.items():
         if not isinstance(col, str) or col not in columns:
             raise fault(f"unknown column {col!r} in 'where'; valid: {', '.join(columns)}")
+        if values is NOT_NULL:
+            terms.append((col, ()))
+            continue
         values = tuple(values) if isinstance(values, (list, tuple)) else (values,)
         if not values or any(isinstance(v, bool) or not isinstance(v, (str, int)) for v in values):
             raise fault(f"'where' values for {col!r} must be str or int constants")

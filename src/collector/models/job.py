@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from .base import BaseModel
-from .fields import Column
+from .fields import NOT_NULL, Column
 
 STATUSES = ("pending", "running", "cancelling", "completed", "failed", "cancelled")
 ACTIVE_STATUSES = ("pending", "running", "cancelling")
@@ -129,17 +129,21 @@ class Job(BaseModel):
             # Whether the library already has a video, in any status: a playlist's or
             # a subscription's entries are queued only when it has not.
             "columns": ["identity"],
+            "where": {"identity": NOT_NULL},
             "name": "idx_jobs_identity",
         },
         {
             # A playlist's children in its order, and their statuses read from the
-            # index alone ("n of m done").
+            # index alone ("n of m done"). These three hold the rows that have a
+            # value only (models/fields.py NOT_NULL): most jobs have none.
             "columns": ["parent_id", "created_at", "id", "status"],
+            "where": {"parent_id": NOT_NULL},
             "name": "idx_jobs_parent",
         },
         {
             # A subscription's jobs, newest first, and their statuses (keep newest N).
             "columns": ["subscription_id", "created_at", "id", "status"],
+            "where": {"subscription_id": NOT_NULL},
             "name": "idx_jobs_subscription",
         },
     ]

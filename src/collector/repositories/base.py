@@ -165,10 +165,12 @@ class Repository(Generic[M]):
         params: list[Any],
         cursor: str | None,
         limit: int = DEFAULT_PAGE,
+        oldest_first: bool = False,
     ) -> Page[M]:
-        """A keyset page of rows matching ``terms``, newest first."""
+        """A keyset page of rows matching ``terms``, newest first (or oldest first)."""
         check_limit(limit, allow_none=False)
-        sql, values = keyset_query("SELECT * FROM " + self.table(), terms, params, cursor, limit)
+        table = "SELECT * FROM " + self.table()
+        sql, values = keyset_query(table, terms, params, cursor, limit, oldest_first)
         names, rows = self.db.execute_rows(sql, values)
         more = len(rows) > limit
         rows = rows[:limit]

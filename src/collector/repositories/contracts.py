@@ -41,8 +41,10 @@ PK_FILES = PrimaryKey("files")
 # The queue's samples: nothing is queued or claimed when contracts are only recorded.
 QUEUE_SAMPLE_URL = "https://www.youtube.com/watch?v=plan-contract"
 QUEUE_SAMPLE_WORKER = "plan-contract-worker"
-# Proposed partial index for the dedupe look-up (not declared yet; see queue.py).
+# The partial indexes of the dedupe look-up (see queue.py).
 QUEUED_URL_INDEX = "idx_jobs_url_queued"
+QUEUED_IDENTITY_INDEX = "idx_jobs_identity_queued"
+QUEUE_SAMPLE_IDENTITY = "Youtube:plan-contract"
 # The full-text structure over jobs' title and URL: SQLite's FTS5 table (its plan names
 # the table) or PostgreSQL's GIN index. A search reads the matching rows through it and
 # sorts them (newest first): never a scan of jobs.
@@ -272,8 +274,52 @@ CONTRACTS: tuple[QueryContract, ...] = (
     QueryContract(
         "JobQueue.find_queued",
         lambda j, f, s: JobQueue(j.db).find_queued(QUEUE_SAMPLE_URL),
-        ((QUEUED_URL_INDEX, "idx_jobs_status_created", "idx_jobs_status"),),
-        note="the dedupe look-up: the url partial index, or the pending and running rows",
+        ((QUEUED_IDENTITY_INDEX, QUEUED_URL_INDEX, "idx_jobs_status_created", "idx_jobs_status"),),
+        note="the dedupe look-up: the identity and url partial indexes (a union of two "
+        "searches), or the pending and running rows",
+    ),
+    QueryContract(
+        "JobQueue.find_queued_many",
+        lambda j, f, s: JobQueue(j.db).find_queued_many(
+            {QUEUE_SAMPLE_URL: QUEUE_SAMPLE_IDENTITY, QUEUE_SAMPLE_URL + "2": "url:x"}
+        ),
+        ((QUEUED_IDENTITY_INDEX, QUEUED_URL_INDEX, "idx_jobs_status_created", "idx_jobs_status"),),
+        note="enqueue_many's look-up: as find_queued, for a batch",
+    ),
+    QueryContract(
+        "JobQueue.known_identities",
+        lambda j, f, s: JobQueue(j.db).known_identities([QUEUE_SAMPLE_IDENTITY, "url:x"]),
+        ("idx_jobs_identity",),
+        note="which of a listing's entries the library has: the identity index alone",
+    ),
+    QueryContract(
+        "JobRepository.page(parent)",
+        lambda j, f, s: j.page(parent=s.job_id),
+        ("idx_jobs_parent",),
+        note="a playlist's children in its order: the index forwards, no sort",
+    ),
+    QueryContract(
+        "JobRepository.page(parent, cursor)",
+        lambda j, f, s: j.page(parent=s.job_id, cursor=s.cursor),
+        ("idx_jobs_parent",),
+    ),
+    QueryContract(
+        "JobRepository.page(parent, status, cursor)",
+        lambda j, f, s: j.page(parent=s.job_id, status="failed", cursor=s.cursor),
+        ("idx_jobs_parent",),
+        note="the status is the index's last column: filtered in the index",
+    ),
+    QueryContract(
+        "JobRepository.children_counts",
+        lambda j, f, s: j.children_counts(s.job_id),
+        ("idx_jobs_parent",),
+        temp_sort_ok=True,
+        note="read from the index alone; the grouping sorts one row per status",
+    ),
+    QueryContract(
+        "JobRepository.page(subscription, cursor)",
+        lambda j, f, s: j.page(subscription=s.job_id, cursor=s.cursor),
+        ("idx_jobs_subscription",),
     ),
     QueryContract(
         "JobQueue.claim",

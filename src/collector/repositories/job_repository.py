@@ -34,6 +34,9 @@ SQL_STATISTICS = (
     f'SELECT status, SUM("count") AS "count" FROM {counts_table("jobs", "status")} GROUP BY status'
 )
 SQL_GET = "SELECT * FROM jobs WHERE id = ?"
+SQL_CHILDREN_COUNTS = (
+    'SELECT status, COUNT(*) AS "count" FROM jobs WHERE parent_id = ? GROUP BY status'
+)
 SQL_SET_STATUS = (
     "UPDATE jobs SET status = ?, completed_at = ?, updated_at = ? WHERE id = ? RETURNING *"
 )
@@ -179,17 +182,31 @@ class JobRepository(Repository[Job]):
         platform: str | None = None,
         active: bool = False,
         q: str | None = None,
+        parent: str | None = None,
+        subscription: str | None = None,
     ) -> Page[Job]:
         """A page of jobs, newest first, optionally of one status or platform, or active,
         and with ``q``: only those whose title or URL holds every word of ``q`` (whole
         words, any case; see :func:`search_words`; ValueError if it has none).
 
         ``status`` is one of STATUS_FILTERS: ``"active"`` is the same as ``active=True``.
+        ``parent``: the jobs a playlist job queued, in the playlist's order (oldest
+        first); ``subscription``: the jobs a subscription queued.
 
         Pass the previous page's ``next_cursor`` to get the next one.
         """
         terms: list[str] = []
         params: list[Any] = []
+        owners = {"parent_id": parent, "subscription_id": subscription}
+        owners = {column: value for column, value in owners.items() if value is not None}
+        if owners:
+            if len(owners) > 1:
+                raise ValueError("give either parent or subscription, not both")
+            for column, value in owners.items():
+                if not isinstance(value, str):
+                    raise ValueError(f"{column} must be an id (a string)")
+                terms.append(f"{quote_identifier(column)} = ?")
+                params.append(value)
         if status == ACTIVE_FILTER:
             status, active = None, True
         if active:
@@ -206,4 +223,12 @@ class JobRepository(Repository[Job]):
             term, value = search_term(self.db.dialect, search_words(q))
             terms.append(term)
             params.append(value)
-        return self._page(terms, params, cursor, limit)
+        return self._page(terms, params, cursor, limit, oldest_first=parent is not None)
+
+    def children_counts(self, parent_id: str) -> dict[str, int]:
+        """A playlist job's children per status (every status present, zero if none),
+        read from idx_jobs_parent alone."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for row in self.db.execute_query(SQL_CHILDREN_COUNTS, (parent_id,)):
+            counts[row["status"]] = int(row["count"])
+        return counts

@@ -21,6 +21,9 @@ T = TypeVar("T")
 DEFAULT_PAGE = 50
 KEYSET_ORDER = " ORDER BY created_at DESC, id DESC"
 KEYSET_AFTER = "(created_at, id) < (?, ?)"
+# Oldest first (a playlist's entries in the playlist's order): the same index, forwards.
+OLDEST_ORDER = " ORDER BY created_at, id"
+OLDEST_AFTER = "(created_at, id) > (?, ?)"
 
 
 @dataclass
@@ -58,7 +61,12 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 def keyset_query(
-    base: str, terms: list[str], params: list[Any], cursor: str | None, limit: int
+    base: str,
+    terms: list[str],
+    params: list[Any],
+    cursor: str | None,
+    limit: int,
+    oldest_first: bool = False,
 ) -> tuple[str, list[Any]]:
     """``base`` + WHERE terms + the cursor's range + keyset order + LIMIT limit + 1.
 
@@ -66,11 +74,11 @@ def keyset_query(
     """
     terms, params = list(terms), list(params)
     if cursor is not None:
-        terms.append(KEYSET_AFTER)
+        terms.append(OLDEST_AFTER if oldest_first else KEYSET_AFTER)
         params.extend(decode_cursor(cursor))
     sql = base
     if terms:
         sql += " WHERE " + " AND ".join(terms)
-    sql += KEYSET_ORDER + " LIMIT ?"
+    sql += (OLDEST_ORDER if oldest_first else KEYSET_ORDER) + " LIMIT ?"
     params.append(limit + 1)
     return sql, params

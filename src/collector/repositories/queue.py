@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from collector.config.database import DatabaseConfig
 from collector.config.settings import Config
+from collector.models.entries import Entry, Listing
 from collector.models.formats import check_format
 from collector.models.job import Job
 from collector.models.outbound import AllowedHosts
@@ -33,6 +34,7 @@ from collector.models.values import from_db_timestamp, quoted, to_db_timestamp, 
 
 from .base import Repository
 from .file_repository import FileRepository
+from .identity import url_identity
 from .settings_repository import load_allowed_hosts
 
 logger = logging.getLogger(__name__)
@@ -43,10 +45,20 @@ logger = logging.getLogger(__name__)
 QUEUED_CONDITION = Job.index("idx_jobs_url_queued").where_sql()
 WORKER_HOLDS = "id = ? AND worker_id = ?"
 
-# No ORDER BY: enqueue keeps at most one queued job per URL, and sorting the pending and
-# running rows of two index ranges would need a temporary B-tree.
-SQL_FIND_QUEUED = f"SELECT * FROM jobs WHERE url = ? AND {QUEUED_CONDITION} LIMIT 1"
-SQL_FIND_QUEUED_MANY = f"SELECT * FROM jobs WHERE url IN ({{urls}}) AND {QUEUED_CONDITION}"
+# The queued job of a video: by its identity (idx_jobs_identity_queued, unique), or by
+# its exact URL for a job queued before identities were (idx_jobs_url_queued). Both
+# partial indexes declare the same condition; the engines take the OR as a union of
+# the two index searches. No ORDER BY: at most one job per identity is queued, and
+# sorting the rows of two index ranges would need a temporary B-tree.
+SQL_FIND_QUEUED = (
+    f"SELECT * FROM jobs WHERE (identity = ? OR url = ?) AND {QUEUED_CONDITION} LIMIT 1"
+)
+SQL_FIND_QUEUED_MANY = (
+    f"SELECT * FROM jobs WHERE (identity IN ({{keys}}) OR url IN ({{keys}})) AND {QUEUED_CONDITION}"
+)
+# Which of these identities the library has a job for, in any status: read from
+# idx_jobs_identity alone.
+SQL_KNOWN_IDENTITIES = "SELECT identity FROM jobs WHERE identity IN ({keys})"
 # The dialect's claim_lock ends the inner SELECT: on PostgreSQL FOR UPDATE SKIP LOCKED,
 # so concurrent claimers each take a different row and never wait for one another.
 SQL_CLAIM = (
@@ -103,6 +115,10 @@ SQL_COMPLETE = (
     + "error_message = NULL, current_operation = NULL, "
     "lease_expires_at = NULL, next_attempt_at = NULL, completed_at = ?, updated_at = ? "
     f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+)
+# A playlist's listing is done: its entry count, title and metadata (as SQL_COMPLETE).
+SQL_COMPLETE_LISTING = SQL_COMPLETE.replace(
+    "bytes_downloaded = ?", "bytes_downloaded = 0, entries = ?", 1
 )
 SQL_COMPLETE_MANY = (
     "UPDATE jobs SET status = 'completed', progress = 100, error_message = NULL, "
@@ -245,12 +261,13 @@ class JobQueue(Repository[Job]):
         url = self.check_url(url)
         if format is not None:
             check_format(format)
+        identity = url_identity(url)
         with self.db.transaction() as conn:
             self.db.dialect.serialize(conn, ENQUEUE_LOCK)
-            existing = self.find_queued(url)
+            existing = self.find_queued(url, identity)
             if existing is not None:
                 return Enqueued(existing, False)
-            job = Job(url=url, platform=detect_platform(url), format=format)
+            job = self._new_job(url, identity, format)
             self.db.execute_update(self.insert_sql(), job.to_row())
             self.db.dialect.notify(conn, QUEUE_CHANNEL)  # sent at COMMIT
         logger.info("queued job %s for %s", job.id, redact_url(url))
@@ -269,22 +286,24 @@ class JobQueue(Repository[Job]):
         checked = [self.check_url(url) for url in urls]
         if format is not None:
             check_format(format)
+        identities = {url: url_identity(url) for url in checked}
         results: list[Enqueued] = []
-        new: dict[str, Job] = {}
+        new: dict[str, Job] = {}  # by identity
         # Pipelined where the engine is a server: BEGIN, the lock and the look-up go in
         # one round trip, the insert, the notice and COMMIT in another.
         with self.db.dialect.pipeline(self.db.connection()), self.db.transaction() as conn:
             self.db.dialect.serialize(conn, ENQUEUE_LOCK)
-            queued = self.find_queued_many(checked)
+            queued = self.find_queued_many(identities)
             for url in checked:
-                if url in new:
-                    results.append(Enqueued(new[url], False))
+                identity = identities[url]
+                if identity in new:
+                    results.append(Enqueued(new[identity], False))
                     continue
-                existing = queued.get(url)
+                existing = queued.get(identity) or queued.get(url)
                 if existing is not None:
                     results.append(Enqueued(existing, False))
                     continue
-                job = new[url] = Job(url=url, platform=detect_platform(url), format=format)
+                job = new[identity] = self._new_job(url, identity, format)
                 results.append(Enqueued(job, True))
             if new:
                 # An error rolls the whole transaction back: no savepoint needed.
@@ -296,26 +315,100 @@ class JobQueue(Repository[Job]):
             announce(self.db)
         return results
 
-    def find_queued(self, url: str) -> Job | None:
-        """The oldest pending or running job for exactly this URL."""
-        return self._one(self.db.execute_query(SQL_FIND_QUEUED, (url,)))
+    def _new_job(self, url: str, identity: str, format: str | None, **columns: Any) -> Job:
+        return Job(
+            url=url, platform=detect_platform(url), format=format, identity=identity, **columns
+        )
 
-    def find_queued_many(self, urls: Sequence[str]) -> dict[str, Job]:
-        """The pending or running job of each of these exact URLs that has one (the
-        oldest, if a URL had several), looked up in one statement per chunk of URLs."""
+    def find_queued(self, url: str, identity: str | None = None) -> Job | None:
+        """The pending or running job of this video: the one of its identity (by default
+        the URL's, repositories/identity.py), else one queued for exactly this URL."""
+        identity = url_identity(url) if identity is None else identity
+        return self._one(self.db.execute_query(SQL_FIND_QUEUED, (identity, url)))
+
+    def find_queued_many(self, identities: Mapping[str, str]) -> dict[str, Job]:
+        """The pending or running jobs of these videos (``{url: identity}``), keyed by
+        identity and, for a job queued before identities were, by URL (the oldest, if
+        one had several); one statement per chunk of URLs."""
         found: dict[str, Job] = {}
-        unique = list(dict.fromkeys(urls))
+        pairs = list(dict.fromkeys(identities.items()))
+        limit = max(1, self.db.dialect.max_variables(self.db.connection()) // 2)
+        for start in range(0, len(pairs), limit):
+            chunk = pairs[start : start + limit]
+            sql = SQL_FIND_QUEUED_MANY.format(keys=", ".join("?" * len(chunk)))
+            params = [identity for _, identity in chunk] + [url for url, _ in chunk]
+            for job in self._rows_to_models(self.db.execute_query(sql, params)):
+                for key in (job.identity, job.url):
+                    if key is None:
+                        continue
+                    held = found.get(key)
+                    if held is None or (job.created_at, job.id) < (held.created_at, held.id):
+                        found[key] = job
+        return found
+
+    def known_identities(self, identities: Iterable[str]) -> set[str]:
+        """Which of these identities any job has, in any status (one statement per chunk)."""
+        unique = list(dict.fromkeys(identities))
         limit = max(1, self.db.dialect.max_variables(self.db.connection()))
+        known: set[str] = set()
         for start in range(0, len(unique), limit):
             chunk = unique[start : start + limit]
-            sql = SQL_FIND_QUEUED_MANY.format(urls=", ".join("?" * len(chunk)))
-            for job in self._rows_to_models(self.db.execute_query(sql, chunk)):
-                if job.url not in found or (job.created_at, job.id) < (
-                    found[job.url].created_at,
-                    found[job.url].id,
-                ):
-                    found[job.url] = job
-        return found
+            sql = SQL_KNOWN_IDENTITIES.format(keys=", ".join("?" * len(chunk)))
+            known.update(row["identity"] for row in self.db.execute_query(sql, chunk))
+        return known
+
+    def enqueue_entries(
+        self,
+        entries: Sequence[Entry],
+        *,
+        parent_id: str | None = None,
+        subscription_id: str | None = None,
+        format: str | None = None,
+    ) -> list[Job]:
+        """Queue a listing's entries (a playlist's, a subscription's) in one transaction:
+        the jobs created, in the entries' order.
+
+        An entry whose identity any job already has, in any status, is not queued
+        again (the library has it, or had it and it failed: its page can retry it),
+        nor is one listed twice. The new jobs go in with the bulk insert and one
+        notice; each records ``parent_id`` and ``subscription_id``, and the entry's
+        title and upload date until its download tells better.
+        """
+        if format is not None:
+            check_format(format)
+        with self.db.dialect.pipeline(self.db.connection()), self.db.transaction() as conn:
+            self.db.dialect.serialize(conn, ENQUEUE_LOCK)
+            created = self._insert_entries(
+                conn, entries, parent_id=parent_id, subscription_id=subscription_id, format=format
+            )
+        if created:
+            logger.info("queued %d entr(ies) in one transaction", len(created))
+            announce(self.db)
+        return created
+
+    def _insert_entries(self, conn: Any, entries: Sequence[Entry], **columns: Any) -> list[Job]:
+        known = self.known_identities(entry.identity for entry in entries)
+        new: dict[str, Job] = {}
+        # A microsecond apart, in the entries' order: claimed in that order, and listed
+        # in it (JobRepository.page(parent=..., oldest_first=True)).
+        start = utcnow()
+        for entry in entries:
+            if entry.identity in known or entry.identity in new:
+                continue
+            new[entry.identity] = self._new_job(
+                entry.url,
+                entry.identity,
+                columns["format"],
+                created_at=start + timedelta(microseconds=len(new)),
+                title=entry.title,
+                upload_date=entry.upload_date,
+                parent_id=columns["parent_id"],
+                subscription_id=columns["subscription_id"],
+            )
+        if new:
+            self.insert_rows(conn, [job.to_row() for job in new.values()], savepoint=False)
+            self.db.dialect.notify(conn, QUEUE_CHANNEL)  # one per transaction
+        return list(new.values())
 
     def get(self, job_id: str) -> Job:
         """The job with this id, or JobNotFoundError."""
@@ -350,7 +443,7 @@ class JobQueue(Repository[Job]):
                     f"job {job_id} is {current.status}; only failed or cancelled jobs "
                     "can be retried"
                 )
-            other = self.find_queued(current.url)
+            other = self.find_queued(current.url, current.identity or url_identity(current.url))
             if other is not None:
                 shown = redact_url(current.url)
                 raise JobStateError(f"{shown} is already queued as job {other.id}")
@@ -499,6 +592,35 @@ class JobQueue(Repository[Job]):
             for path, file_type, size in files:
                 self.files.create_file(job_id, str(path), file_type, size, self.host)
         return job
+
+    def complete_listing(
+        self, job_id: str, worker_id: str, listing: Listing, format: str | None = None
+    ) -> tuple[Job, list[Job]] | None:
+        """A playlist job's listing is done: in one transaction, mark it completed with
+        its entry count, title and metadata, and queue its entries as its children
+        (``enqueue_entries``, with the playlist's format). (parent, children queued),
+        or None, having changed nothing, if the job is no longer running under this
+        worker."""
+        if format is not None:
+            check_format(format)
+        now = _stamp()
+        metadata = {k: v for k, v in listing.metadata.items() if k in METADATA_COLUMNS}
+        values = tuple(metadata.get(column) for column in METADATA_COLUMNS)
+        params = (len(listing.entries), listing.title, *values, now, now, job_id, worker_id)
+        with self.db.dialect.pipeline(self.db.connection()), self.db.transaction() as conn:
+            self.db.dialect.serialize(conn, ENQUEUE_LOCK)
+            parent = self._one(self.db.execute_returning(SQL_COMPLETE_LISTING, params))
+            if parent is None:
+                return None
+            children = self._insert_entries(
+                conn, listing.entries, parent_id=job_id, subscription_id=None, format=format
+            )
+        logger.info(
+            "job %s listed %d entries, queued %d", job_id, len(listing.entries), len(children)
+        )
+        if children:
+            announce(self.db)
+        return parent, children
 
     def fail(self, job_id: str, worker_id: str, message: str) -> Job | None:
         """Mark the job failed with a short readable reason."""

@@ -29,7 +29,7 @@ from collector.repositories.subscriptions import (
 from . import content, params
 from .auth import required_token
 from .openapi import openapi_document
-from .views import file_dict, job_dict, subscription_dict
+from .views import file_dict, job_dict, playlist_dict, subscription_dict
 
 bp = Blueprint("api", __name__)
 
@@ -68,13 +68,17 @@ def stats() -> ResponseReturnValue:
 @bp.get("/api/jobs")
 def list_jobs() -> ResponseReturnValue:
     args = request.args
-    page = JobRepository().page(
-        limit=params.limit(args, DEFAULT_PAGE),
-        cursor=params.cursor(args),
-        status=params.choice(args, "status", STATUS_FILTERS),
-        platform=params.choice(args, "platform", PLATFORMS),
-        q=params.search(args),
-    )
+    try:
+        page = JobRepository().page(
+            limit=params.limit(args, DEFAULT_PAGE),
+            cursor=params.cursor(args),
+            status=params.choice(args, "status", STATUS_FILTERS),
+            platform=params.choice(args, "platform", PLATFORMS),
+            q=params.search(args),
+            parent=params.job_id(args, "parent"),
+        )
+    except ValueError as exc:  # parent with another filter
+        abort(400, str(exc))
     return jsonify(items=[job_dict(job) for job in page.items], next_cursor=page.next_cursor)
 
 
@@ -109,7 +113,10 @@ def create_job() -> ResponseReturnValue:
 def get_job(job_id: str) -> ResponseReturnValue:
     job = params.job_or_404(job_id)
     files = FileRepository().get_job_files(job.id)
-    return jsonify({**job_dict(job), "files": [file_dict(f) for f in files]})
+    playlist = None
+    if job.is_playlist:
+        playlist = playlist_dict(job, JobRepository().children_counts(job.id))
+    return jsonify({**job_dict(job), "files": [file_dict(f) for f in files], "playlist": playlist})
 
 
 @bp.post("/api/jobs/<job_id>/cancel")

@@ -364,11 +364,19 @@ class _Document:
                             "punctuation only separates words, no search syntax is read; "
                             "with the other filters and the cursor",
                         ),
+                        _query(
+                            "parent",
+                            {"type": "string", "minLength": 1},
+                            "the jobs a playlist job queued, in the playlist's order (oldest "
+                            "first); with the other filters and the cursor",
+                        ),
                         *PAGING,
                     ],
                     "responses": {
                         "200": _page_of("#/components/schemas/Job", "listJobs"),
-                        **self.errors(400),
+                        **self.errors(
+                            400, 404, reasons={404: "no job with the id given as parent"}
+                        ),
                     },
                 },
                 "post": {
@@ -635,11 +643,26 @@ class _Document:
 
     def components(self) -> dict[str, Any]:
         files = {"type": "array", "items": {"$ref": "#/components/schemas/File"}}
+        counts = {"type": "integer", "minimum": 0}
+        playlist = _object(
+            {
+                "entries": {**counts, "description": "entries the listing found"},
+                "queued": {**counts, "description": "jobs the listing queued (its children)"},
+                "known": {
+                    **counts,
+                    "description": "entries already in the library or the queue: not queued",
+                },
+                "done": {**counts, "description": "known or completed"},
+                "children": _object({status: counts for status in STATUSES}),
+            },
+            "a playlist job's entries (null for a single video)",
+        )
+        playlist = {"oneOf": [playlist, {"type": "null"}]}
         components: dict[str, Any] = {
             "schemas": {
                 "Error": _object({"error": {"type": "string"}}),
                 "Job": _model_schema(Job),
-                "JobWithFiles": _model_schema(Job, files=files),
+                "JobWithFiles": _model_schema(Job, files=files, playlist=playlist),
                 "File": _model_schema(File, name={"type": "string"}),
                 "Subscription": _model_schema(
                     Subscription,

@@ -112,7 +112,26 @@ def jobs() -> ResponseReturnValue:
 def job(job_id: str) -> ResponseReturnValue:
     found = params.job_or_404(job_id)
     files = FileRepository().get_job_files(found.id)
-    return render_template("job.html", job=found, files=files, thumbnail=views.thumbnail(files))
+    jobs = JobRepository()
+    playlist = children = next_url = None
+    if found.is_playlist:
+        playlist = views.playlist_dict(found, jobs.children_counts(found.id))
+        args = params.filled(request.args)
+        limit = params.limit(args, PAGE_SIZE)
+        children = jobs.page(limit=limit, cursor=params.cursor(args), parent=found.id)
+        if children.next_cursor:
+            next_url = url_for("pages.job", job_id=found.id, cursor=children.next_cursor)
+    parent = jobs.get_job(found.parent_id) if found.parent_id else None
+    return render_template(
+        "job.html",
+        job=found,
+        files=files,
+        thumbnail=views.thumbnail(files),
+        playlist=playlist,
+        children=children,
+        children_next=next_url,
+        parent=parent,
+    )
 
 
 @bp.post("/jobs/<job_id>/cancel")

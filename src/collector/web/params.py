@@ -32,6 +32,16 @@ def job_or_404(job_id: str) -> Job:
     return job
 
 
+def job_id(args: Mapping[str, str], name: str) -> str | None:
+    """A job id given as ``name`` (None if absent): the job must exist, else a 404."""
+    value = args.get(name)
+    if value is None:
+        return None
+    if value == "":
+        abort(400, f"empty {name}; give a job's id (or leave {name} out)")
+    return job_or_404(value).id
+
+
 def filled(args: Mapping[str, str]) -> dict[str, str]:
     """The parameters that have a value: a page's filter form sends "any" as empty.
 

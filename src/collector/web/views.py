@@ -36,6 +36,22 @@ def subscription_dict(sub: Subscription) -> dict[str, Any]:
     return shown
 
 
+def playlist_dict(job: Job, children: dict[str, int]) -> dict[str, Any]:
+    """Where a playlist job's entries stand: ``entries`` listed, ``queued`` as its
+    children (per status in ``children``), ``known`` (already in the library or the
+    queue when listed, so not queued again), and ``done``: known or completed."""
+    entries = job.entries or 0
+    queued = sum(children.values())
+    known = max(0, entries - queued)
+    return {
+        "entries": entries,
+        "queued": queued,
+        "known": known,
+        "done": known + children.get("completed", 0),
+        "children": children,
+    }
+
+
 def file_dict(record: File) -> dict[str, Any]:
     """A file as the API returns it, with its name for display."""
     return {**record.to_dict(), "name": PurePath(record.file_path).name}

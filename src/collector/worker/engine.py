@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,14 @@ from yt_dlp.networking.exceptions import (
     TransportError,
 )
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
-from yt_dlp.utils import ContentTooShortError, DownloadError
+from yt_dlp.utils import ContentTooShortError, DownloadError, unsmuggle_url
 
+from collector.models.entries import Entry, Listing
 from collector.models.formats import AUDIO_CODECS, DEFAULT_FORMAT, MAX_HEIGHTS, check_format
 from collector.models.outbound import NO_HOSTS, AllowedHosts
-from collector.models.redaction import MASK, redact_text, secret_values
+from collector.models.redaction import MASK, redact_text, redact_url, secret_values
+from collector.models.urls import InvalidURLError, validate_url
+from collector.repositories.identity import info_identity, url_identity
 
 from .connections import StoppableYoutubeDL, StopSignal
 from .errors import DownloadFailed, DownloadRefused, clean_message
@@ -65,12 +70,16 @@ class ProgressUpdate:
 class DownloadResult:
     """What a finished download left: its title, the files, the bytes fetched, and what
     the extracted information said of the media (``media_metadata``: the jobs columns
-    uploader, duration, upload_date, extractor, extractor_id, each only when known)."""
+    uploader, duration, upload_date, extractor, extractor_id, each only when known).
+
+    A URL that is a playlist or channel downloads nothing: ``listing`` holds its
+    entries, to be queued as jobs of their own."""
 
     title: str | None
     files: list[FoundFile]
     bytes_downloaded: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    listing: Listing | None = None
 
 
 ProgressCallback = Callable[[ProgressUpdate], None]
@@ -162,6 +171,9 @@ class Downloader:
             **self.options,
             "quiet": True,
             "noprogress": True,
+            # A playlist's own info.json and thumbnail are not written: its entries
+            # become jobs of their own, each with its files.
+            "allow_playlist_files": False,
             "color": "no_color",
             "logger": _YtDlpLogger(session.url),
             "paths": {"home": str(folder), "temp": str(folder / PARTIAL_DIR)},
@@ -196,17 +208,118 @@ class Downloader:
         postprocessors = [*_scrub_names(url), *chosen.pop("postprocessors", [])]
         params = {**self.params(folder, session), **chosen, "postprocessors": postprocessors}
         guard = OutboundGuard(allowed)
-        try:
-            with StoppableYoutubeDL(params, stop, guard) as ydl:
-                info = ydl.extract_info(url, download=True)
-        except (DownloadError, OutboundRefused) as exc:
-            if guard.refused is not None:
-                raise DownloadRefused(guard.refused) from exc
-            raise DownloadFailed(clean_message(str(exc)), transient=_transient(exc)) from exc
+        with _failures(guard), StoppableYoutubeDL(params, stop, guard) as ydl:
+            info = _extract(ydl, url)
+            if _is_playlist(info):
+                listing = _listing(info, url, allowed)
+                found = len(listing.entries)
+                on_progress(ProgressUpdate(100, 0, f"listed {found} entries", listing.title))
+                return DownloadResult(listing.title, [], 0, listing.metadata, listing)
+            ydl.params["extract_flat"] = False
+            info = ydl.process_ie_result(info, download=True)
         title = (info or {}).get("title") or session.title
         on_progress(ProgressUpdate(100, session.bytes, "recording files", title))
         files = collect_files(folder, session.media)
         return DownloadResult(title, files, session.bytes, media_metadata(info or {}, url))
+
+    def list_entries(
+        self, url: str, stop: StopSignal | None = None, allowed: AllowedHosts = NO_HOSTS
+    ) -> Listing:
+        """What ``url`` lists, without downloading anything: a playlist's or channel's
+        entries (``Listing.playlist``), or, for one video, no entries. DownloadFailed
+        (or DownloadRefused) if it cannot be listed."""
+        session = _Session(lambda update: None, url)
+        params = {
+            **self.params(Path("."), session),
+            "postprocessors": _scrub_names(url),
+            "skip_download": True,
+            "writeinfojson": False,
+            "writethumbnail": False,
+        }
+        guard = OutboundGuard(allowed)
+        with _failures(guard), StoppableYoutubeDL(params, stop, guard) as ydl:
+            info = _extract(ydl, url)
+            if _is_playlist(info):
+                return _listing(info, url, allowed)
+            return Listing(False, info.get("title"), [], media_metadata(info, url))
+
+
+@contextmanager
+def _failures(guard: OutboundGuard) -> Iterator[None]:
+    """yt-dlp's errors as DownloadFailed (transient or not), or DownloadRefused."""
+    try:
+        yield
+    except (DownloadError, OutboundRefused) as exc:
+        if guard.refused is not None:
+            raise DownloadRefused(guard.refused) from exc
+        raise DownloadFailed(clean_message(str(exc)), transient=_transient(exc)) from exc
+
+
+def _extract(ydl: StoppableYoutubeDL, url: str) -> dict[str, Any]:
+    """The URL's information as yt-dlp's extractor gives it, a playlist's entries flat.
+
+    The extractor runs first without processing (``process=False``); a redirect or a
+    playlist is then processed with ``extract_flat="in_playlist"``, which resolves the
+    redirect and lists a playlist's entries as they are (their URL, id and title)
+    without extracting each one. A video's information is left for the caller to
+    process with the download: yt-dlp's own ``extract_info`` is these two steps.
+    """
+    ydl.params["extract_flat"] = "in_playlist"
+    info = ydl.extract_info(url, download=False, process=False) or {}
+    if info.get("_type") in ("playlist", "url", "url_transparent"):
+        info = ydl.process_ie_result(info, download=False) or {}
+    return info
+
+
+def _is_playlist(info: Mapping[str, Any]) -> bool:
+    return info.get("_type") == "playlist"
+
+
+def _listing(info: Mapping[str, Any], url: str, allowed: AllowedHosts) -> Listing:
+    """A flat playlist's entries that can be queued, in the playlist's order.
+
+    An entry whose URL could not be queued (not http(s), an internal host not
+    allowed) is left out and logged, as is an entry listed twice.
+    """
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for item in info.get("entries") or []:
+        if not isinstance(item, Mapping):
+            continue
+        # yt-dlp may smuggle data for the entry's extractor into its URL's fragment
+        # (a feed item's guid): the URL queued and shown is the plain one.
+        entry_url, _ = unsmuggle_url(item.get("url") or item.get("webpage_url") or "")
+        try:
+            entry_url = validate_url(entry_url, allowed)
+        except InvalidURLError as exc:
+            logger.info("playlist %s: entry left out: %s", redact_url(url), exc)
+            continue
+        identity = info_identity(item) or url_identity(entry_url)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        entries.append(Entry(entry_url, identity, _text(item.get("title")), _date(item)))
+    metadata = media_metadata(info, url)
+    metadata.pop("duration", None)
+    return Listing(True, _text(info.get("title")), entries, metadata)
+
+
+def _text(value: Any) -> str | None:
+    return str(value).replace("\x00", "")[:500] if value not in (None, "") else None
+
+
+def _date(item: Mapping[str, Any]) -> str | None:
+    """An entry's upload date as YYYY-MM-DD: its upload_date, else its timestamp's day."""
+    date = item.get("upload_date")
+    if isinstance(date, str) and re.fullmatch(r"\d{8}", date):
+        return f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    stamp = item.get("timestamp") or item.get("release_timestamp")
+    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+        try:
+            return datetime.fromtimestamp(stamp, UTC).date().isoformat()
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
 
 
 def format_options(format: str) -> dict[str, Any]:

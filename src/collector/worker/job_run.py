@@ -9,6 +9,7 @@ from typing import Any
 
 from collector.config.database import DatabaseDamagedError, DatabaseError, DatabaseFullError
 from collector.config.runtime import RuntimeSettings
+from collector.models.entries import Listing
 from collector.models.job import Job
 from collector.models.redaction import redact_url
 from collector.repositories.queue import JobNotFoundError, JobQueue
@@ -118,6 +119,8 @@ class JobRun:
         self.control.check()
 
     def _after_success(self, result: DownloadResult) -> str:
+        if result.listing is not None:
+            return self._after_listing(result.listing)
         files = [(f.path, f.file_type, f.size) for f in result.files]
         done = self.queue.complete(
             self.job.id,
@@ -133,6 +136,17 @@ class JobRun:
         # touch the folder, which the job's new holder is writing to.
         remove_partial(self.folder)
         return "completed"
+
+    def _after_listing(self, listing: Listing) -> str:
+        """A playlist or channel: completed as listed, its new entries queued as its
+        children (in the playlist's format)."""
+        done = self.queue.complete_listing(
+            self.job.id, self.worker_id, listing, format=self.job.format
+        )
+        if done is None:
+            return self._not_running()
+        remove_folder(self.folder, self.settings.download_dir)  # nothing was downloaded
+        return "listed"
 
     def _after_error(self, exc: Exception) -> str:
         reason = self.control.reason or (exc.reason if isinstance(exc, DownloadStopped) else None)
