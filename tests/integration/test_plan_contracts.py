@@ -29,6 +29,7 @@ from collector.repositories import FileRepository, JobRepository
 from collector.repositories import file_repository as file_sql
 from collector.repositories import job_repository as job_sql
 from collector.repositories import queue as queue_sql
+from collector.repositories import subscriptions as subs_sql
 from collector.repositories.contracts import (
     CONTRACTS,
     PK_FILES,
@@ -217,6 +218,14 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
         queue_sql.SQL_RECOVER_RUNNING,
     ),
     "JobQueue.cancel": (queue_sql.SQL_CANCEL, "SELECT * FROM jobs WHERE id = ?"),
+    "SubscriptionRepository.claim_due": (subs_sql.SQL_CLAIM,),
+    "SubscriptionRepository.list_all": (subs_sql.SQL_LIST,),
+    "SubscriptionRepository.get": (subs_sql.SQL_GET,),
+    "SubscriptionRepository.find_identity": (subs_sql.SQL_FIND_IDENTITY,),
+    "SubscriptionRepository.finish_check": (subs_sql.SQL_HELD,),
+    "SubscriptionRepository.remove": (subs_sql.SQL_DELETE,),
+    "SubscriptionRepository.kept_jobs": (subs_sql.SQL_KEPT,),
+    "SubscriptionRepository.mark_removed": (subs_sql.SQL_REMOVE_FILES, subs_sql.SQL_MARK_REMOVED),
 }
 
 # The contracts that read a trigger-kept counts table (whole: a row per value) and
@@ -617,7 +626,7 @@ def test_dropping_every_managed_index_breaks_every_contract_that_names_one(
     medium_copy: DatabaseConfig,
 ) -> None:
     managed = sorted(n for n in index_names(medium_copy.db_path) if n.startswith("idx_"))
-    assert len(managed) == 14
+    assert len(managed) == 18
     for name in managed:
         drop_index(medium_copy.db_path, name)
     sample = sample_from(medium_copy)

@@ -8,24 +8,33 @@ from pathlib import Path
 
 import pytest
 
-from collector.config.database import DatabaseConfig
+from collector.config.database import DatabaseConfig, Statement
 from collector.config.runtime import RuntimeSettings
 from collector.models.entries import Listing
 from collector.models.formats import InvalidFormatError
 from collector.models.job import Job
 from collector.models.quoting import quote_identifier
-from collector.models.subscription import InvalidOptionError, format_every, parse_every
+from collector.models.subscription import (
+    InvalidOptionError,
+    Subscription,
+    format_every,
+    parse_every,
+)
 from collector.models.urls import InvalidURLError
 from collector.models.values import to_db_timestamp, utcnow
 from collector.repositories import FileRepository
 from collector.repositories.queue import JobQueue
 from collector.repositories.subscriptions import (
+    SQL_FAILED,
+    SQL_FINISHED,
+    SQL_HELD,
     NotAPlaylistError,
     SubscriptionExistsError,
     SubscriptionNotFoundError,
     SubscriptionRepository,
     backoff_seconds,
 )
+from collector.schema.plans import explain
 from collector.worker.errors import DownloadFailed
 from collector.worker.subscriptions import NOT_A_PLAYLIST, SubscriptionChecker
 from tests.subscription_fixtures import FakeLister, entry
@@ -452,3 +461,72 @@ def test_the_worker_loop_runs_due_checks(
     set_column(db, sub.id, "next_check_at", ago(1))
     assert worker.work_once("w/0") is False  # the next look waits CHECK_EVERY_SECONDS
     assert len(lister.calls) == 1
+
+
+# -- plans on a populated table (the contracts' database has no subscriptions) ------------------
+
+MANY = 5_000
+
+
+@pytest.fixture
+def many_subs(db: DatabaseConfig) -> SubscriptionRepository:
+    """MANY subscriptions, one in 10 paused, due times spread over a day, analyzed."""
+    start = utcnow() - timedelta(hours=12)
+    rows = [
+        Subscription(
+            url=f"https://www.youtube.com/@channel{n}",
+            identity=f"YoutubeTab:@channel{n}",
+            every_seconds=21600,
+            paused=int(n % 10 == 0),
+            next_check_at=start + timedelta(seconds=n * 17),
+        ).to_row()
+        for n in range(MANY)
+    ]
+    conn = db.connection()
+    SubscriptionRepository.insert_rows(conn, rows)
+    db.dialect.analyze(conn, "subscriptions")
+    return SubscriptionRepository(db)
+
+
+def plan_indexes(db: DatabaseConfig, statement: Statement) -> set[str]:
+    steps = explain(db.connection(), statement.sql, statement.params)
+    assert not [s for s in steps if s.full_scan and s.table == "subscriptions"], steps
+    return {s.index for s in steps if s.index}
+
+
+def test_claim_and_finish_use_their_indexes(
+    db: DatabaseConfig, many_subs: SubscriptionRepository
+) -> None:
+    with db.capture(execute=False) as statements:
+        many_subs.claim_due("w1", 60)
+    (claim,) = statements
+    assert {"idx_subscriptions_due", "idx_subscriptions_check_expires"} <= plan_indexes(db, claim)
+
+    sub = many_subs.claim_due("w1", 60)
+    assert sub is not None and sub.paused == 0
+    assert sub.next_check_at == min(
+        s.next_check_at for s in many_subs.list_all(MANY) if not s.paused
+    )
+    primary = db.dialect.primary_key_index(db.connection(), "subscriptions")
+    for error in (None, "gone"):
+        with db.capture() as statements:
+            assert many_subs.finish_check(sub.id, "w1", error=error) is not None
+        assert [s.sql for s in statements] == [
+            SQL_HELD,
+            SQL_FINISHED if error is None else SQL_FAILED,
+        ]
+        for statement in statements:
+            assert plan_indexes(db, statement) == {primary}
+        sub = many_subs.claim_due("w1", 60)  # the next most overdue, for the next round
+        assert sub is not None
+
+
+def test_list_and_identity_use_their_indexes(
+    db: DatabaseConfig, many_subs: SubscriptionRepository
+) -> None:
+    with db.capture(execute=False) as statements:
+        many_subs.list_all(50)
+        many_subs.find_identity("YoutubeTab:@channel7")
+    listed, found = statements
+    assert "idx_subscriptions_created_at" in plan_indexes(db, listed)
+    assert plan_indexes(db, found) == {"idx_subscriptions_identity"}

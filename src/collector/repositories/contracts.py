@@ -20,6 +20,7 @@ from .file_repository import FileRepository
 from .job_repository import JobRepository
 from .paging import encode_cursor
 from .queue import JobQueue
+from .subscriptions import SubscriptionRepository
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,12 @@ IndexName = str | PrimaryKey
 Wanted = IndexName | tuple[IndexName, ...] | None
 PK_JOBS = PrimaryKey("jobs")
 PK_FILES = PrimaryKey("files")
+PK_SUBSCRIPTIONS = PrimaryKey("subscriptions")
+# The subscriptions' samples: a channel (nothing is written when only recorded).
+SUBSCRIPTION_SAMPLE_IDENTITY = "YoutubeTab:@plan-contract"
+SUBSCRIPTION_SAMPLE_ID = "00000000-0000-0000-0000-000000000000"
+# A table of a few rows (one per followed channel or playlist): a cost-based planner
+# may read it whole rather than through an index, and the reading costs nothing.
 # The queue's samples: nothing is queued or claimed when contracts are only recorded.
 QUEUE_SAMPLE_URL = "https://www.youtube.com/watch?v=plan-contract"
 QUEUE_SAMPLE_WORKER = "plan-contract-worker"
@@ -93,6 +100,18 @@ class QueryContract:
     scans_ok: frozenset[str] = frozenset()  # small derived tables read whole
     note: str = ""
     cost_based: CostBased | None = None
+
+
+FEW_SUBSCRIPTIONS = CostBased(
+    "the subscriptions table holds one row per followed channel: read whole, it is "
+    "a page or two",
+    scans=frozenset({"subscriptions"}),
+    sort=True,
+)
+
+
+def _subs(j: JobRepository) -> SubscriptionRepository:
+    return SubscriptionRepository(j.db)
 
 
 CONTRACTS: tuple[QueryContract, ...] = (
@@ -372,6 +391,62 @@ CONTRACTS: tuple[QueryContract, ...] = (
         lambda j, f, s: JobQueue(j.db).cancel(s.job_id),
         (PK_JOBS, PK_JOBS),
         note="the second statement runs only when the update changed nothing (to say why)",
+    ),
+    # -- subscriptions (repositories/subscriptions.py) --------------------------------------
+    QueryContract(
+        "SubscriptionRepository.claim_due",
+        lambda j, f, s: _subs(j).claim_due(QUEUE_SAMPLE_WORKER, 60),
+        ("idx_subscriptions_due",),
+        note="the most overdue unpaused subscription: the partial index's first entry; "
+        "whether a lease is live: a probe of idx_subscriptions_check_expires",
+        cost_based=FEW_SUBSCRIPTIONS,
+    ),
+    QueryContract(
+        "SubscriptionRepository.list_all",
+        lambda j, f, s: _subs(j).list_all(),
+        ("idx_subscriptions_created_at",),
+        cost_based=FEW_SUBSCRIPTIONS,
+    ),
+    QueryContract(
+        "SubscriptionRepository.get",
+        lambda j, f, s: _subs(j).get(SUBSCRIPTION_SAMPLE_ID),
+        (PK_SUBSCRIPTIONS,),
+        cost_based=FEW_SUBSCRIPTIONS,
+    ),
+    QueryContract(
+        "SubscriptionRepository.find_identity",
+        lambda j, f, s: _subs(j).find_identity(SUBSCRIPTION_SAMPLE_IDENTITY),
+        ("idx_subscriptions_identity",),
+        note="one subscription per channel (create looks first): the unique index",
+        cost_based=FEW_SUBSCRIPTIONS,
+    ),
+    QueryContract(
+        "SubscriptionRepository.finish_check",
+        lambda j, f, s: _subs(j).finish_check(SUBSCRIPTION_SAMPLE_ID, QUEUE_SAMPLE_WORKER),
+        (PK_SUBSCRIPTIONS,),
+        note="the held row by primary key; the update that follows when it is held is by "
+        "primary key too (test_subscriptions.py checks its plan)",
+        cost_based=FEW_SUBSCRIPTIONS,
+    ),
+    QueryContract(
+        "SubscriptionRepository.remove",
+        lambda j, f, s: _subs(j).remove(SUBSCRIPTION_SAMPLE_ID),
+        (PK_SUBSCRIPTIONS,),
+        cost_based=FEW_SUBSCRIPTIONS,
+    ),
+    QueryContract(
+        "SubscriptionRepository.kept_jobs",
+        lambda j, f, s: _subs(j).kept_jobs(s.job_id),
+        ("idx_jobs_subscription",),
+        note="keep the newest N: one subscription's jobs from the partial index, filtered "
+        "by status; ordered by upload date in Python (a subscription's few hundred rows)",
+    ),
+    QueryContract(
+        "SubscriptionRepository.mark_removed",
+        lambda j, f, s: _subs(j).mark_removed(s.job_id),
+        (("idx_files_job_id", "idx_files_job_id_type"), PK_JOBS),
+        note="the job's file rows through either index that starts with job_id, then the "
+        "job by primary key",
     ),
 )
 

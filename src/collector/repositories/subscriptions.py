@@ -157,7 +157,7 @@ class SubscriptionRepository(Repository[Subscription]):
         )
         with self.db.transaction() as conn:
             self.db.dialect.serialize(conn, CHECK_LOCK)
-            existing = self._one(self.db.execute_query(SQL_FIND_IDENTITY, (sub.identity,)))
+            existing = self.find_identity(sub.identity)
             if existing is not None:
                 raise SubscriptionExistsError(
                     f"{redact_url(checked)} is already followed as subscription {existing.id}"
@@ -165,6 +165,10 @@ class SubscriptionRepository(Repository[Subscription]):
             self.db.execute_update(self.insert_sql(), sub.to_row())
         logger.info("subscribed %s to %s", sub.id, redact_url(checked))
         return sub
+
+    def find_identity(self, identity: str) -> Subscription | None:
+        """The subscription to the channel or playlist ``identity`` names, if any."""
+        return self._one(self.db.execute_query(SQL_FIND_IDENTITY, (identity,)))
 
     def list_all(self, limit: int = DEFAULT_LIST) -> list[Subscription]:
         """The subscriptions, newest first."""
@@ -287,10 +291,9 @@ class SubscriptionRepository(Repository[Subscription]):
 
     def mark_removed(self, job_id: str) -> bool:
         """Forget a job's files (their rows) and stamp ``removed_at``; the job stays.
-        False if it was already removed."""
+        False if it was already removed (it has no file rows left to forget)."""
         now = _stamp()
         with self.db.transaction():
+            self.db.execute_update(SQL_REMOVE_FILES, (job_id,))
             changed = self.db.execute_update(SQL_MARK_REMOVED, (now, now, job_id))
-            if changed:
-                self.db.execute_update(SQL_REMOVE_FILES, (job_id,))
         return bool(changed)
