@@ -16,7 +16,8 @@ PLAN_INDEXES = frozenset(
 
 # The indexes the schema declares beyond the plan's: the covering active index, the
 # queue's URL and identity look-ups (partial), the library's identities, a playlist's
-# children and a subscription's jobs.
+# children and a subscription's jobs; and the subscriptions' own (due checks, the
+# live lease, one per channel, the list).
 ADDED_INDEXES = frozenset(
     {
         "idx_jobs_active_created",
@@ -25,6 +26,10 @@ ADDED_INDEXES = frozenset(
         "idx_jobs_identity",
         "idx_jobs_parent",
         "idx_jobs_subscription",
+        "idx_subscriptions_due",
+        "idx_subscriptions_check_expires",
+        "idx_subscriptions_identity",
+        "idx_subscriptions_created_at",
     }
 )
 

@@ -16,6 +16,7 @@ from collector.config.copy import checksum, copy_database
 from collector.config.database import DatabaseConfig
 from collector.models import ALL_MODELS, Job
 from collector.repositories import SettingsRepository
+from collector.repositories.subscriptions import SubscriptionRepository
 from collector.schema.reconcile import derived_states
 
 JOBS = 300
@@ -28,7 +29,8 @@ def invoke(*args: str) -> Result:
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     """An SQLite collection: jobs and files from the benchmark's generator, settings,
-    and one timestamp in the older text form (no fraction, 'T')."""
+    two subscriptions (one paused, one after a failed check), and one timestamp in
+    the older text form (no fraction, 'T')."""
     path = tmp_path / "source.db"
     db = DatabaseConfig(path)
     db.initialize_schema()
@@ -36,6 +38,13 @@ def source(tmp_path: Path) -> Path:
     settings = SettingsRepository(db)
     settings.set("theme", "dark")
     settings.set("note", None)
+    subscriptions = SubscriptionRepository(db)
+    followed = subscriptions.create("https://www.youtube.com/@copied", every="1d", keep_newest=3)
+    subscriptions.create("https://www.youtube.com/playlist?list=PLcopied", format="480p")
+    subscriptions.pause(followed.id)
+    held = subscriptions.claim_due("copy-worker", 60)
+    assert held is not None
+    subscriptions.finish_check(held.id, "copy-worker", error="HTTP Error 429")
     with db.transaction() as conn:
         conn.execute(
             "UPDATE jobs SET completed_at = '2024-01-01T00:00:05' "
@@ -84,6 +93,7 @@ def test_sqlite_to_postgresql_and_back(source: Path, pg_schema_url: str, tmp_pat
     )
     assert result.exit_code == 0, result.output
     assert_reconciled(back)
+    assert len(table_rows(back, "subscriptions")) == 2
     for model in ALL_MODELS:
         table = model.get_table_name()
         before, after = table_rows(source, table), table_rows(back, table)

@@ -78,7 +78,7 @@ def test_upgrade_keeps_every_row_unchanged(legacy_db_path: Path) -> None:
     report = config.initialize_schema()
     config.close()
 
-    assert report.names("create table") == []
+    assert report.names("create table") == ["subscriptions"]  # new since the legacy schema
     # The queue's columns and the file's host are new; legacy rows get them as NULL
     # and keep every value.
     assert report.names("add column") == [*NEW_JOB_COLUMNS, "host"]
@@ -102,8 +102,9 @@ def test_upgrade_creates_the_plan_indexes_and_statistics(legacy_db_path: Path) -
     assert names >= ADDED_INDEXES
     assert set(report.names("create index")) == PLAN_INDEXES | ADDED_INDEXES
     # jobs and files for their new indexes; settings because it has rows and was
-    # never analyzed (its only index is the primary key's).
-    assert sorted(report.names("analyze")) == ["files", "jobs", "settings"]
+    # never analyzed (its only index is the primary key's); subscriptions, new and
+    # empty, for its new indexes.
+    assert sorted(report.names("analyze")) == ["files", "jobs", "settings", "subscriptions"]
     with reading(legacy_db_path) as conn:
         analyzed = {row[0] for row in conn.execute("SELECT idx FROM sqlite_stat1")}
     assert analyzed >= PLAN_INDEXES

@@ -49,7 +49,7 @@ def states(conn: Any) -> dict[str, tuple[str, tuple[str, ...]]]:
 
 def test_the_rendered_schema_runs_and_reads_back_as_declared(conn: Any) -> None:
     create_all(conn)
-    assert PG.table_names(conn) == {"jobs", "files", "settings"}
+    assert PG.table_names(conn) == {"jobs", "files", "settings", "subscriptions"}
     columns = {c.name: c for c in PG.table_columns(conn, "jobs")}
     assert columns["created_at"].type == "timestamp with time zone"
     assert columns["progress"].type == "bigint"

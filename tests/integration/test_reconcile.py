@@ -26,7 +26,16 @@ from click.testing import CliRunner
 from collector.cli import main
 from collector.config.database import DatabaseBusyError, DatabaseConfig
 from collector.dialects import postgresql_ddl
-from collector.models import ACTIVE_STATUSES, ALL_MODELS, STATUSES, BaseModel, Column, File, Job
+from collector.models import (
+    ACTIVE_STATUSES,
+    ALL_MODELS,
+    STATUSES,
+    BaseModel,
+    Column,
+    File,
+    Job,
+    Subscription,
+)
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.queue import JobQueue
 from collector.schema.introspect import where_tokens
@@ -38,7 +47,10 @@ from tests.legacy import create_legacy_database
 pytestmark = pytest.mark.both_engines
 
 DECLARED = {spec.name: spec for model in ALL_MODELS for spec in model.index_specs()}
-TABLES = {"jobs", "files", "settings"}
+TABLES = {"jobs", "files", "settings", "subscriptions"}
+# What the legacy schema had (tests/conftest.py create_legacy_database): no subscriptions.
+LEGACY_TABLES = TABLES - {"subscriptions"}
+SUBSCRIPTION_INDEXES = {s.name for s in Subscription.index_specs()}
 # The indexes over the columns databases from before playlists never had.
 NEEDS_COLLECTION_COLUMNS = {
     "idx_jobs_identity_queued",
@@ -245,8 +257,10 @@ def test_only_the_active_and_queued_indexes_are_partial(db: DatabaseConfig, db_p
     assert partial == {
         "idx_jobs_active_created",
         "idx_jobs_url_queued",
+        "idx_subscriptions_due",
         *NEEDS_COLLECTION_COLUMNS,
     }
+    assert where_tokens(index_sql(db_path, "idx_subscriptions_due")) == ("paused", "=", "0")
     for name in ("idx_jobs_identity", "idx_jobs_parent", "idx_jobs_subscription"):
         column = name.removeprefix("idx_jobs_").replace("parent", "parent_id")
         column = column.replace("subscription", "subscription_id")
@@ -301,12 +315,14 @@ def test_build_on_tables_with_rows_runs_analyze(db_path: Path) -> None:
 
     assert report.names("create table") == []
     assert set(report.names("create index")) == set(DECLARED)
-    assert sorted(report.names("analyze")) == ["files", "jobs"]
+    assert sorted(report.names("analyze")) == ["files", "jobs", "subscriptions"]
     with reading(db_path) as check:
         stats = {row["idx"]: row["stat"] for row in check.execute("SELECT * FROM sqlite_stat1")}
     for name in DECLARED:
         if name == "idx_jobs_active_created" or name in NEEDS_COLLECTION_COLUMNS:
             continue  # no active job, no identity, parent or subscription: empty partials
+        if name in SUBSCRIPTION_INDEXES:
+            continue  # no subscription: an empty table has no statistics rows
         assert name in stats, name
         assert int(stats[name].split()[0]) == 25, name
 
@@ -727,7 +743,8 @@ def test_ensure_indexes_does_not_touch_tables(tmp_path: Path) -> None:
     assert "bytes_downloaded" not in column_names(path, "jobs")
     # An index over a column the table lacks is not built (SQLite would index the
     # column's quoted name as a string constant): a warning names it and its columns.
-    lacking = {"idx_jobs_active_created", *NEEDS_COLLECTION_COLUMNS}
+    # The subscriptions table is not there at all: its indexes wait for the full reconcile.
+    lacking = {"idx_jobs_active_created", *NEEDS_COLLECTION_COLUMNS, *SUBSCRIPTION_INDEXES}
     assert set(report.names("create index")) == set(DECLARED) - lacking
     assert len(report.warnings) == len(lacking)
     assert any("idx_jobs_active_created" in w and "bytes_downloaded" in w for w in report.warnings)
@@ -752,7 +769,7 @@ def test_column_that_cannot_be_added_fails_and_changes_nothing(tmp_path: Path) -
         "'2025-01-01 00:00:00')",
     )
     before = schema_rows(path)
-    rows_before = {t: all_rows(path, t) for t in (*TABLES, "reconcile_needs_label")}
+    rows_before = {t: all_rows(path, t) for t in (*LEGACY_TABLES, "reconcile_needs_label")}
     config = DatabaseConfig(path)
 
     # Job's two columns are added before NeedsLabel is reached; they must not survive.
