@@ -103,8 +103,7 @@ class QueryContract:
 
 
 FEW_SUBSCRIPTIONS = CostBased(
-    "the subscriptions table holds one row per followed channel: read whole, it is "
-    "a page or two",
+    "the subscriptions table holds one row per followed channel: read whole, it is a page or two",
     scans=frozenset({"subscriptions"}),
     sort=True,
 )
