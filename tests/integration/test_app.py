@@ -49,10 +49,10 @@ def test_create_app_upgrades_a_legacy_database(tmp_path: Path) -> None:
     assert index_names(path) >= DECLARED
     with reading(path) as conn:
         after = [tuple(r) for r in conn.execute("SELECT * FROM jobs ORDER BY rowid")]
-    # Legacy columns unchanged; the queue's three and the media's six new columns are
-    # appended as NULL.
+    # Legacy columns unchanged; the queue's three, the media's six and the collection's
+    # five (identity, entries, parent, subscription, removed_at) are appended as NULL.
     assert [row[: len(before[0])] for row in after] == before
-    assert {row[len(before[0]) :] for row in after} == {(None,) * 9}
+    assert {row[len(before[0]) :] for row in after} == {(None,) * 14}
     stats = app.test_client().get("/api/stats").get_json()
     assert stats["completed"] == 2
     assert sum(stats.values()) == len(before)

@@ -187,7 +187,7 @@ def test_a_row_of_the_wrong_width_is_refused_before_any_insert(db: DatabaseConfi
     job_rows, _ = dataset(3)
     job_rows[1] = job_rows[1][:-1]
 
-    refused = pytest.raises(ValueError, match=r"row 1 of Job has 21 values; 22 expected \(id, ")
+    refused = pytest.raises(ValueError, match=r"row 1 of Job has 26 values; 27 expected \(id, ")
     with refused, db.transaction() as conn:
         JobRepository.insert_rows(conn, job_rows)
 

@@ -27,6 +27,10 @@ INDEXES = {
         "idx_jobs_status_created",
         "idx_jobs_active_created",
         "idx_jobs_url_queued",
+        "idx_jobs_identity_queued",
+        "idx_jobs_identity",
+        "idx_jobs_parent",
+        "idx_jobs_subscription",
     ),
     "files": (
         "idx_files_job_id",

@@ -108,7 +108,9 @@ def generate_rows(
             created_at=stamp,
             updated_at=stamp,
             url=f"https://{platform}.example/watch/{i}",
-            identity=f"url:https://{platform}.example/watch/{i}",
+            # As a video's identity: unique, like the job (two datasets written into
+            # one database repeat their URLs, never their ids).
+            identity=f"Bench:{job_id}",
             platform=platform,
             status=status,
             title=f"Test Video {i}",

@@ -139,11 +139,19 @@ def redact_text(text: str) -> str:
     return _USERINFO_IN_TEXT.sub(rf"\1{MASK}@", text)
 
 
+# The prefix of an identity that is a URL's text (repositories/identity.py).
+URL_IDENTITY = "url:"
+
+
 def redact_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """A job's dict as shown: ``url`` and ``error_message`` redacted, the rest as it is."""
+    """A job's dict as shown: ``url``, ``identity`` (``url:`` and the URL, for a URL no
+    extractor names) and ``error_message`` redacted, the rest as it is."""
     shown = dict(data)
     if isinstance(shown.get("url"), str):
         shown["url"] = redact_url(shown["url"])
+    identity = shown.get("identity")
+    if isinstance(identity, str) and identity.startswith(URL_IDENTITY):
+        shown["identity"] = URL_IDENTITY + redact_url(identity.removeprefix(URL_IDENTITY))
     if isinstance(shown.get("error_message"), str):
         shown["error_message"] = redact_text(shown["error_message"])
     return shown

@@ -23,8 +23,10 @@ from typing import Any
 
 from yt_dlp.extractor import gen_extractor_classes
 
+from collector.models.redaction import URL_IDENTITY
+
 GENERIC = "Generic"
-URL_PREFIX = "url:"
+URL_PREFIX = URL_IDENTITY
 MAX_IDENTITY = 4200  # an extractor name and an id, or "url:" and a URL (at most 4096)
 
 _lock = threading.Lock()
