@@ -18,7 +18,7 @@ from collector.repositories import FileRepository, JobRepository, SettingsReposi
 from collector.repositories.contracts import CONTRACTS
 from tests.conftest import copy_database, dataset_database, raw
 
-TABLES = ("jobs", "files", "settings")
+TABLES = ("jobs", "files", "settings", "subscriptions")
 INDEXES = {
     "jobs": (
         "idx_jobs_status",
@@ -39,6 +39,12 @@ INDEXES = {
         "idx_files_job_id_type",
     ),
     "settings": (),
+    "subscriptions": (
+        "idx_subscriptions_due",
+        "idx_subscriptions_check_expires",
+        "idx_subscriptions_identity",
+        "idx_subscriptions_created_at",
+    ),
 }
 ALL_INDEXES = [name for names in INDEXES.values() for name in names]
 STATEMENTS = sum(len(c.indexes) for c in CONTRACTS)
