@@ -406,6 +406,20 @@ def test_failed_listings_are_recorded(
     assert db.execute_query("SELECT id FROM jobs") == []
 
 
+def test_an_unexpected_error_ends_the_check_as_a_failure(
+    db: DatabaseConfig, subs: SubscriptionRepository, tmp_path: Path
+) -> None:
+    sub = subs.create(CHANNEL, every="1h")
+    boom = RuntimeError("parser broke on https://user:secret@example.com/feed")
+    checker = SubscriptionChecker(JobQueue(db), FakeLister({CHANNEL: boom}))
+    assert checker.check_once("w1", settings_for(tmp_path))
+    failed = subs.get(sub.id)
+    assert failed.failures == 1
+    assert failed.last_error is not None and "secret" not in failed.last_error
+    assert failed.last_error.startswith("parser broke on https://")
+    assert (failed.checking_by, failed.check_expires_at) == (None, None)  # lease given back
+
+
 def completed_with_files(
     db: DatabaseConfig, sub_id: str, n: int, date: str | None, root: Path
 ) -> Job:

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from collector.app import create_app
 from collector.models.file import File
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
+from collector.repositories.subscriptions import SubscriptionRepository
 from collector.web.security import CONTENT_SECURITY_POLICY, SECRET_KEY_SETTING
 
 TOKEN = "s3cret-token-for-tests-0123456789"
@@ -114,6 +115,10 @@ def test_api_without_the_token_is_401(secured: Flask, headers: dict[str, str]) -
             ("get", "/api/jobs/x"),
             ("post", "/api/jobs"),
             ("post", "/api/jobs/x/cancel"),
+            ("get", "/api/subscriptions"),
+            ("post", "/api/subscriptions"),
+            ("patch", "/api/subscriptions/x"),
+            ("delete", "/api/subscriptions/x"),
         )
     ):
         # Each from its own address: a 6th wrong token from one address is a 429
@@ -147,7 +152,9 @@ def test_health_and_openapi_stay_open(secured: Flask) -> None:
 
 # -- methods: 405 with Allow, never a sign-in redirect; OPTIONS as JSON ---------------------------
 
-PAGES_AND_HEALTH = ["/healthz", "/", "/jobs", "/jobs/x", "/files", "/maintenance"]
+PAGES_AND_HEALTH = ["/healthz", "/", "/jobs", "/jobs/x", "/files", "/subscriptions", "/maintenance"]
+# The pages whose form posts to their own URL (tested with the forms).
+FORM_PAGES = ("/jobs", "/subscriptions")
 
 
 @pytest.mark.parametrize("token", [None, TOKEN], ids=["open", "token"])
@@ -157,7 +164,7 @@ PAGES_AND_HEALTH = ["/healthz", "/", "/jobs", "/jobs/x", "/files", "/maintenance
         (method, path)
         for method in ("PUT", "DELETE", "PATCH", "TRACE", "POST")
         for path in PAGES_AND_HEALTH
-        if (method, path) != ("POST", "/jobs")  # the dashboard's form (tested with the forms)
+        if not (method == "POST" and path in FORM_PAGES)
     ],
 )
 def test_other_methods_are_405_with_allow(
@@ -171,7 +178,7 @@ def test_other_methods_are_405_with_allow(
 
     assert as_json.status_code == 405
     assert as_json.get_json() == {"error": "The method is not allowed for the requested URL."}
-    allowed = {"GET", "HEAD", "OPTIONS"} | ({"POST"} if path == "/jobs" else set())
+    allowed = {"GET", "HEAD", "OPTIONS"} | ({"POST"} if path in FORM_PAGES else set())
     assert set(as_json.headers["Allow"].split(", ")) == allowed
     assert set(as_page.headers["Allow"].split(", ")) == allowed
     assert "Location" not in as_json.headers
@@ -294,20 +301,32 @@ def test_a_new_token_signs_everyone_out(db_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/jobs", "/jobs/x/cancel", "/jobs/x/retry", "/maintenance/orphans", "/logout"]
+    "path",
+    [
+        "/jobs",
+        "/jobs/x/cancel",
+        "/jobs/x/retry",
+        "/subscriptions",
+        "/subscriptions/x/pause",
+        "/subscriptions/x/resume",
+        "/subscriptions/x/remove",
+        "/maintenance/orphans",
+        "/logout",
+    ],
 )
 @pytest.mark.parametrize("token", [None, "", "forged"])
 def test_forms_without_the_csrf_token_are_refused(
     app: Flask, client: FlaskClient, path: str, token: str | None
 ) -> None:
     csrf(client)  # the session has a token; the request does not carry it
-    data = {"urls": "https://e.com/v", "confirm": "yes"}
+    data = {"urls": "https://e.com/v", "url": "https://e.com/list", "confirm": "yes"}
     if token is not None:
         data["csrf_token"] = token
     response = client.post(path, data=data)
     assert response.status_code == 400
     assert "did not come from this site" in response.get_json()["error"]
     assert JobRepository().count() == 0
+    assert SubscriptionRepository().list_all() == []
 
 
 def test_csrf_token_of_another_session_is_refused(app: Flask) -> None:
@@ -377,9 +396,16 @@ def test_titles_and_paths_are_escaped_on_every_page(
     with conn:
         conn.execute(FileRepository.insert_sql(), orphan.to_row())
     conn.close()
+    followed = SubscriptionRepository().create("https://e.com/feed")
+    assert SubscriptionRepository().claim_due("w1", 60) is not None
+    SubscriptionRepository().finish_check(followed.id, "w1", queued=1, title=EVIL)
+    broken = SubscriptionRepository().create("https://e.com/other-feed")
+    assert SubscriptionRepository().claim_due("w1", 60) is not None
+    SubscriptionRepository().finish_check(broken.id, "w1", error=EVIL)
 
     pages = [
         "/",
+        "/subscriptions",
         "/jobs",
         f"/jobs/{job.id}",
         f"/jobs/{failed.id}",
@@ -424,7 +450,16 @@ def test_security_headers(client: FlaskClient, path: str) -> None:
 
 def test_pages_have_no_inline_script_or_style(app: Flask, client: FlaskClient) -> None:
     job = JobRepository().create_job("https://e.com/v", "other")
-    for path in ("/", "/jobs", f"/jobs/{job.id}", "/files", "/maintenance", "/maintenance/orphans"):
+    SubscriptionRepository().create("https://e.com/feed")
+    for path in (
+        "/",
+        "/jobs",
+        f"/jobs/{job.id}",
+        "/files",
+        "/subscriptions",
+        "/maintenance",
+        "/maintenance/orphans",
+    ):
         html = client.get(path, headers=HTML).get_data(as_text=True)
         scripts = re.findall(r"<script\b[^>]*>", html)
         assert scripts == ['<script src="/static/app.js" defer>'], path

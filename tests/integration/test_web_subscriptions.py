@@ -10,6 +10,9 @@ from flask.testing import FlaskClient
 
 from collector.app import create_app
 from collector.config.database import DatabaseConfig
+from collector.models.job import Job
+from collector.models.values import utcnow
+from collector.repositories.queue import JobQueue
 from collector.repositories.subscriptions import SubscriptionRepository
 
 pytestmark = pytest.mark.both_engines
@@ -236,3 +239,12 @@ def test_buttons_need_the_form_token_and_an_existing_subscription(
         "/subscriptions/nope/pause", data={"csrf_token": token.group(1)}, headers=HTML
     )
     assert missing.status_code == 404
+
+
+def test_a_job_whose_files_were_removed_says_so(client: FlaskClient, db: DatabaseConfig) -> None:
+    kept = Job(url=VIDEO, platform="youtube", status="completed")
+    removed = Job(url=VIDEO, platform="youtube", status="completed", removed_at=utcnow())
+    for job in (kept, removed):
+        db.execute_update(JobQueue.insert_sql(), job.to_row())
+    assert "keep-newest rule" not in page(client, f"/jobs/{kept.id}")
+    assert '<dt>Files removed</dt><dd class="removed">' in page(client, f"/jobs/{removed.id}")

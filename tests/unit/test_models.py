@@ -48,6 +48,12 @@ FILE_INDEXES = (
     "idx_files_created_at",
     "idx_files_job_id_type",
 )
+SUBSCRIPTION_INDEXES = (
+    "idx_subscriptions_due",
+    "idx_subscriptions_check_expires",
+    "idx_subscriptions_identity",
+    "idx_subscriptions_created_at",
+)
 STORED = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
 
 
@@ -75,7 +81,12 @@ class TestDeclarations:
         assert Settings.get_indexes_sql() == []
 
     def test_table_names(self) -> None:
-        assert [m.get_table_name() for m in ALL_MODELS] == ["jobs", "files", "settings"]
+        assert [m.get_table_name() for m in ALL_MODELS] == [
+            "jobs",
+            "files",
+            "settings",
+            "subscriptions",
+        ]
 
     def test_job_indexes_sql(self) -> None:
         assert Job.get_indexes_sql() == [
@@ -215,7 +226,7 @@ class TestDeclarations:
             }
         finally:
             conn.close()
-        assert names == set(JOB_INDEXES) | set(FILE_INDEXES)
+        assert names == set(JOB_INDEXES) | set(FILE_INDEXES) | set(SUBSCRIPTION_INDEXES)
 
     def test_field_names_and_lookup(self) -> None:
         assert Job.field_names() == JOB_FIELDS

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from collector.config.database import DatabaseError
 from collector.config.runtime import RuntimeSettings
 from collector.models.entries import Entry, Listing
 from collector.models.outbound import AllowedHosts
@@ -96,6 +97,8 @@ class SubscriptionChecker:
             self._failed(sub, worker_id, clean_message(exc.message) or "the listing failed")
         except CheckFailed as exc:
             self._failed(sub, worker_id, str(exc))
+        except DatabaseError:
+            raise  # the loop's to handle (damaged, full); the lease brings the check back
         except Exception as exc:  # a check must end, whatever went wrong
             logger.exception("subscription %s: check failed", sub.id)
             self._failed(sub, worker_id, redact_text(str(exc))[:300] or type(exc).__name__)
