@@ -45,7 +45,7 @@ QUEUE_SAMPLE_WORKER = "plan-contract-worker"
 QUEUED_URL_INDEX = "idx_jobs_url_queued"
 QUEUED_IDENTITY_INDEX = "idx_jobs_identity_queued"
 QUEUE_SAMPLE_IDENTITY = "Youtube:plan-contract"
-# The full-text structure over jobs' title and URL: SQLite's FTS5 table (its plan names
+# The full-text structure over jobs' title, uploader and URL: SQLite's FTS5 table (its plan names
 # the table) or PostgreSQL's GIN index. A search reads the matching rows through it and
 # sorts them (newest first): never a scan of jobs.
 SEARCH = (search_table("jobs"), search_index("jobs"))

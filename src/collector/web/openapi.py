@@ -293,8 +293,8 @@ class _Document:
                         _query(
                             "q",
                             SEARCH,
-                            "words the title or URL must all hold (whole words, any case); "
-                            "punctuation only separates words, no search syntax is read; "
+                            "words the title, uploader or URL must all hold (whole words, any "
+                            "case); punctuation only separates words, no search syntax is read; "
                             "with the other filters and the cursor",
                         ),
                         _query(
