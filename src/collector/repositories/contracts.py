@@ -50,6 +50,8 @@ QUEUE_SAMPLE_IDENTITY = "Youtube:plan-contract"
 # sorts them (newest first): never a scan of jobs.
 SEARCH = (search_table("jobs"), search_index("jobs"))
 SEARCH_SAMPLE = "4242"
+# Both files indexes lead with job_id: the files of some jobs are read through either.
+FILES_BY_JOB = ("idx_files_job_id", "idx_files_job_id_type")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class QueryContract:
     scans_ok: frozenset[str] = frozenset()  # small derived tables read whole
     note: str = ""
     cost_based: CostBased | None = None
+    # Indexes each statement must use besides its own entry (a search reads the full-text
+    # structure, then the index its rows are fetched by).
+    also: tuple[Wanted, ...] = ()
 
 
 CONTRACTS: tuple[QueryContract, ...] = (
@@ -269,6 +274,23 @@ CONTRACTS: tuple[QueryContract, ...] = (
             "cursor, meets the LIMIT of 51 after about 200 rows",
             indexes=("idx_files_created_at",),
         ),
+    ),
+    QueryContract(
+        "FileRepository.page(q)",
+        lambda j, f, s: f.page(q=SEARCH_SAMPLE),
+        (FILES_BY_JOB,),
+        also=(SEARCH,),
+        temp_sort_ok=True,
+        note="the matching jobs from the full-text structure, then their files through the "
+        "index by job, sorted newest first",
+    ),
+    QueryContract(
+        "FileRepository.page(q, file_type, cursor)",
+        lambda j, f, s: f.page(q=SEARCH_SAMPLE, file_type="video", cursor=s.cursor),
+        (FILES_BY_JOB,),
+        also=(SEARCH,),
+        temp_sort_ok=True,
+        note="as page(q), the type read from the index by job and type where it is chosen",
     ),
     # -- the queue (repositories/queue.py); the worker's writes all go by primary key --
     QueryContract(
@@ -447,6 +469,14 @@ def check_contract(
             temp_sort_ok=contract.temp_sort_ok or bool(allowance and allowance.sort),
             scans_ok=contract.scans_ok | (allowance.scans if allowance else frozenset()),
         )
+        used = {step.index for step in steps if step.index}
+        for extra in contract.also:
+            names = resolve_index(conn, extra)
+            names = (names,) if isinstance(names, str) else names or ()
+            if not used.intersection(names):
+                problems.append(
+                    f"expected index {' or '.join(names)} too, plan uses {sorted(used)}"
+                )
         if position >= len(contract.indexes):
             problems.append("statement not covered by the contract")
         checked.append(CheckedStatement(statement, steps, wanted, problems))

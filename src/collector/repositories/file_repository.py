@@ -7,6 +7,7 @@ from collector.models.values import to_db_timestamp, utcnow
 from collector.schema.derived import counts_table, orphans_table
 
 from .base import Repository, check_choice
+from .job_repository import search_term, search_words
 from .paging import DEFAULT_PAGE, Page
 
 SQL_CREATE = (
@@ -28,6 +29,10 @@ SQL_ORPHANS = (
     "ORDER BY job_id, created_at"
 )
 SQL_DELETE_ORPHANS = f"DELETE FROM files WHERE job_id IN (SELECT job_id FROM {ORPHANS})"
+# The files of the jobs a search finds: the matching jobs from the full-text structure,
+# then their files through the index by job (idx_files_job_id, or idx_files_job_id_type
+# with a type), sorted newest first: a search narrows the jobs to a few.
+SEARCHED_JOBS = "job_id IN (SELECT id FROM jobs WHERE {term})"
 SQL_TYPE_COUNTS = (
     f'SELECT file_type, SUM("count") AS "count" FROM {counts_table("files", "file_type")} '
     "GROUP BY file_type"
@@ -74,14 +79,24 @@ class FileRepository(Repository[File]):
         return record
 
     def page(
-        self, limit: int = DEFAULT_PAGE, cursor: str | None = None, file_type: str | None = None
+        self,
+        limit: int = DEFAULT_PAGE,
+        cursor: str | None = None,
+        file_type: str | None = None,
+        q: str | None = None,
     ) -> Page[File]:
-        """A page of files, newest first, optionally of one type."""
+        """A page of files, newest first, optionally of one type, and with ``q``: only
+        the files of the jobs whose title, uploader or URL holds every word of ``q``
+        (as JobRepository.page searches; ValueError if it has no words)."""
         terms: list[str] = []
         params: list[str] = []
         if file_type is not None:
             terms.append("file_type = ?")
             params.append(check_choice("file type", file_type, FILE_TYPES))
+        if q is not None:
+            term, value = search_term(self.db.dialect, search_words(q))
+            terms.append(SEARCHED_JOBS.format(term=term))
+            params.append(value)
         return self._page(terms, list(params), cursor, limit)
 
     def get_file(self, file_id: str) -> File | None:

@@ -356,6 +356,12 @@ class _Document:
                     "summary": "Downloaded files, newest first, one keyset page",
                     "parameters": [
                         _query("type", {"enum": list(FILE_TYPES)}, "one file type"),
+                        _query(
+                            "q",
+                            SEARCH,
+                            "the files of the jobs whose title, uploader or URL holds every "
+                            "word (as listJobs searches); with the type and the cursor",
+                        ),
                         *PAGING,
                     ],
                     "responses": {
