@@ -200,6 +200,9 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
         'SELECT * FROM "files" WHERE file_type = ? AND '
         f"job_id IN (SELECT id FROM jobs WHERE {SEARCH_TERM}) AND {AFTER}{NEWEST} LIMIT ?",
     ),
+    "FileRepository.get_thumbnails": (
+        "SELECT * FROM files WHERE job_id IN (" + ", ".join("?" * 30) + ") AND file_type = ?",
+    ),
     "JobQueue.find_queued": (queue_sql.SQL_FIND_QUEUED,),
     "JobQueue.find_queued_many": (queue_sql.SQL_FIND_QUEUED_MANY.format(keys="?, ?"),),
     "JobQueue.known_identities": (queue_sql.SQL_KNOWN_IDENTITIES.format(keys="?, ?"),),
@@ -528,7 +531,19 @@ def _searched_files_check(where: str, params: tuple, after_sample: bool) -> Call
     return check
 
 
+def check_thumbnails(result: dict, conn: Any, sample: Sample) -> None:
+    rows = _rows(
+        conn,
+        "SELECT id, created_at FROM files WHERE job_id = ? AND file_type = 'image'",
+        (sample.job_id,),
+    )
+    first = min(((stored(r["created_at"]), r["id"]) for r in rows), default=None)
+    expected = {} if first is None else {sample.job_id: first[1]}
+    assert {job: f.id for job, f in result.items()} == expected  # the other ids: no jobs
+
+
 READ_CHECKS: dict[str, Callable[[Any, Any, Sample], None]] = {
+    "FileRepository.get_thumbnails": check_thumbnails,
     "FileRepository.page(q)": _searched_files_check("1 = 1", (), after_sample=False),
     "FileRepository.page(q, file_type, cursor)": _searched_files_check(
         "file_type = ?", ("video",), after_sample=True

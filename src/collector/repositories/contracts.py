@@ -50,6 +50,8 @@ QUEUE_SAMPLE_IDENTITY = "Youtube:plan-contract"
 # sorts them (newest first): never a scan of jobs.
 SEARCH = (search_table("jobs"), search_index("jobs"))
 SEARCH_SAMPLE = "4242"
+# More jobs for the dashboard's thumbnails (a list of ids; none of them need exist).
+THUMBNAIL_SAMPLE_JOBS = tuple(f"00000000-0000-0000-0000-{n:012d}" for n in range(1, 30))
 # Both files indexes lead with job_id: the files of some jobs are read through either.
 FILES_BY_JOB = ("idx_files_job_id", "idx_files_job_id_type")
 
@@ -291,6 +293,12 @@ CONTRACTS: tuple[QueryContract, ...] = (
         also=(SEARCH,),
         temp_sort_ok=True,
         note="as page(q), the type read from the index by job and type where it is chosen",
+    ),
+    QueryContract(
+        "FileRepository.get_thumbnails",
+        lambda j, f, s: f.get_thumbnails([s.job_id, *THUMBNAIL_SAMPLE_JOBS]),
+        ("idx_files_job_id_type",),
+        note="the dashboard's listed jobs: each job's images, one seek a job, no sort",
     ),
     # -- the queue (repositories/queue.py); the worker's writes all go by primary key --
     QueryContract(

@@ -36,13 +36,18 @@ OUTCOMES = {
 def dashboard() -> ResponseReturnValue:
     jobs = JobRepository()
     stats = jobs.get_job_statistics()
+    active = jobs.page(limit=ACTIVE_ON_DASHBOARD, active=True)
+    recent = jobs.get_recent_jobs(RECENT_ON_DASHBOARD)
+    # Both lists' thumbnails in one statement, not one a job.
+    thumbnails = FileRepository().get_thumbnails([j.id for j in [*active.items, *recent]])
     return render_template(
         "dashboard.html",
         stats=stats,
         total=sum(stats.values()),
         bars=status_bars(stats),
-        active=jobs.page(limit=ACTIVE_ON_DASHBOARD, active=True),
-        recent=jobs.get_recent_jobs(RECENT_ON_DASHBOARD),
+        active=active,
+        recent=recent,
+        thumbnails=thumbnails,
     )
 
 
