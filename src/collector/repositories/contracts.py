@@ -297,8 +297,9 @@ CONTRACTS: tuple[QueryContract, ...] = (
     QueryContract(
         "FileRepository.get_thumbnails",
         lambda j, f, s: f.get_thumbnails([s.job_id, *THUMBNAIL_SAMPLE_JOBS]),
-        ("idx_files_job_id_type",),
-        note="the dashboard's listed jobs: each job's images, one seek a job, no sort",
+        (FILES_BY_JOB,),
+        note="the dashboard's listed jobs: each job's images, one seek a job, no sort "
+        "(idx_files_job_id_type; idx_files_job_id serves it too, should that one go)",
     ),
     # -- the queue (repositories/queue.py); the worker's writes all go by primary key --
     QueryContract(
