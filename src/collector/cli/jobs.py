@@ -95,7 +95,7 @@ def add(ctx: click.Context, urls: tuple[str, ...], format_: str | None, as_json:
 @click.option(
     "--search",
     metavar="TEXT",
-    help="Only jobs whose title or URL holds every word of TEXT (whole words, any case).",
+    help="Only jobs whose title, uploader or URL holds every word of TEXT (whole words, any case).",
 )
 @click.option(
     "--parent",

@@ -72,7 +72,7 @@ class Job(BaseModel):
     counted_by: ClassVar[tuple[str, ...]] = ("status",)
 
     # Searched by words (JobRepository.page(q=...)): the title and the URL.
-    search: ClassVar[tuple[str, ...]] = ("title", "url")
+    search: ClassVar[tuple[str, ...]] = ("title", "uploader", "url")
 
     # The plan's four indexes under the plan's names, plus one partial index.
     # Every list is newest first and paged by keyset on (created_at, id), so the
