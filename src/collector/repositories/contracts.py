@@ -102,6 +102,14 @@ class QueryContract:
     also: tuple[Wanted, ...] = ()
 
 
+# What PostgreSQL's planner may read the pending or running rows from instead of a status
+# index: the partial indexes that hold exactly those rows (the smallest, the identities').
+QUEUED_ROWS = CostBased(
+    "the queued jobs' partial indexes hold the pending and running rows and nothing else: "
+    "the smallest index to find them in, the status checked on each",
+    indexes=("idx_jobs_identity_queued", "idx_jobs_url_queued"),
+)
+
 CONTRACTS: tuple[QueryContract, ...] = (
     QueryContract(
         "JobRepository.get_active_jobs",
@@ -368,12 +376,14 @@ CONTRACTS: tuple[QueryContract, ...] = (
         lambda j, f, s: JobQueue(j.db).pending_wait(),
         (("idx_jobs_status_created", "idx_jobs_status"),),
         note="reads the pending rows only",
+        cost_based=QUEUED_ROWS,
     ),
     QueryContract(
         "JobQueue.has_claimable",
         lambda j, f, s: JobQueue(j.db).has_claimable(),
         (("idx_jobs_status_created", "idx_jobs_status"),),
         note="an idle worker's look after a change: the first pending row, no scan",
+        cost_based=QUEUED_ROWS,
     ),
     QueryContract(
         "JobQueue.renew",
@@ -397,6 +407,7 @@ CONTRACTS: tuple[QueryContract, ...] = (
         lambda j, f, s: JobQueue(j.db).recover_expired(3),
         (("idx_jobs_status_created", "idx_jobs_status"),) * 3,
         note="cancelling, exhausted and running jobs whose lease expired: status searches",
+        cost_based=QUEUED_ROWS,
     ),
     QueryContract(
         "JobQueue.cancel",
