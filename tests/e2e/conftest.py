@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +68,20 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float) -> None:
             time.sleep(0.1)
 
 
+def tiny_png() -> bytes:
+    """A 1x1 grey PNG (the served folder's thumbnail: the page must load it)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)  # 1x1, 8-bit greyscale
+    pixels = zlib.compress(b"\x00\x80")  # filter byte, one pixel
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
 def seed(db_path: Path) -> None:
     """A little history, so the dashboard has finished jobs of each kind to show."""
     db = DatabaseConfig(db_path)
@@ -80,6 +96,11 @@ def seed(db_path: Path) -> None:
         job = jobs.create_job(url, platform, title=title)
         jobs.complete_job(job.id)
         files.create_file(job.id, f"/srv/downloads/{job.id}/{title}.mp4", "video", 48_000_000)
+        if platform == "youtube":  # its thumbnail, as yt-dlp's writethumbnail leaves one
+            thumbnail = db_path.parent / "downloads" / job.id / "thumbnail.png"
+            thumbnail.parent.mkdir(parents=True)
+            thumbnail.write_bytes(tiny_png())
+            files.create_file(job.id, str(thumbnail), "image", thumbnail.stat().st_size)
     failed = jobs.create_job("https://www.tiktok.com/@nobody/video/1", "tiktok")
     jobs.fail_job(failed.id, "HTTP Error 404: Not Found")
     cancelled = jobs.create_job("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "youtube")

@@ -120,6 +120,29 @@ def test_dashboard_screenshot(page: Any, server: str, media: MediaServer) -> Non
     page.wait_for_selector(f'#active-jobs tr[data-job-id="{job_id}"]', state="detached")
 
 
+def test_the_recent_jobs_keep_their_thumbnails_when_the_lists_go_live(
+    page: Any, server: str
+) -> None:
+    """The seeded YouTube job has an image file: its row shows it, and the script's
+    re-rendering of the lists (from the stream) keeps it; the other rows have none."""
+    page.goto("/")
+    # Mark the rows the server rendered; the script's first rendering replaces them all.
+    page.evaluate(
+        "for (const r of document.querySelectorAll('#recent-jobs tr')) r.dataset.served = 1"
+    )
+    page.wait_for_function("() => !document.querySelector('#recent-jobs tr[data-served]')")
+    pictured = page.locator("#recent-jobs tr", has_text="Big Buck Bunny (4K)")
+    job_id = pictured.get_attribute("data-job-id")
+    image = next(
+        f for f in api(server, f"/api/jobs/{job_id}")["files"] if f["file_type"] == "image"
+    )
+    assert pictured.locator("img.thumb").get_attribute("src") == (
+        f"/api/files/{image['id']}/content"
+    )
+    others = page.locator("#recent-jobs tr", has_text="Morning espresso")
+    assert others.locator("img.thumb").count() == 0
+
+
 def test_jobs_list_filters_in_the_browser(page: Any) -> None:
     page.goto("/jobs")
     page.select_option("select[name=status]", "failed")  # the script submits on change

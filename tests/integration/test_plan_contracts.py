@@ -35,6 +35,7 @@ from collector.repositories.contracts import (
     PK_FILES,
     PK_JOBS,
     SEARCH,
+    SEARCH_SAMPLE,
     QueryContract,
     Sample,
     check_contract,
@@ -191,6 +192,17 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
     "FileRepository.page(cursor)": (f'SELECT * FROM "files" WHERE {AFTER}{NEWEST} LIMIT ?',),
     "FileRepository.page(file_type, cursor)": (
         f'SELECT * FROM "files" WHERE file_type = ? AND {AFTER}{NEWEST} LIMIT ?',
+    ),
+    "FileRepository.page(q)": (
+        f'SELECT * FROM "files" WHERE job_id IN (SELECT id FROM jobs WHERE {SEARCH_TERM})'
+        f"{NEWEST} LIMIT ?",
+    ),
+    "FileRepository.page(q, file_type, cursor)": (
+        'SELECT * FROM "files" WHERE file_type = ? AND '
+        f"job_id IN (SELECT id FROM jobs WHERE {SEARCH_TERM}) AND {AFTER}{NEWEST} LIMIT ?",
+    ),
+    "FileRepository.get_thumbnails": (
+        "SELECT * FROM files WHERE job_id IN (" + ", ".join("?" * 30) + ") AND file_type = ?",
     ),
     "JobQueue.find_queued": (queue_sql.SQL_FIND_QUEUED,),
     "JobQueue.find_queued_many": (queue_sql.SQL_FIND_QUEUED_MANY.format(keys="?, ?"),),
@@ -501,7 +513,50 @@ def _page_check(table: str, where: str, params: tuple, after_sample: bool) -> Ca
     return check
 
 
+def _searched_files_check(where: str, params: tuple, after_sample: bool) -> Callable:
+    """A check that a page holds the newest files matching ``where`` whose job has the
+    sample word in its title, uploader or URL (words read in Python, not by the engine)."""
+
+    def check(result: Any, conn: Any, sample: Sample) -> None:
+        jobs = _rows(conn, "SELECT id, title, uploader, url FROM jobs")
+        found = {
+            r["id"]
+            for r in jobs
+            if SEARCH_SAMPLE
+            in job_sql.search_words(" ".join(v for v in (r["title"], r["uploader"], r["url"]) if v))
+        }
+        assert found
+        rows = _rows(conn, f"SELECT id, job_id, created_at FROM files WHERE {where}", params)
+        keys = sorted(
+            ((stored(r["created_at"]), r["id"]) for r in rows if r["job_id"] in found),
+            reverse=True,
+        )
+        assert keys or after_sample  # (the sample job may have no video older than it)
+        if after_sample:
+            keys = [key for key in keys if key < decode_cursor(sample.cursor)]
+        assert [item.id for item in result.items] == [row_id for _, row_id in keys[:50]]
+        assert (result.next_cursor is None) == (len(keys) <= 50)
+
+    return check
+
+
+def check_thumbnails(result: dict, conn: Any, sample: Sample) -> None:
+    rows = _rows(
+        conn,
+        "SELECT id, created_at FROM files WHERE job_id = ? AND file_type = 'image'",
+        (sample.job_id,),
+    )
+    first = min(((stored(r["created_at"]), r["id"]) for r in rows), default=None)
+    expected = {} if first is None else {sample.job_id: first[1]}
+    assert {job: f.id for job, f in result.items()} == expected  # the other ids: no jobs
+
+
 READ_CHECKS: dict[str, Callable[[Any, Any, Sample], None]] = {
+    "FileRepository.get_thumbnails": check_thumbnails,
+    "FileRepository.page(q)": _searched_files_check("1 = 1", (), after_sample=False),
+    "FileRepository.page(q, file_type, cursor)": _searched_files_check(
+        "file_type = ?", ("video",), after_sample=True
+    ),
     "FileRepository.get_type_counts": check_type_counts,
     "JobRepository.page()": _page_check("jobs", "1 = 1", (), after_sample=False),
     "JobRepository.page(cursor)": _page_check("jobs", "1 = 1", (), after_sample=True),

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from collector.app import create_app
 from collector.bench.playlist import measure, prepare
@@ -27,7 +27,7 @@ from collector.repositories.queue import JobQueue, JobStateError
 from collector.worker import Downloader
 from collector.worker.errors import DownloadRefused
 from tests.media_server import MediaServer, media_bytes
-from tests.worker_fixtures import TEST_DOWNLOADER_OPTIONS, make_worker
+from tests.worker_fixtures import TEST_DOWNLOADER_OPTIONS, database_option, make_worker
 
 pytestmark = pytest.mark.both_engines
 
@@ -320,3 +320,24 @@ def test_bench_playlist_prints_and_writes_its_figures(tmp_path: Path) -> None:
     assert "listing of 40 new entries" in result.output
     figures = json.loads(out.read_text())
     assert (figures["entries"], figures["queued"], figures["again_queued"]) == (40, 40, 0)
+
+
+def test_cli_lists_a_playlists_entries(db: DatabaseConfig, database: str) -> None:
+    queue = JobQueue(db)
+    parent = queue.enqueue("https://www.youtube.com/playlist?list=PLcli").job
+    assert queue.claim("w1", 30) is not None
+    done = queue.complete_listing(parent.id, "w1", Listing(True, "Cli list", entries("p", "q")))
+    assert done is not None
+    children = done[1]
+
+    def cli(*args: str) -> Result:
+        return CliRunner().invoke(main, [*database_option(database), "jobs", *args])
+
+    listed = cli("--parent", parent.id)
+    assert listed.exit_code == 0, listed.output
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [c.id for c in children]
+    assert f"{parent.id}  completed" in cli().stdout
+    assert "Cli list  [playlist: 2 entries]" in cli().stdout
+    missing = cli("--parent", "nope")
+    assert missing.exit_code == 2
+    assert "no job with id 'nope'" in missing.output

@@ -1,4 +1,4 @@
-"""Searching jobs by the words of their title and URL, on both engines.
+"""Searching jobs by the words of their title, uploader and URL, on both engines.
 
 SQLite keeps an FTS5 table over jobs by triggers; PostgreSQL a GIN index over a
 tsvector. Both are declared on the model (``Job.search``) and built by reconcile.
@@ -151,6 +151,65 @@ def test_reconcile_builds_the_search_structure_over_existing_rows(db: DatabaseCo
     assert changed & {("build derived", "jobs_search"), ("create index", "idx_jobs_search")}
     assert len(repo.page(q="searchable").items) == 2
     assert db.initialize_schema().changes == []
+
+
+def set_uploader(db: DatabaseConfig, job_id: str, uploader: str) -> None:
+    """As the worker's completion does (queue.SQL_COMPLETE): an UPDATE of the column."""
+    db.execute_update("UPDATE jobs SET uploader = ? WHERE id = ?", (uploader, job_id))
+
+
+def test_a_word_of_the_uploader_finds_its_jobs(jobs: JobRepository) -> None:
+    cats = jobs.page(q="cats").items[0]
+    set_uploader(jobs.db, cats.id, "Kitten Channel")
+    assert titles(jobs.page(q="kitten").items) == ["Funny cats compilation"]
+    assert titles(jobs.page(q="kitten cats").items) == ["Funny cats compilation"]
+    set_uploader(jobs.db, cats.id, "Puppy Channel")  # the old words leave with the value
+    assert jobs.page(q="kitten").items == []
+    assert titles(jobs.page(q="puppy").items) == ["Funny cats compilation"]
+
+
+def search_structure(db: DatabaseConfig) -> str:
+    """The full-text structure as stored: SQLite's FTS5 CREATE, PostgreSQL's index."""
+    conn = db.connection()
+    if db.dialect.search_derived("jobs", Job.search) is not None:
+        return str(db.dialect.stored_table_sql(conn, "jobs_search"))
+    return str(dict(db.dialect.index_definitions(conn, "jobs"))["idx_jobs_search"])
+
+
+def test_a_search_over_title_and_url_is_upgraded_to_the_uploader(
+    db: DatabaseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The database as the earlier declaration built it: title and URL only.
+    with monkeypatch.context() as earlier:
+        earlier.setattr(Job, "search", ("title", "url"))
+        db.initialize_schema()
+        assert db.initialize_schema().changes == []
+        old = search_structure(db)
+    assert "uploader" not in old
+    repo = JobRepository(db)
+    job = repo.create_job("https://example.org/v/1", "other", "Harbour timelapse")
+    set_uploader(db, job.id, "Lighthouse Films")
+    other = repo.create_job("https://example.org/v/2", "other", "Lighthouse tour")
+    if db.dialect.search_derived("jobs", Job.search) is not None:
+        # SQLite reads the FTS table, which has no uploader yet. (PostgreSQL computes
+        # the new expression row by row, without the index, until it is rebuilt.)
+        assert titles(repo.page(q="films").items) == []
+
+    report = db.initialize_schema()
+
+    changed = {(c.action, c.name) for c in report.changes}
+    assert changed & {("rebuild derived", "jobs_search"), ("rebuild index", "idx_jobs_search")}
+    assert "uploader" in search_structure(db)
+    assert titles(repo.page(q="films").items) == ["Harbour timelapse"]  # re-indexed rows
+    assert titles(repo.page(q="lighthouse").items) == ["Lighthouse tour", "Harbour timelapse"]
+    assert titles(repo.page(q="harbour").items) == ["Harbour timelapse"]
+    assert titles(repo.page(q="v").items) == ["Lighthouse tour", "Harbour timelapse"]
+    assert {j.id for j in repo.page().items} == {job.id, other.id}  # nothing lost
+    assert db.initialize_schema().changes == []  # idempotent
+    # Written after the upgrade: the triggers (or the index) carry the new column.
+    later = repo.create_job("https://example.org/v/3", "other", "Night sky")
+    set_uploader(db, later.id, "Observatory")
+    assert titles(repo.page(q="observatory").items) == ["Night sky"]
 
 
 @pytest.mark.sqlite_only

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 
 from collector.app import create_app
 from collector.config.database import DatabaseConfig
+from collector.repositories import FileRepository
 from collector.repositories.queue import JobQueue
 from collector.web.events import RETRY_MS, broadcaster
 
@@ -110,6 +111,22 @@ def test_the_dashboard_stream_starts_with_retry_and_lists_the_active_jobs(db, da
     assert active["id"].startswith(broadcaster(app).boot + ".")
     assert [item["id"] for item in active["data"]["items"]] == [job.id]
     assert active["data"]["items"][0]["status"] == "pending"
+
+
+def test_the_recent_jobs_carry_their_thumbnail(db, database) -> None:
+    queue, files = JobQueue(db), FileRepository(db)
+    pictured, _ = queue.enqueue(URL.format(1))
+    bare, _ = queue.enqueue(URL.format(2))
+    image = files.create_file(pictured.id, "/d/thumb.jpg", "image", 10)
+    files.create_file(bare.id, "/d/bare.mp4", "video", 10)
+    app = make_app(database, EVENTS_STREAM_SECONDS=0)
+    body = app.test_client().get("/api/events", headers=HOST).get_data(as_text=True)
+    recent = Events(iter([body])).next_event("recent")
+    assert recent is not None
+    assert [(i["id"], i["thumbnail_id"]) for i in recent["data"]["items"]] == [
+        (bare.id, None),
+        (pictured.id, image.id),
+    ]
 
 
 def test_a_reconnection_that_missed_nothing_gets_nothing_again(db, database) -> None:

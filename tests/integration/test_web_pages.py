@@ -10,8 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from collector.config.database import get_db_config
 from collector.models.file import File
 from collector.repositories import FileRepository, JobRepository
+from collector.repositories import file_repository as file_sql
 from collector.web.charts import BAR_SPAN, MIN_BAR, bar_width, status_bars
 from collector.web.templating import number
 
@@ -87,6 +89,49 @@ def test_dashboard_shows_statistics_active_and_recent(app: Flask, client: FlaskC
         assert f'data-status="{bar.status}"' in html
         assert f'width="{bar.width}"' in html
     assert 'aria-label="progress"' in html
+
+
+def thumbnails(html: str, tbody_id: str) -> dict[str, str]:
+    """job id -> the src of its row's thumbnail, in one table body."""
+    body = html.split(f'id="{tbody_id}"', 1)[1].split("</tbody>", 1)[0]
+    found = {}
+    for row in re.findall(r"<tr data-job-id=.*?</tr>", body, flags=re.S):
+        job_id = re.search(r'data-job-id="([^"]+)"', row)
+        image = re.search(r'<img class="thumb" src="([^"]+)"', row)
+        assert job_id
+        if image:
+            found[job_id.group(1)] = image.group(1)
+    return found
+
+
+def test_dashboard_shows_each_jobs_thumbnail_from_one_query(
+    app: Flask, client: FlaskClient
+) -> None:
+    repo, files = JobRepository(), FileRepository()
+    pictured = repo.create_job("https://e.com/pictured", "other", title="With a thumbnail")
+    bare = repo.create_job("https://e.com/bare", "other", title="Without")
+    running = repo.create_job("https://e.com/running", "other", title="Still running")
+    files.create_file(pictured.id, "/d/pictured.mp4", "video", 100)
+    image = files.create_file(pictured.id, "/d/pictured.webp", "image", 10)
+    files.create_file(pictured.id, "/d/pictured-2.jpg", "image", 10)  # the first one shows
+    files.create_file(bare.id, "/d/bare.mp4", "video", 100)
+    repo.complete_job(pictured.id)
+    repo.complete_job(bare.id)
+    running_image = files.create_file(running.id, "/d/running.jpg", "image", 10)
+
+    with get_db_config().capture() as statements:
+        html = page(client, "/")
+
+    src = f"/api/files/{image.id}/content"
+    assert thumbnails(html, "recent-jobs") == {
+        pictured.id: src,
+        running.id: f"/api/files/{running_image.id}/content",
+    }
+    assert thumbnails(html, "active-jobs") == {running.id: f"/api/files/{running_image.id}/content"}
+    assert rows(html, "recent-jobs") == [running.id, bare.id, pictured.id]
+    images = [s.sql for s in statements if "file_type = ?" in s.sql]
+    # One statement for both lists: three jobs (the running one listed twice, asked once).
+    assert images == [file_sql.SQL_JOBS_IMAGES.format(ids="?, ?, ?")]
 
 
 def test_counts_are_shown_with_separators() -> None:

@@ -46,6 +46,8 @@ def describe(job: Job) -> str:
     """
     line = f"{job.id}  {job.status:<10} {job.progress:>3}%  {job.platform:<9} "
     line += printable(job.title or redact_url(job.url))
+    if job.entries is not None:
+        line += f"  [playlist: {job.entries} entries]"
     if job.status == "failed" and job.error_message:
         line += f"  ({printable(redact_text(job.error_message))})"
     return line
@@ -93,7 +95,12 @@ def add(ctx: click.Context, urls: tuple[str, ...], format_: str | None, as_json:
 @click.option(
     "--search",
     metavar="TEXT",
-    help="Only jobs whose title or URL holds every word of TEXT (whole words, any case).",
+    help="Only jobs whose title, uploader or URL holds every word of TEXT (whole words, any case).",
+)
+@click.option(
+    "--parent",
+    metavar="ID",
+    help="Only the entries a playlist job queued, in the playlist's order.",
 )
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -103,19 +110,21 @@ def list_jobs(
     status: str | None,
     platform: str | None,
     search: str | None,
+    parent: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first (a playlist's entries in its order)."""
     if search is not None:
         try:
             search_words(search)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--search") from exc
     try:
-        page = JobRepository(ready_db(ctx)).page(
-            limit=limit, status=status, platform=platform, q=search
-        )
+        jobs = JobRepository(ready_db(ctx))
+        if parent is not None and jobs.get_job(parent) is None:
+            raise click.BadParameter(f"no job with id {parent!r}", param_hint="--parent")
+        page = jobs.page(limit=limit, status=status, platform=platform, q=search, parent=parent)
     except ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

@@ -168,6 +168,10 @@ class Derived:
     # Statements recomputing the table where DELETE and INSERT ... SELECT do not (an
     # FTS5 index over another table's rows rebuilds itself with its 'rebuild' command).
     rebuild: tuple[str, ...] = ()
+    # True where the table's own definition carries the declaration (an FTS5 table's
+    # column list): a stored CREATE other than create_sql means the table is dropped
+    # and created anew. Only for tables that hold nothing the rebuild cannot recompute.
+    compare_table: bool = False
 
     def rebuild_sql(self) -> tuple[str, ...]:
         if self.rebuild:
@@ -400,6 +404,11 @@ class Dialect(ABC):
     def replace_trigger(self, conn: Connection, trigger: Trigger) -> None:
         """Drop the trigger if it exists and create it (and its function) anew."""
 
+    def stored_table_sql(self, conn: Connection, name: str) -> str | None:
+        """A derived table's CREATE as stored (see Derived.compare_table), None if the
+        engine does not keep it (or there is no such table)."""
+        return None
+
     # -- full-text search (a model's ``search`` columns) --------------------------------------
 
     def search_derived(self, table: str, columns: Sequence[str]) -> Derived | None:
@@ -413,6 +422,13 @@ class Dialect(ABC):
         """CREATE INDEX ``name`` over ``table``'s words (PostgreSQL's GIN over a tsvector;
         ``online``: CONCURRENTLY), or None where a derived table holds them."""
         return None
+
+    def search_index_differences(
+        self, conn: Connection, table: str, columns: Sequence[str], name: str
+    ) -> list[str]:
+        """What differs between the index ``name`` as it is and search_index_sql's
+        ([] if the same, or where the engine keeps no such index)."""
+        return []
 
     @abstractmethod
     def search_condition(self, table: str, columns: Sequence[str]) -> str:

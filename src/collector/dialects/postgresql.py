@@ -658,6 +658,15 @@ class PostgreSQLDialect(Dialect):
             f"{how} {quote_identifier(name)} ON {quote_identifier(table)} USING gin (({document}))"
         )
 
+    def search_index_differences(
+        self, conn: Connection, table: str, columns: Sequence[str], name: str
+    ) -> list[str]:
+        expected = postgresql_ddl.normalised_search_expression(conn, table, columns)
+        actual = postgresql_ddl.index_expression(conn, name)
+        if actual == expected:
+            return []
+        return [f"expression {actual or 'none'}, declared {expected}"]
+
     def search_condition(self, table: str, columns: Sequence[str]) -> str:
         # plainto_tsquery reads no operator: every word must appear, whatever the text.
         # The matching ids are gathered first, through the GIN index (an InitPlan run

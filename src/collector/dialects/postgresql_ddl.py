@@ -229,6 +229,37 @@ def normalised_predicate(conn: PgConnection, table: str, column: str, predicate:
     return str(row[0])
 
 
+def normalised_search_expression(conn: PgConnection, table: str, columns: Sequence[str]) -> str:
+    """The full-text index's expression over ``columns`` as the server stores it: built
+    on an empty temporary copy of ``table`` and read back, as normalised_predicate does."""
+    scratch = quote_identifier("collector_search_probe")
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            f"CREATE TEMPORARY TABLE {scratch} (LIKE {quote_identifier(table)}) ON COMMIT DROP"
+        )
+        conn.execute(f"CREATE INDEX ON pg_temp.{scratch} USING gin (({search_document(columns)}))")
+        row = conn.execute(
+            "SELECT pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) "
+            "FROM pg_catalog.pg_index AS i WHERE i.indrelid = %s::regclass",
+            (f"pg_temp.{scratch}",),
+        ).fetchone()
+    return str(row[0])
+
+
+def index_expression(conn: PgConnection, name: str) -> str | None:
+    """The expressions of the index ``name`` in the current schema, as the server
+    deparses them (None: no such index, or one over plain columns)."""
+    row = conn.execute(
+        "SELECT pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) "
+        "FROM pg_catalog.pg_index AS i "
+        "JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid "
+        "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE c.relname = %s AND n.nspname = pg_catalog.current_schema()",
+        (name,),
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
 def index_differences(conn: PgConnection, index: PgIndex, info: IndexInfo) -> list[str]:
     """What differs between a declaration and the index read from pg_catalog ([] if same)."""
     found = []

@@ -301,6 +301,12 @@ class SQLiteDialect(Dialect):
         conn.execute(f"DROP TRIGGER IF EXISTS {quote_identifier(trigger.name)}")
         conn.execute(self.trigger_sql(trigger))
 
+    def stored_table_sql(self, conn: Connection, name: str) -> str | None:
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return None if row is None else row[0]
+
     # -- statistics, checks, backup, limits -------------------------------------------------
 
     def table_size(self, conn: Connection, table: str) -> int:

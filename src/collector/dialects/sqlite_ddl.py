@@ -212,4 +212,7 @@ def search(table: str, columns: Sequence[str]) -> Derived:
         truth_sql=f"SELECT rowid FROM {t}",
         content_sql=f"SELECT rowid FROM {s}",
         rebuild=(f"INSERT INTO {s} ({s}) VALUES ('rebuild')",),
+        # Its columns are the searched ones: another list is another table (it holds
+        # only the index of words, which 'rebuild' reads back from the source rows).
+        compare_table=True,
     )

@@ -71,8 +71,8 @@ class Job(BaseModel):
     # Jobs per status, exact at all times without a scan (get_job_statistics, count).
     counted_by: ClassVar[tuple[str, ...]] = ("status",)
 
-    # Searched by words (JobRepository.page(q=...)): the title and the URL.
-    search: ClassVar[tuple[str, ...]] = ("title", "url")
+    # Searched by words (JobRepository.page(q=...)): the title, the uploader and the URL.
+    search: ClassVar[tuple[str, ...]] = ("title", "uploader", "url")
 
     # The plan's four indexes under the plan's names, plus one partial index.
     # Every list is newest first and paged by keyset on (created_at, id), so the

@@ -52,11 +52,15 @@ QUEUE_SAMPLE_WORKER = "plan-contract-worker"
 QUEUED_URL_INDEX = "idx_jobs_url_queued"
 QUEUED_IDENTITY_INDEX = "idx_jobs_identity_queued"
 QUEUE_SAMPLE_IDENTITY = "Youtube:plan-contract"
-# The full-text structure over jobs' title and URL: SQLite's FTS5 table (its plan names
+# The full-text structure over jobs' title, uploader and URL: SQLite's FTS5 table (its plan names
 # the table) or PostgreSQL's GIN index. A search reads the matching rows through it and
 # sorts them (newest first): never a scan of jobs.
 SEARCH = (search_table("jobs"), search_index("jobs"))
 SEARCH_SAMPLE = "4242"
+# More jobs for the dashboard's thumbnails (a list of ids; none of them need exist).
+THUMBNAIL_SAMPLE_JOBS = tuple(f"00000000-0000-0000-0000-{n:012d}" for n in range(1, 30))
+# Both files indexes lead with job_id: the files of some jobs are read through either.
+FILES_BY_JOB = ("idx_files_job_id", "idx_files_job_id_type")
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,9 @@ class QueryContract:
     scans_ok: frozenset[str] = frozenset()  # small derived tables read whole
     note: str = ""
     cost_based: CostBased | None = None
+    # Indexes each statement must use besides its own entry (a search reads the full-text
+    # structure, then the index its rows are fetched by).
+    also: tuple[Wanted, ...] = ()
 
 
 FEW_SUBSCRIPTIONS = CostBased(
@@ -111,6 +118,15 @@ FEW_SUBSCRIPTIONS = CostBased(
 
 def _subs(j: JobRepository) -> SubscriptionRepository:
     return SubscriptionRepository(j.db)
+
+
+# What PostgreSQL's planner may read the pending or running rows from instead of a status
+# index: the partial indexes that hold exactly those rows (the smallest, the identities').
+QUEUED_ROWS = CostBased(
+    "the queued jobs' partial indexes hold the pending and running rows and nothing else: "
+    "the smallest index to find them in, the status checked on each",
+    indexes=("idx_jobs_identity_queued", "idx_jobs_url_queued"),
+)
 
 
 CONTRACTS: tuple[QueryContract, ...] = (
@@ -288,6 +304,30 @@ CONTRACTS: tuple[QueryContract, ...] = (
             indexes=("idx_files_created_at",),
         ),
     ),
+    QueryContract(
+        "FileRepository.page(q)",
+        lambda j, f, s: f.page(q=SEARCH_SAMPLE),
+        (FILES_BY_JOB,),
+        also=(SEARCH,),
+        temp_sort_ok=True,
+        note="the matching jobs from the full-text structure, then their files through the "
+        "index by job, sorted newest first",
+    ),
+    QueryContract(
+        "FileRepository.page(q, file_type, cursor)",
+        lambda j, f, s: f.page(q=SEARCH_SAMPLE, file_type="video", cursor=s.cursor),
+        (FILES_BY_JOB,),
+        also=(SEARCH,),
+        temp_sort_ok=True,
+        note="as page(q), the type read from the index by job and type where it is chosen",
+    ),
+    QueryContract(
+        "FileRepository.get_thumbnails",
+        lambda j, f, s: f.get_thumbnails([s.job_id, *THUMBNAIL_SAMPLE_JOBS]),
+        (FILES_BY_JOB,),
+        note="the dashboard's listed jobs: each job's images, one seek a job, no sort "
+        "(idx_files_job_id_type; idx_files_job_id serves it too, should that one go)",
+    ),
     # -- the queue (repositories/queue.py); the worker's writes all go by primary key --
     QueryContract(
         "JobQueue.find_queued",
@@ -355,12 +395,14 @@ CONTRACTS: tuple[QueryContract, ...] = (
         lambda j, f, s: JobQueue(j.db).pending_wait(),
         (("idx_jobs_status_created", "idx_jobs_status"),),
         note="reads the pending rows only",
+        cost_based=QUEUED_ROWS,
     ),
     QueryContract(
         "JobQueue.has_claimable",
         lambda j, f, s: JobQueue(j.db).has_claimable(),
         (("idx_jobs_status_created", "idx_jobs_status"),),
         note="an idle worker's look after a change: the first pending row, no scan",
+        cost_based=QUEUED_ROWS,
     ),
     QueryContract(
         "JobQueue.renew",
@@ -384,6 +426,7 @@ CONTRACTS: tuple[QueryContract, ...] = (
         lambda j, f, s: JobQueue(j.db).recover_expired(3),
         (("idx_jobs_status_created", "idx_jobs_status"),) * 3,
         note="cancelling, exhausted and running jobs whose lease expired: status searches",
+        cost_based=QUEUED_ROWS,
     ),
     QueryContract(
         "JobQueue.cancel",
@@ -521,6 +564,14 @@ def check_contract(
             temp_sort_ok=contract.temp_sort_ok or bool(allowance and allowance.sort),
             scans_ok=contract.scans_ok | (allowance.scans if allowance else frozenset()),
         )
+        used = {step.index for step in steps if step.index}
+        for extra in contract.also:
+            names = resolve_index(conn, extra)
+            names = (names,) if isinstance(names, str) else names or ()
+            if not used.intersection(names):
+                problems.append(
+                    f"expected index {' or '.join(names)} too, plan uses {sorted(used)}"
+                )
         if position >= len(contract.indexes):
             problems.append("statement not covered by the contract")
         checked.append(CheckedStatement(statement, steps, wanted, problems))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from collector.models.file import FILE_TYPES, File
 from collector.models.values import to_db_timestamp, utcnow
 from collector.schema.derived import counts_table, orphans_table
+from collector.schema.sql import placeholders
 
 from .base import Repository, check_choice
+from .job_repository import search_term, search_words
 from .paging import DEFAULT_PAGE, Page
 
 SQL_CREATE = (
@@ -19,6 +23,9 @@ SQL_BY_TYPE = "SELECT * FROM files WHERE file_type = ?"
 SQL_JOB_FILES_BY_TYPE = (
     "SELECT * FROM files WHERE job_id = ? AND file_type = ? ORDER BY created_at ASC"
 )
+# The images of some jobs (their thumbnails: yt-dlp's writethumbnail), for a list of
+# jobs in one statement: idx_files_job_id_type finds each job's images.
+SQL_JOBS_IMAGES = "SELECT * FROM files WHERE job_id IN ({ids}) AND file_type = ?"
 # The plan's LEFT JOIN scans every file and probes jobs for each: O(files). The
 # orphaned job ids are kept exact by triggers (schema/derived.py), so this reads
 # only the orphans' rows, through idx_files_job_id.
@@ -28,6 +35,10 @@ SQL_ORPHANS = (
     "ORDER BY job_id, created_at"
 )
 SQL_DELETE_ORPHANS = f"DELETE FROM files WHERE job_id IN (SELECT job_id FROM {ORPHANS})"
+# The files of the jobs a search finds: the matching jobs from the full-text structure,
+# then their files through the index by job (idx_files_job_id, or idx_files_job_id_type
+# with a type), sorted newest first: a search narrows the jobs to a few.
+SEARCHED_JOBS = "job_id IN (SELECT id FROM jobs WHERE {term})"
 SQL_TYPE_COUNTS = (
     f'SELECT file_type, SUM("count") AS "count" FROM {counts_table("files", "file_type")} '
     "GROUP BY file_type"
@@ -74,14 +85,24 @@ class FileRepository(Repository[File]):
         return record
 
     def page(
-        self, limit: int = DEFAULT_PAGE, cursor: str | None = None, file_type: str | None = None
+        self,
+        limit: int = DEFAULT_PAGE,
+        cursor: str | None = None,
+        file_type: str | None = None,
+        q: str | None = None,
     ) -> Page[File]:
-        """A page of files, newest first, optionally of one type."""
+        """A page of files, newest first, optionally of one type, and with ``q``: only
+        the files of the jobs whose title, uploader or URL holds every word of ``q``
+        (as JobRepository.page searches; ValueError if it has no words)."""
         terms: list[str] = []
         params: list[str] = []
         if file_type is not None:
             terms.append("file_type = ?")
             params.append(check_choice("file type", file_type, FILE_TYPES))
+        if q is not None:
+            term, value = search_term(self.db.dialect, search_words(q))
+            terms.append(SEARCHED_JOBS.format(term=term))
+            params.append(value)
         return self._page(terms, list(params), cursor, limit)
 
     def get_file(self, file_id: str) -> File | None:
@@ -114,6 +135,20 @@ class FileRepository(Repository[File]):
         check_choice("file type", file_type, FILE_TYPES)
         rows = self.db.execute_query(SQL_JOB_FILES_BY_TYPE, (job_id, file_type))
         return self._rows_to_models(rows)
+
+    def get_thumbnails(self, job_ids: Sequence[str]) -> dict[str, File]:
+        """Each listed job's thumbnail, by job id: its first file of type image (as the
+        job page shows it); a job without one is left out. One statement for them all."""
+        wanted = list(dict.fromkeys(job_ids))
+        if not wanted:
+            return {}
+        sql = SQL_JOBS_IMAGES.format(ids=placeholders(len(wanted)))
+        found: dict[str, File] = {}
+        for image in self._select(sql, [*wanted, "image"]):
+            kept = found.get(image.job_id)
+            if kept is None or (image.created_at, image.id) < (kept.created_at, kept.id):
+                found[image.job_id] = image
+        return found
 
     def get_type_counts(self) -> dict[str, int]:
         """Files per type; every type present, zero if none."""

@@ -186,8 +186,8 @@ class JobRepository(Repository[Job]):
         subscription: str | None = None,
     ) -> Page[Job]:
         """A page of jobs, newest first, optionally of one status or platform, or active,
-        and with ``q``: only those whose title or URL holds every word of ``q`` (whole
-        words, any case; see :func:`search_words`; ValueError if it has none).
+        and with ``q``: only those whose title, uploader or URL holds every word of ``q``
+        (whole words, any case; see :func:`search_words`; ValueError if it has none).
 
         ``status`` is one of STATUS_FILTERS: ``"active"`` is the same as ``active=True``.
         ``parent``: the jobs a playlist job queued, in the playlist's order (oldest

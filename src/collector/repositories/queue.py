@@ -386,11 +386,20 @@ class JobQueue(Repository[Job]):
             announce(self.db)
         return created
 
-    def _insert_entries(self, conn: Any, entries: Sequence[Entry], **columns: Any) -> list[Job]:
+    def _insert_entries(
+        self,
+        conn: Any,
+        entries: Sequence[Entry],
+        *,
+        parent_id: str | None,
+        subscription_id: str | None,
+        format: str | None,
+    ) -> list[Job]:
+        """enqueue_entries' work, in the caller's transaction (which holds ENQUEUE_LOCK)."""
         known = self.known_identities(entry.identity for entry in entries)
         new: dict[str, Job] = {}
-        # A microsecond apart, in the entries' order: claimed in that order, and listed
-        # in it (JobRepository.page(parent=..., oldest_first=True)).
+        # A microsecond apart, in the entries' order: claimed in that order, and a
+        # playlist's entries are listed in it (JobRepository.page(parent=...)).
         start = utcnow()
         for entry in entries:
             if entry.identity in known or entry.identity in new:
@@ -398,12 +407,12 @@ class JobQueue(Repository[Job]):
             new[entry.identity] = self._new_job(
                 entry.url,
                 entry.identity,
-                columns["format"],
+                format,
                 created_at=start + timedelta(microseconds=len(new)),
                 title=entry.title,
                 upload_date=entry.upload_date,
-                parent_id=columns["parent_id"],
-                subscription_id=columns["subscription_id"],
+                parent_id=parent_id,
+                subscription_id=subscription_id,
             )
         if new:
             self.insert_rows(conn, [job.to_row() for job in new.values()], savepoint=False)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from collector.dialects import SQLITE, Connection, Derived, Dialect, dialect_for
 from collector.dialects.base import counts_table, orphans_table
+from collector.schema.sql import quote_identifier
 
 __all__ = ["Derived", "counts_table", "declared", "orphans_table", "repair", "state", "verify"]
 
@@ -58,10 +59,15 @@ def declared(models: Sequence[type[BaseModel]], dialect: Dialect | None = None) 
 
 
 def state(conn: Connection, item: Derived) -> tuple[str, str]:
-    """("ok" | "missing" | "drifted", detail) for one derived table."""
+    """("ok" | "missing" | "changed" | "drifted", detail) for one derived table;
+    "changed": its own definition differs (Derived.compare_table), so it is made anew."""
     dialect = dialect_for(conn)
     if item.table not in dialect.table_names(conn):
         return "missing", "table missing"
+    if item.compare_table:
+        stored = dialect.stored_table_sql(conn, item.table)
+        if stored is not None and stored != item.create_sql:
+            return "changed", f"table {item.table} differs: {stored}"
     problems = []
     for trigger in item.triggers:
         stored = dialect.stored_trigger_sql(conn, trigger.name)
@@ -75,9 +81,12 @@ def state(conn: Connection, item: Derived) -> tuple[str, str]:
 def repair(conn: Connection, item: Derived, current: str) -> None:
     """Create or recreate a derived table's triggers and recompute its rows.
 
-    Runs inside the caller's transaction: readers never see it half done.
+    Runs inside the caller's transaction: readers never see it half done. A "changed"
+    table holds only what the rebuild recomputes (Derived.compare_table): it is dropped.
     """
-    if current == "missing":
+    if current == "changed":
+        conn.execute(f"DROP TABLE {quote_identifier(item.table)}")
+    if current in ("missing", "changed"):
         conn.execute(item.create_sql)
     dialect = dialect_for(conn)
     for trigger in item.triggers:

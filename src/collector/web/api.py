@@ -230,6 +230,7 @@ def list_files() -> ResponseReturnValue:
         limit=params.limit(args, DEFAULT_PAGE),
         cursor=params.cursor(args),
         file_type=params.choice(args, "type", FILE_TYPES),
+        q=params.search(args),
     )
     return jsonify(items=[file_dict(f) for f in page.items], next_cursor=page.next_cursor)
 

@@ -44,7 +44,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from collector.config.database import DatabaseConfig, DatabaseError
-from collector.repositories import JobRepository
+from collector.models.job import Job
+from collector.repositories import FileRepository, JobRepository
 
 from . import params
 from .metrics import app_metrics
@@ -235,7 +236,7 @@ class Broadcaster:
             stale = time.monotonic() - self._stats_read >= STATS_EVERY
             if dashboards and (shape != self._shape or stale or refresh):
                 events["stats"] = _encode(repo.get_job_statistics())
-                recent = [job_dict(j) for j in repo.get_recent_jobs(RECENT_ON_DASHBOARD)]
+                recent = recent_with_thumbnails(self.db, repo.get_recent_jobs(RECENT_ON_DASHBOARD))
                 events["recent"] = _encode({"items": recent})
                 self._shape, self._stats_read = shape, time.monotonic()
             jobs: dict[str, Any] = {item["id"]: item for item in items}
@@ -266,6 +267,16 @@ class Broadcaster:
                 "statements": self.statements,
                 "streams": len(self.subscribers),
             }
+
+
+def recent_with_thumbnails(db: DatabaseConfig, recent: list[Job]) -> list[dict[str, Any]]:
+    """The recent jobs as the stream sends them: each with ``thumbnail_id``, its image
+    file's id or None (one statement for them all, as the dashboard page reads them)."""
+    found = FileRepository(db).get_thumbnails([job.id for job in recent])
+    return [
+        {**job_dict(job), "thumbnail_id": found[job.id].id if job.id in found else None}
+        for job in recent
+    ]
 
 
 def _encode(value: Any) -> str:

@@ -360,8 +360,8 @@ class _Document:
                         _query(
                             "q",
                             SEARCH,
-                            "words the title or URL must all hold (whole words, any case); "
-                            "punctuation only separates words, no search syntax is read; "
+                            "words the title, uploader or URL must all hold (whole words, any "
+                            "case); punctuation only separates words, no search syntax is read; "
                             "with the other filters and the cursor",
                         ),
                         _query(
@@ -424,6 +424,12 @@ class _Document:
                     "summary": "Downloaded files, newest first, one keyset page",
                     "parameters": [
                         _query("type", {"enum": list(FILE_TYPES)}, "one file type"),
+                        _query(
+                            "q",
+                            SEARCH,
+                            "the files of the jobs whose title, uploader or URL holds every "
+                            "word (as listJobs searches); with the type and the cursor",
+                        ),
                         *PAGING,
                     ],
                     "responses": {
@@ -439,7 +445,9 @@ class _Document:
                     "description": "A stream that starts with `retry:` and sends whole "
                     "states, each as an event with an `id:`: without `job`, `active` (the "
                     "20 newest active jobs, as listJobs with status=active), `stats` (as "
-                    "stats) and `recent` (the 10 newest jobs); with `job`, `job` (the job, as "
+                    "stats) and `recent` (the 10 newest jobs, each with `thumbnail_id`: "
+                    "its image file's id, for getFileContent, or null); with `job`, `job` "
+                    "(the job, as "
                     "getJob without files; `null` once deleted). An event is sent when what "
                     "it shows changed, checked once a second; a comment line every 15 s "
                     "keeps the connection open. The stream ends after 10 minutes or when "

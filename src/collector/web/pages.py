@@ -41,13 +41,18 @@ OUTCOMES = {
 def dashboard() -> ResponseReturnValue:
     jobs = JobRepository()
     stats = jobs.get_job_statistics()
+    active = jobs.page(limit=ACTIVE_ON_DASHBOARD, active=True)
+    recent = jobs.get_recent_jobs(RECENT_ON_DASHBOARD)
+    # Both lists' thumbnails in one statement, not one a job.
+    thumbnails = FileRepository().get_thumbnails([j.id for j in [*active.items, *recent]])
     return render_template(
         "dashboard.html",
         stats=stats,
         total=sum(stats.values()),
         bars=status_bars(stats),
-        active=jobs.page(limit=ACTIVE_ON_DASHBOARD, active=True),
-        recent=jobs.get_recent_jobs(RECENT_ON_DASHBOARD),
+        active=active,
+        recent=recent,
+        thumbnails=thumbnails,
     )
 
 
@@ -161,11 +166,12 @@ def _change(job_id: str, action: Callable[[str], Job]) -> ResponseReturnValue:
 def files() -> ResponseReturnValue:
     args = params.filled(request.args)
     file_type = params.choice(args, "type", FILE_TYPES)
+    q = params.search(args)
     limit = params.limit(args, PAGE_SIZE)
     repository = FileRepository()
-    page = repository.page(limit=limit, cursor=params.cursor(args), file_type=file_type)
+    page = repository.page(limit=limit, cursor=params.cursor(args), file_type=file_type, q=q)
     counts = repository.get_type_counts()
-    kept = {"type": file_type, "limit": None if limit == PAGE_SIZE else limit}
+    kept = {"type": file_type, "q": q, "limit": None if limit == PAGE_SIZE else limit}
     next_url = None
     if page.next_cursor:
         next_url = url_for("pages.files", **kept, cursor=page.next_cursor)
@@ -174,6 +180,7 @@ def files() -> ResponseReturnValue:
         first_url=url_for("pages.files", **kept),
         page=page,
         file_type=file_type,
+        q=q,
         counts=counts,
         total=sum(counts.values()),
         first_page=params.cursor(args) is not None,

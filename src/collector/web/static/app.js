@@ -73,11 +73,13 @@
     return el("span", { class: "progress-cell" }, [bar, el("span", { class: "percent" }, [progress + "%"])]);
   }
 
-  function jobRow(job, jobUrl) {
+  function jobRow(job, jobUrl, thumbnail) {
     const link = el("a", { href: jobUrl.replace("JOB_ID", encodeURIComponent(job.id)) }, [job.title || job.url]);
     const sub = el("span", { class: "sub" }, [job.current_operation || job.error_message || job.url]);
+    const src = thumbnail ? thumbnail(job) : null;
+    const image = src ? [el("img", { class: "thumb", src, alt: "", loading: "lazy", width: "48", height: "27" })] : [];
     return el("tr", { "data-job-id": job.id }, [
-      el("td", { class: "title" }, [link, sub]),
+      el("td", { class: "title" }, [...image, link, sub]),
       el("td", {}, [job.platform]),
       el("td", { class: "status" }, [badge(job.status)]),
       el("td", {}, [progressCell(job.progress)]),
@@ -85,12 +87,27 @@
     ]);
   }
 
-  function renderJobs(tbody, jobs, jobUrl) {
+  function renderJobs(tbody, jobs, jobUrl, thumbnail) {
     if (!jobs.length) {
       tbody.replaceChildren(el("tr", { class: "empty" }, [el("td", { colspan: "5" }, [tbody.dataset.empty])]));
       return;
     }
-    tbody.replaceChildren(...jobs.map((job) => jobRow(job, jobUrl)));
+    tbody.replaceChildren(...jobs.map((job) => jobRow(job, jobUrl, thumbnail)));
+  }
+
+  // The dashboard's thumbnails by job id: those its page was served with, and those the
+  // stream's recent jobs carry (thumbnail_id); a list read by polling keeps what it knew.
+  function thumbnails(root) {
+    const known = new Map();
+    for (const img of root.querySelectorAll("tr[data-job-id] img.thumb")) {
+      known.set(img.closest("tr").dataset.jobId, img.getAttribute("src"));
+    }
+    return (job) => {
+      if (job.thumbnail_id) {
+        known.set(job.id, root.dataset.fileUrl.replace("FILE_ID", encodeURIComponent(job.thumbnail_id)));
+      }
+      return known.get(job.id) || null;
+    };
   }
 
   function renderStats(stats, span) {
@@ -113,6 +130,7 @@
     const active = document.getElementById("active-jobs");
     const recent = document.getElementById("recent-jobs");
     const jobUrl = root.dataset.jobUrl;
+    const thumbnail = thumbnails(root);
     const span = Number(root.dataset.barSpan);
     async function poll() {
       try {
@@ -120,8 +138,8 @@
           getJSON(root.dataset.statsUrl), getJSON(root.dataset.activeUrl), getJSON(root.dataset.recentUrl),
         ]);
         renderStats(stats, span);
-        renderJobs(active, activePage.items, jobUrl);
-        renderJobs(recent, recentPage.items, jobUrl);
+        renderJobs(active, activePage.items, jobUrl, thumbnail);
+        renderJobs(recent, recentPage.items, jobUrl, thumbnail);
         live.classList.add("on");
       } catch (error) {
         live.classList.remove("on");
@@ -134,12 +152,12 @@
     function showRecent() {
       if (recentItems === null) return;
       const newest = new Map(activeItems.map((job) => [job.id, job]));
-      renderJobs(recent, recentItems.map((job) => newest.get(job.id) || job), jobUrl);
+      renderJobs(recent, recentItems.map((job) => newest.get(job.id) || job), jobUrl, thumbnail);
     }
     stream(root, root.dataset.eventsUrl, {
       active: (page) => {
         activeItems = page.items;
-        renderJobs(active, activeItems, jobUrl);
+        renderJobs(active, activeItems, jobUrl, thumbnail);
         showRecent();
         live.classList.add("on");
       },
