@@ -496,6 +496,7 @@ def test_bench_run_on_postgresql(pg_url: str, tmp_path: Path) -> None:
             "jobs": "jobs_pkey",
             "files": "files_pkey",
             "settings": "settings_pkey",
+            "subscriptions": "subscriptions_pkey",
         }
         assert {"jobs", "files", *DECLARED_INDEXES} <= set(size["storage_bytes"])
         assert [name for name in size["queries"]] == [q.name for q in QUERIES]
