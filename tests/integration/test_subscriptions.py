@@ -37,6 +37,8 @@ from collector.repositories.subscriptions import (
 from collector.schema.plans import explain
 from collector.worker.errors import DownloadFailed
 from collector.worker.subscriptions import NOT_A_PLAYLIST, SubscriptionChecker
+from tests.integration.test_playlists import serve_feed
+from tests.media_server import MediaServer
 from tests.subscription_fixtures import FakeLister, entry
 from tests.worker_fixtures import make_worker
 
@@ -544,3 +546,47 @@ def test_list_and_identity_use_their_indexes(
     listed, found = statements
     assert "idx_subscriptions_created_at" in plan_indexes(db, listed)
     assert plan_indexes(db, found) == {"idx_subscriptions_identity"}
+
+
+# -- with the real downloader: a feed on the loopback media server ------------------------------
+
+
+def test_a_followed_feed_is_downloaded_and_trimmed(
+    db: DatabaseConfig, downloads: Path, media_server: MediaServer
+) -> None:
+    feed = serve_feed(media_server, ["ep1", "ep2", "ep3", "ep4"])  # June 1st to 4th
+    subs = SubscriptionRepository(db)
+    sub = subs.create(feed, after_date="2026-06-02", keep_newest=2, format="best")
+
+    make_worker(db).run(burst=True)  # checks first, then downloads what it queued
+
+    checked = subs.get(sub.id)
+    assert (checked.title, checked.queued, checked.last_queued, checked.failures) == (
+        "The Feed",
+        3,
+        3,
+        0,
+    )
+    jobs = db.execute_query(
+        "SELECT id, url, status, upload_date, format FROM jobs WHERE subscription_id = ?",
+        (sub.id,),
+    )
+    by_date = {row["upload_date"]: row for row in jobs}
+    assert sorted(by_date) == ["2026-06-02", "2026-06-03", "2026-06-04"]  # not June 1st
+    assert {(row["status"], row["format"]) for row in jobs} == {("completed", "best")}
+    assert media_server.files["ep1.mp4"].requests == []
+
+    set_column(db, sub.id, "next_check_at", ago(1))
+    make_worker(db).run(burst=True)  # nothing new; the keep rule trims to the newest two
+
+    again = subs.get(sub.id)
+    assert (again.queued, again.last_queued) == (3, 0)
+    oldest = by_date["2026-06-02"]["id"]
+    assert not (downloads / oldest).exists()
+    assert FileRepository(db).get_job_files(oldest) == []
+    assert JobQueue(db).get(oldest).removed_at is not None
+    for date in ("2026-06-03", "2026-06-04"):
+        kept = by_date[date]["id"]
+        assert JobQueue(db).get(kept).removed_at is None
+        assert {f.file_type for f in FileRepository(db).get_job_files(kept)} >= {"video"}
+        assert any(path.suffix == ".mp4" for path in (downloads / kept).iterdir())
