@@ -4,7 +4,8 @@
 bar has something to show), ``/steady/<name>.mp4`` a larger one in about ten, and
 ``/slow/<name>.mp4`` dribbles one for far longer than any test runs (something to
 cancel). All are served as video/mp4 with a length, the way a CDN serves a direct
-link. Every dribble ends when the server stops.
+link. Every dribble ends when the server stops. ``/feed/<name>.xml`` is an RSS feed
+whose items link ``/fast/<name>-<n>.mp4`` (something to subscribe to).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class MediaHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
         kind, _, name = self.path.lstrip("/").partition("/")
+        if kind == "feed" and name.endswith(".xml"):
+            self._feed(name.removesuffix(".xml"))
+            return
         route = ROUTES.get(kind)
         if route is None or not name.endswith(".mp4"):
             self.send_error(404)
@@ -62,6 +66,22 @@ class MediaHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(route.size))
         self.end_headers()
         self._dribble(payload(route.size), route)
+
+    def _feed(self, name: str, items: int = 2) -> None:
+        entries = "".join(
+            f"<item><title>{name} {n}</title><link>{self.server.url(f'fast/{name}-{n}.mp4')}</link>"
+            f"<guid>{name}-{n}</guid><pubDate>Mon, 0{n} Jun 2026 10:00:00 GMT</pubDate></item>"
+            for n in range(1, items + 1)
+        )
+        body = (
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {name}</title>'
+            f"<link>http://feed.invalid/</link>{entries}</channel></rss>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _dribble(self, data: bytes, route: Route) -> None:
         try:
