@@ -17,21 +17,11 @@ from collector.config.database import DatabaseConfig
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
 from collector.repositories.contracts import CONTRACTS
 from tests.conftest import copy_database, dataset_database, raw
+from tests.expected import JOB_INDEXES
 
 TABLES = ("jobs", "files", "settings")
 INDEXES = {
-    "jobs": (
-        "idx_jobs_status",
-        "idx_jobs_platform",
-        "idx_jobs_created_at",
-        "idx_jobs_status_created",
-        "idx_jobs_active_created",
-        "idx_jobs_url_queued",
-        "idx_jobs_identity_queued",
-        "idx_jobs_identity",
-        "idx_jobs_parent",
-        "idx_jobs_subscription",
-    ),
+    "jobs": JOB_INDEXES,
     "files": (
         "idx_files_job_id",
         "idx_files_file_type",

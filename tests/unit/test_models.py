@@ -28,20 +28,8 @@ from collector.models import (
 from collector.models import base as base_module
 from collector.models.fields import generate_index_name
 from collector.schema.reconcile import check_models
-from tests.expected import JOB_FIELDS
+from tests.expected import JOB_FIELDS, JOB_INDEXES
 
-JOB_INDEXES = (
-    "idx_jobs_status",
-    "idx_jobs_platform",
-    "idx_jobs_created_at",
-    "idx_jobs_status_created",
-    "idx_jobs_active_created",
-    "idx_jobs_url_queued",
-    "idx_jobs_identity_queued",
-    "idx_jobs_identity",
-    "idx_jobs_parent",
-    "idx_jobs_subscription",
-)
 FILE_INDEXES = (
     "idx_files_job_id",
     "idx_files_file_type",
