@@ -17,21 +17,11 @@ from collector.config.database import DatabaseConfig
 from collector.repositories import FileRepository, JobRepository, SettingsRepository
 from collector.repositories.contracts import CONTRACTS
 from tests.conftest import copy_database, dataset_database, raw
+from tests.expected import JOB_INDEXES, SUBSCRIPTION_INDEXES
 
 TABLES = ("jobs", "files", "settings", "subscriptions")
 INDEXES = {
-    "jobs": (
-        "idx_jobs_status",
-        "idx_jobs_platform",
-        "idx_jobs_created_at",
-        "idx_jobs_status_created",
-        "idx_jobs_active_created",
-        "idx_jobs_url_queued",
-        "idx_jobs_identity_queued",
-        "idx_jobs_identity",
-        "idx_jobs_parent",
-        "idx_jobs_subscription",
-    ),
+    "jobs": JOB_INDEXES,
     "files": (
         "idx_files_job_id",
         "idx_files_file_type",
@@ -39,12 +29,7 @@ INDEXES = {
         "idx_files_job_id_type",
     ),
     "settings": (),
-    "subscriptions": (
-        "idx_subscriptions_due",
-        "idx_subscriptions_check_expires",
-        "idx_subscriptions_identity",
-        "idx_subscriptions_created_at",
-    ),
+    "subscriptions": SUBSCRIPTION_INDEXES,
 }
 ALL_INDEXES = [name for names in INDEXES.values() for name in names]
 STATEMENTS = sum(len(c.indexes) for c in CONTRACTS)

@@ -34,14 +34,13 @@ from collector.models import (
     Column,
     File,
     Job,
-    Subscription,
 )
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.queue import JobQueue
 from collector.schema.introspect import where_tokens
 from collector.schema.reconcile import Change, SchemaError, build_name, inspect, storage_states
 from tests.conftest import index_names, reading, schema_rows, table_names
-from tests.expected import ADDED_INDEXES, JOB_FIELDS, PLAN_INDEXES
+from tests.expected import ADDED_INDEXES, JOB_FIELDS, PLAN_INDEXES, SUBSCRIPTION_INDEXES
 from tests.legacy import create_legacy_database
 
 pytestmark = pytest.mark.both_engines
@@ -50,7 +49,6 @@ DECLARED = {spec.name: spec for model in ALL_MODELS for spec in model.index_spec
 TABLES = {"jobs", "files", "settings", "subscriptions"}
 # What the legacy schema had (tests/conftest.py create_legacy_database): no subscriptions.
 LEGACY_TABLES = TABLES - {"subscriptions"}
-SUBSCRIPTION_INDEXES = {s.name for s in Subscription.index_specs()}
 # The indexes over the columns databases from before playlists never had.
 NEEDS_COLLECTION_COLUMNS = {
     "idx_jobs_identity_queued",

@@ -23,36 +23,19 @@ from collector.models import (
     Job,
     ModelDefinitionError,
     Settings,
+    Subscription,
     values,
 )
 from collector.models import base as base_module
 from collector.models.fields import generate_index_name
 from collector.schema.reconcile import check_models
-from tests.expected import JOB_FIELDS
+from tests.expected import JOB_FIELDS, JOB_INDEXES, SUBSCRIPTION_INDEXES
 
-JOB_INDEXES = (
-    "idx_jobs_status",
-    "idx_jobs_platform",
-    "idx_jobs_created_at",
-    "idx_jobs_status_created",
-    "idx_jobs_active_created",
-    "idx_jobs_url_queued",
-    "idx_jobs_identity_queued",
-    "idx_jobs_identity",
-    "idx_jobs_parent",
-    "idx_jobs_subscription",
-)
 FILE_INDEXES = (
     "idx_files_job_id",
     "idx_files_file_type",
     "idx_files_created_at",
     "idx_files_job_id_type",
-)
-SUBSCRIPTION_INDEXES = (
-    "idx_subscriptions_due",
-    "idx_subscriptions_check_expires",
-    "idx_subscriptions_identity",
-    "idx_subscriptions_created_at",
 )
 STORED = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
 
@@ -75,6 +58,12 @@ class TestDeclarations:
 
     def test_file_index_names(self) -> None:
         assert tuple(spec.name for spec in File.index_specs()) == FILE_INDEXES
+
+    def test_subscription_index_names(self) -> None:
+        assert tuple(spec.name for spec in Subscription.index_specs()) == SUBSCRIPTION_INDEXES
+        due = Subscription.index("idx_subscriptions_due")
+        assert due.where_sql() == '"paused" = 0'
+        assert Subscription.index("idx_subscriptions_identity").unique
 
     def test_settings_declares_no_index(self) -> None:
         assert Settings.index_specs() == ()
