@@ -257,8 +257,14 @@ def server(database: str) -> Iterator[tuple[Flask, int]]:
     thread.start()
     yield app, server.effective_port
     broadcaster(app).close()
-    server.close()
+    # Stop the loop before closing its sockets: closed under a select() in progress,
+    # they make the loop thread fail (EBADF). An empty map ends it after one poll.
+    channels = list(server._map.values())
+    server._map.clear()
     thread.join(10)
+    for channel in channels:  # the listening socket, the trigger, open connections
+        channel.close()
+    server.task_dispatcher.shutdown()
 
 
 class Stream(Events):
