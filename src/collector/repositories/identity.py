@@ -8,10 +8,12 @@ of some unknown site) has no identity but its exact text: ``url:<url>``. Once a
 download knows better (the extracted information's extractor and id) a job without an
 identity gets that one (repositories/queue.py), never one that already had one.
 
-Matching runs every extractor's URL pattern (about 1,800): each compiled once, tried
-in one loop (0.28 ms for a URL no extractor takes, about ten times faster than asking
-each extractor class), confirmed by the extractor's own ``suitable`` (some exclude
-URLs their pattern matches).
+Matching is yt-dlp's: the first of about 1,800 URL patterns, in yt-dlp's order, that
+matches, confirmed by the extractor's own ``suitable`` (some exclude URLs their pattern
+matches). Only the patterns that could match are tried (repositories/url_patterns.py:
+each pattern's match must hold one of its literal strings): 0.035 ms for a URL no
+extractor takes, where trying every pattern took 0.26 ms and asking every extractor
+class, as yt-dlp does, 2.9 ms.
 """
 
 from __future__ import annotations
@@ -25,16 +27,19 @@ from yt_dlp.extractor import gen_extractor_classes
 
 from collector.models.redaction import URL_IDENTITY
 
+from .url_patterns import PatternIndex
+
 GENERIC = "Generic"
 URL_PREFIX = URL_IDENTITY
 MAX_IDENTITY = 4200  # an extractor name and an id, or "url:" and a URL (at most 4096)
 
 _lock = threading.Lock()
-_patterns: list[tuple[Any, re.Pattern[str]]] | None = None
+_patterns: PatternIndex[Any] | None = None
 
 
-def _compiled() -> list[tuple[Any, re.Pattern[str]]]:
-    """Every extractor but the generic one with each of its URL patterns, in yt-dlp's order."""
+def _compiled() -> PatternIndex[Any]:
+    """Every extractor but the generic one with each of its URL patterns, in yt-dlp's
+    order, indexed by what their matches must contain (repositories/url_patterns.py)."""
     global _patterns
     with _lock:
         if _patterns is None:
@@ -45,12 +50,12 @@ def _compiled() -> list[tuple[Any, re.Pattern[str]]]:
                     continue
                 for text in pattern if isinstance(pattern, (list, tuple)) else (pattern,):
                     found.append((extractor, re.compile(text)))
-            _patterns = found
+            _patterns = PatternIndex(found)
         return _patterns
 
 
 def _extractor(url: str) -> Any | None:
-    for extractor, pattern in _compiled():
+    for extractor, pattern in _compiled().candidates(url):
         if pattern.match(url) and extractor.suitable(url):
             return extractor
     return None
