@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+
+# Python's own regular-expression parser and its opcodes (the stdlib's, 3.11 and later;
+# private names: a pattern they cannot read is simply always tried).
 from re import _constants as sre
 from re import _parser as sre_parse
 from typing import Any, Generic, TypeVar
@@ -50,9 +53,7 @@ def _best(found: Iterable[Needle]) -> Needle | None:
     """The most selective needle: its shortest string the longest. A needle every URL
     may hold ("http", "://", "www.") is none."""
     usable = [
-        n
-        for n in found
-        if n and min(map(len, n)) >= GRAM and not any(s in EVERY_URL for s in n)
+        n for n in found if n and min(map(len, n)) >= GRAM and not any(s in EVERY_URL for s in n)
     ]
     if not usable:
         return None
