@@ -89,3 +89,56 @@ def test_unknown_ids(db: DatabaseConfig, database: str, action: str) -> None:
     missing = cli(database, "subscriptions", action, "nope")
     assert missing.exit_code == 1
     assert missing.output == "Error: no subscription with id 'nope'\n"
+
+
+def test_set_changes_options_and_clears_them(db: DatabaseConfig, database: str) -> None:
+    sub_id = cli(database, "subscribe", CHANNEL, "--format", "720p", "--keep", "5").stdout.strip()
+    repo = SubscriptionRepository(db)
+
+    changed = cli(
+        database, "subscriptions", "set", sub_id, "--every", "12h", "--after", "2025-03-01"
+    )
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout.startswith(f"{sub_id}  active every 12h   720p ")
+    sub = repo.get(sub_id)
+    assert (sub.every_seconds, sub.after_date, sub.format, sub.keep_newest) == (
+        43200,
+        "2025-03-01",
+        "720p",
+        5,
+    )
+    cleared = cli(
+        database, "subscriptions", "set", sub_id, "--format", "default",
+        "--after", "none", "--keep", "all",
+    )  # fmt: skip
+    assert cleared.exit_code == 0, cleared.output
+    sub = repo.get(sub_id)
+    assert (sub.format, sub.after_date, sub.keep_newest) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        ([], 2, "give at least one of --every, --format, --after, --keep"),
+        (["--every", "1s"], 2, "every"),
+        (["--keep", "0"], 2, "keep must be a whole number from 1 to"),
+        (["--keep", "many"], 2, "keep must be a whole number from 1 to"),
+        (["--after", "yesterday"], 2, "after must be a date as YYYY-MM-DD"),
+        (["--format", "4k"], 2, "Invalid value for '--format'"),
+    ],
+)
+def test_set_refuses_bad_options(
+    db: DatabaseConfig, database: str, args: list[str], code: int, message: str
+) -> None:
+    sub_id = cli(database, "subscribe", CHANNEL).stdout.strip()
+    before = SubscriptionRepository(db).get(sub_id)
+    result = cli(database, "subscriptions", "set", sub_id, *args)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert SubscriptionRepository(db).get(sub_id).to_dict() == before.to_dict()  # unchanged
+
+
+def test_set_on_an_unknown_subscription(database: str) -> None:
+    result = cli(database, "subscriptions", "set", "nope", "--every", "1d")
+    assert result.exit_code == 1
+    assert "no subscription with id 'nope'" in result.output

@@ -171,3 +171,52 @@ def remove(ctx: click.Context, subscription_id: str) -> None:
     """Stop following a subscription; the videos it queued and their files stay."""
     _change(ctx, "remove", subscription_id)
     click.echo(f"removed {subscription_id}")
+
+
+CLEAR = {"format": "default", "after": "none", "keep": "all"}
+
+
+@subscriptions.command("set")
+@click.argument("subscription_id")
+@click.option("--every", help="How often to check: 30m, 6h, 1d (5m at least).")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice([*FORMATS, CLEAR["format"]]),
+    help="The format of the videos it queues; default: the default_format setting.",
+)
+@click.option("--after", metavar="YYYY-MM-DD|none", help="Only videos uploaded on or after.")
+@click.option("--keep", metavar="N|all", help="Keep the files of the newest N downloads only.")
+@click.pass_context
+def set_options(
+    ctx: click.Context,
+    subscription_id: str,
+    every: str | None,
+    format_: str | None,
+    after: str | None,
+    keep: str | None,
+) -> None:
+    """Change a subscription's options; a new --every counts from its last check."""
+    changes: dict[str, Any] = {}
+    if every is not None:
+        changes["every"] = every
+    if format_ is not None:
+        changes["format"] = None if format_ == CLEAR["format"] else format_
+    if after is not None:
+        changes["after_date"] = None if after == CLEAR["after"] else after
+    if keep is not None:
+        changes["keep_newest"] = None if keep == CLEAR["keep"] else _whole_number(keep)
+    if not changes:
+        raise click.UsageError("give at least one of --every, --format, --after, --keep")
+    try:
+        changed = _repository(ctx).update(subscription_id, changes)
+    except InvalidOptionError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(describe(changed))
+
+
+def _whole_number(text: str) -> int | str:
+    """``--keep``'s value as a number when it is one (the repository checks its range)."""
+    return int(text) if text.isascii() and text.isdigit() else text
