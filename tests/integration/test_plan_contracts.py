@@ -235,6 +235,7 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
     "SubscriptionRepository.get": (subs_sql.SQL_GET,),
     "SubscriptionRepository.find_identity": (subs_sql.SQL_FIND_IDENTITY,),
     "SubscriptionRepository.finish_check": (subs_sql.SQL_HELD,),
+    "SubscriptionRepository.renew_check": (subs_sql.SQL_RENEW_CHECK,),
     "SubscriptionRepository.remove": (subs_sql.SQL_DELETE,),
     "SubscriptionRepository.kept_jobs": (subs_sql.SQL_KEPT,),
     "SubscriptionRepository.mark_removed": (subs_sql.SQL_REMOVE_FILES, subs_sql.SQL_MARK_REMOVED),

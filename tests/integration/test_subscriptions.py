@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -590,3 +591,75 @@ def test_a_followed_feed_is_downloaded_and_trimmed(
         assert JobQueue(db).get(kept).removed_at is None
         assert {f.file_type for f in FileRepository(db).get_job_files(kept)} >= {"video"}
         assert any(path.suffix == ".mp4" for path in (downloads / kept).iterdir())
+
+
+class SlowLister:
+    """Lists after ``seconds`` (or as soon as the check is stopped), calling ``during``
+    half-way: the listing of a large channel, many pages long."""
+
+    def __init__(self, listing: Listing, seconds: float, during: object = None) -> None:
+        self.listing, self.seconds, self.during = listing, seconds, during
+        self.stopped_by: str | None = None
+
+    def list_entries(self, url: str, stop: object = None, allowed: object = None) -> Listing:
+        deadline = time.monotonic() + self.seconds
+        halfway = time.monotonic() + self.seconds / 2
+        called = False
+        while time.monotonic() < deadline:
+            if not called and time.monotonic() >= halfway and callable(self.during):
+                self.during()
+                called = True
+            reason = getattr(stop, "reason", None)
+            if reason is not None:
+                self.stopped_by = reason
+                raise DownloadFailed("ERROR: the listing was cut")
+            time.sleep(0.02)
+        return self.listing
+
+
+def test_a_long_check_keeps_its_lease(
+    db: DatabaseConfig, database: str, subs: SubscriptionRepository, tmp_path: Path
+) -> None:
+    sub = subs.create(CHANNEL)
+    other = SubscriptionRepository(DatabaseConfig(database))
+    taken: list[object] = []
+    # Half-way through a listing three leases long, another worker finds no check to take.
+    lister = SlowLister(
+        Listing(True, "C", [entry(1)]),
+        seconds=2.4,
+        during=lambda: taken.append(other.claim_due("w2", 0.8)),
+    )
+    checker = SubscriptionChecker(JobQueue(db), lister, lease_seconds=0.8)
+
+    assert checker.check_once("w1", settings_for(tmp_path)) is True
+
+    assert taken == [None]
+    done = subs.get(sub.id)
+    assert (done.checking_by, done.queued, done.failures) == (None, 1, 0)
+    other.db.dispose()
+
+
+def test_a_check_whose_lease_was_taken_stops_and_records_nothing(
+    db: DatabaseConfig, database: str, subs: SubscriptionRepository, tmp_path: Path
+) -> None:
+    sub = subs.create(CHANNEL)
+    writer = DatabaseConfig(database)
+
+    def take_over() -> None:  # as a worker would once the lease ran out
+        writer.execute_update("UPDATE subscriptions SET checking_by = 'w2' WHERE id = ?", (sub.id,))
+
+    lister = SlowLister(Listing(True, "C", [entry(1)]), seconds=3.0, during=take_over)
+    checker = SubscriptionChecker(JobQueue(db), lister, lease_seconds=0.8)
+
+    assert checker.check_once("w1", settings_for(tmp_path)) is True
+
+    assert lister.stopped_by == "lost"
+    after = subs.get(sub.id)
+    assert (after.checking_by, after.queued, after.failures, after.last_error) == (
+        "w2",
+        0,
+        0,
+        None,
+    )
+    assert db.execute_query("SELECT id FROM jobs") == []
+    writer.dispose()

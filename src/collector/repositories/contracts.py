@@ -471,6 +471,12 @@ CONTRACTS: tuple[QueryContract, ...] = (
         cost_based=FEW_SUBSCRIPTIONS,
     ),
     QueryContract(
+        "SubscriptionRepository.renew_check",
+        lambda j, f, s: _subs(j).renew_check(SUBSCRIPTION_SAMPLE_ID, QUEUE_SAMPLE_WORKER, 60),
+        (PK_SUBSCRIPTIONS,),
+        cost_based=FEW_SUBSCRIPTIONS,
+    ),
+    QueryContract(
         "SubscriptionRepository.remove",
         lambda j, f, s: _subs(j).remove(SUBSCRIPTION_SAMPLE_ID),
         (PK_SUBSCRIPTIONS,),

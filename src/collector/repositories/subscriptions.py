@@ -58,6 +58,10 @@ SQL_CLAIM = (
     "AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE check_expires_at > ?) RETURNING *"
 )
 SQL_HELD = "SELECT * FROM subscriptions WHERE id = ? AND checking_by = ?"
+SQL_RENEW_CHECK = (
+    "UPDATE subscriptions SET check_expires_at = ? WHERE id = ? AND checking_by = ? "
+    "RETURNING id"
+)
 SQL_FINISHED = (
     "UPDATE subscriptions SET checking_by = NULL, check_expires_at = NULL, "
     "last_checked_at = ?, next_check_at = ?, failures = 0, last_error = NULL, "
@@ -249,6 +253,12 @@ class SubscriptionRepository(Repository[Subscription]):
             self.db.dialect.serialize(conn, CHECK_LOCK)
             params = (worker_id, expires, stamp, stamp, stamp)
             return self._one(self.db.execute_returning(SQL_CLAIM, params))
+
+    def renew_check(self, subscription_id: str, worker_id: str, lease_seconds: float) -> bool:
+        """Extend the lease of a check under way; False if ``worker_id`` no longer holds it."""
+        expires = _stamp(utcnow() + timedelta(seconds=lease_seconds))
+        rows = self.db.execute_returning(SQL_RENEW_CHECK, (expires, subscription_id, worker_id))
+        return bool(rows)
 
     def finish_check(
         self,

@@ -97,6 +97,10 @@ class Heartbeat:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
 
+    def renew(self) -> str | None:
+        """One renewal: the job's status, None if the job is not ours any more."""
+        return self.queue.renew(self.job_id, self.worker_id, self.lease)
+
     def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
@@ -109,11 +113,11 @@ class Heartbeat:
         try:
             while not self._done.wait(self.interval):
                 try:
-                    status = self.queue.renew(self.job_id, self.worker_id, self.lease)
+                    status = self.renew()
                 except (DatabaseFullError, DatabaseDamagedError):
                     continue  # logged once where it started; the next renewal may fit
                 except Exception:
-                    logger.exception("job %s: could not renew its lease", self.job_id)
+                    logger.exception("%s: could not renew its lease", self._thread.name)
                     continue
                 self.control.observe(status)
         finally:

@@ -29,16 +29,18 @@ from collector.models.subscription import Subscription
 from collector.repositories.queue import JobQueue
 from collector.repositories.subscriptions import SubscriptionRepository
 
-from .errors import DownloadFailed, clean_message
+from .control import Heartbeat, JobControl
+from .errors import DownloadFailed, DownloadStopped, clean_message
 from .files import remove_folder
 from .job_run import job_folder
 
 logger = logging.getLogger(__name__)
 
-# How often a worker looks for a due check, and how long a check may run before
-# another worker may take it over (its worker presumed dead).
+# How often a worker looks for a due check, and how long a check's lease lasts: renewed
+# every 2 s while the check runs (CheckHeartbeat), so it runs out only when its worker
+# died, and another worker takes the check over within a minute.
 CHECK_EVERY_SECONDS = 5.0
-CHECK_LEASE_SECONDS = 600.0
+CHECK_LEASE_SECONDS = 60.0
 NOT_A_PLAYLIST = "the URL lists as a single video, not a playlist or channel"
 
 
@@ -91,9 +93,17 @@ class SubscriptionChecker:
         sub = self.subscriptions.claim_due(worker_id, self.lease_seconds)
         if sub is None:
             return False
+        control = JobControl()
         try:
-            queued, title = self.run_check(sub, settings)
+            with CheckHeartbeat(self, sub.id, worker_id, control):
+                queued, title = self.run_check(sub, settings, control)
+        except DownloadStopped:
+            logger.warning("subscription %s: check lease lost to another worker", sub.id)
+            return True
         except DownloadFailed as exc:
+            if control.reason is not None:  # the listing was cut: the lease went elsewhere
+                logger.warning("subscription %s: check lease lost to another worker", sub.id)
+                return True
             self._failed(sub, worker_id, clean_message(exc.message) or "the listing failed")
         except CheckFailed as exc:
             self._failed(sub, worker_id, str(exc))
@@ -118,9 +128,18 @@ class SubscriptionChecker:
             message,
         )
 
-    def run_check(self, sub: Subscription, settings: RuntimeSettings) -> tuple[int, str | None]:
-        """List, queue the new entries, apply the keep rule: (jobs queued, title)."""
-        listing = self.downloader.list_entries(sub.url, stop=None, allowed=settings.allowed_hosts)
+    def run_check(
+        self, sub: Subscription, settings: RuntimeSettings, control: JobControl | None = None
+    ) -> tuple[int, str | None]:
+        """List, queue the new entries, apply the keep rule: (jobs queued, title).
+
+        ``control`` stops the listing when the check's lease is lost (DownloadStopped
+        once the listing is over: nothing is queued then)."""
+        control = control or JobControl()
+        listing = self.downloader.list_entries(
+            sub.url, stop=control, allowed=settings.allowed_hosts
+        )
+        control.check()
         if not listing.playlist:
             raise CheckFailed(NOT_A_PLAYLIST)
         entries = wanted(listing.entries, sub.after_date)
@@ -145,6 +164,21 @@ class SubscriptionChecker:
         if removed:
             logger.info("subscription %s: removed the files of %d job(s)", sub.id, removed)
         return removed
+
+
+class CheckHeartbeat(Heartbeat):
+    """Renews a check's lease from a thread of its own while the check runs (a listing of
+    a large channel is many requests); a lease another worker took stops the listing."""
+
+    def __init__(
+        self, checker: SubscriptionChecker, sub_id: str, worker_id: str, control: JobControl
+    ) -> None:
+        super().__init__(checker.queue, sub_id, worker_id, checker.lease_seconds, control)
+        self.subscriptions = checker.subscriptions
+
+    def renew(self) -> str | None:
+        held = self.subscriptions.renew_check(self.job_id, self.worker_id, self.lease)
+        return "running" if held else None
 
 
 class CheckFailed(Exception):
