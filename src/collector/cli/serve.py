@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from collector.config.database import DatabaseConfig, DatabaseDamagedError
+from collector.repositories import identity
 from collector.web.api import STARTUP_ERROR
 from collector.web.auth import MIN_TOKEN_LENGTH
 
@@ -173,6 +174,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, max_streams: i
     except (OSError, ValueError) as exc:  # ValueError: a host name that does not resolve
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise click.ClickException(f"cannot listen on {host} port {port}: {reason}") from exc
+    # The first URL queued would otherwise wait for yt-dlp's patterns to be read.
+    threading.Thread(target=identity.warm, name="identity-warm", daemon=True).start()
     click.echo(
         f"collector serving http://{host}:{port}/ "
         f"(database {db_path}, {workers} worker(s){', sign-in required' if token else ''})"
