@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from collector.app import create_app
 from collector.config.database import DatabaseConfig
+from collector.models.entries import Entry
 from collector.models.job import Job
 from collector.models.values import utcnow
 from collector.repositories.queue import JobQueue
@@ -248,3 +249,40 @@ def test_a_job_whose_files_were_removed_says_so(client: FlaskClient, db: Databas
         db.execute_update(JobQueue.insert_sql(), job.to_row())
     assert "keep-newest rule" not in page(client, f"/jobs/{kept.id}")
     assert '<dt>Files removed</dt><dd class="removed">' in page(client, f"/jobs/{removed.id}")
+
+
+def test_a_subscriptions_jobs_are_listed_and_linked(
+    client: FlaskClient, db: DatabaseConfig
+) -> None:
+    subs = SubscriptionRepository(db)
+    sub = subs.create(CHANNEL)
+    queue = JobQueue(db)
+    entries = [
+        Entry(f"https://www.youtube.com/watch?v={v}", f"Youtube:{v}", f"Video {v}")
+        for v in ("aaaaaaaaaa1", "aaaaaaaaaa2")
+    ]
+    jobs = queue.enqueue_entries(entries, subscription_id=sub.id)
+    other = queue.enqueue("https://youtu.be/bbbbbbbbbbb").job  # queued by hand
+
+    listed = client.get(f"/api/jobs?subscription={sub.id}").get_json()["items"]
+    assert [item["id"] for item in listed] == [jobs[1].id, jobs[0].id]  # newest first
+    assert client.get("/api/jobs?subscription=nope").status_code == 404
+    assert client.get("/api/jobs?subscription=").status_code == 400
+    both = client.get(f"/api/jobs?subscription={sub.id}&parent={other.id}")
+    assert both.status_code == 400
+    assert "either parent or subscription" in both.get_json()["error"]
+
+    page = client.get(f"/jobs?subscription={sub.id}").get_data(as_text=True)
+    assert f'<input type="hidden" name="subscription" value="{sub.id}">' in page
+    assert "queued by the subscription to" in page
+    assert f'data-job-id="{jobs[0].id}"' in page and f'data-job-id="{other.id}"' not in page
+    assert client.get("/jobs?subscription=nope").status_code == 404
+    listing = client.get("/subscriptions").get_data(as_text=True)
+    # The count is the checks' (none ran here: the jobs were queued directly).
+    assert f'<a href="/jobs?subscription={sub.id}">0</a>' in listing
+
+    job_page = client.get(f"/jobs/{jobs[0].id}").get_data(as_text=True)
+    assert f'<dd class="subscription"><a href="/jobs?subscription={sub.id}">' in job_page
+    subs.remove(sub.id)
+    after = client.get(f"/jobs/{jobs[0].id}").get_data(as_text=True)
+    assert '<dd class="subscription">removed</dd>' in after

@@ -59,8 +59,7 @@ SQL_CLAIM = (
 )
 SQL_HELD = "SELECT * FROM subscriptions WHERE id = ? AND checking_by = ?"
 SQL_RENEW_CHECK = (
-    "UPDATE subscriptions SET check_expires_at = ? WHERE id = ? AND checking_by = ? "
-    "RETURNING id"
+    "UPDATE subscriptions SET check_expires_at = ? WHERE id = ? AND checking_by = ? RETURNING id"
 )
 SQL_FINISHED = (
     "UPDATE subscriptions SET checking_by = NULL, check_expires_at = NULL, "
@@ -179,9 +178,13 @@ class SubscriptionRepository(Repository[Subscription]):
         check_limit(limit, allow_none=False)
         return self._select(SQL_LIST, (limit,))
 
+    def find(self, subscription_id: str) -> Subscription | None:
+        """The subscription with this id, or None (removed since, or never)."""
+        return self._one(self.db.execute_query(SQL_GET, (subscription_id,)))
+
     def get(self, subscription_id: str) -> Subscription:
         """The subscription with this id, or SubscriptionNotFoundError."""
-        sub = self._one(self.db.execute_query(SQL_GET, (subscription_id,)))
+        sub = self.find(subscription_id)
         if sub is None:
             raise SubscriptionNotFoundError(f"no subscription with id {quoted(subscription_id)}")
         return sub

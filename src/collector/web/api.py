@@ -76,8 +76,9 @@ def list_jobs() -> ResponseReturnValue:
             platform=params.choice(args, "platform", PLATFORMS),
             q=params.search(args),
             parent=params.job_id(args, "parent"),
+            subscription=params.subscription_id(args),
         )
-    except ValueError as exc:  # parent with another filter
+    except ValueError as exc:  # parent and subscription together
         abort(400, str(exc))
     return jsonify(items=[job_dict(job) for job in page.items], next_cursor=page.next_cursor)
 

@@ -370,12 +370,23 @@ class _Document:
                             "the jobs a playlist job queued, in the playlist's order (oldest "
                             "first); with the other filters and the cursor",
                         ),
+                        _query(
+                            "subscription",
+                            {"type": "string", "minLength": 1},
+                            "the jobs a subscription queued, newest first; with the other "
+                            "filters (not parent) and the cursor",
+                        ),
                         *PAGING,
                     ],
                     "responses": {
                         "200": _page_of("#/components/schemas/Job", "listJobs"),
                         **self.errors(
-                            400, 404, reasons={404: "no job with the id given as parent"}
+                            400,
+                            404,
+                            reasons={
+                                404: "no job with the id given as parent, or no subscription "
+                                "with the id given as subscription"
+                            },
                         ),
                     },
                 },

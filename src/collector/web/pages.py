@@ -87,6 +87,7 @@ def jobs() -> ResponseReturnValue:
     status = params.choice(args, "status", STATUS_FILTERS)
     platform = params.choice(args, "platform", PLATFORMS)
     q = params.search(args)
+    subscription = params.subscription_id(args)
     limit = params.limit(args, PAGE_SIZE)
     page = JobRepository().page(
         limit=limit,
@@ -94,8 +95,9 @@ def jobs() -> ResponseReturnValue:
         status=status,
         platform=platform,
         q=q,
+        subscription=subscription,
     )
-    filters = {"status": status, "platform": platform, "q": q}
+    filters = {"status": status, "platform": platform, "q": q, "subscription": subscription}
     # The pager's links keep the filters and a page size that was asked for.
     kept = {**filters, "limit": None if limit == PAGE_SIZE else limit}
     next_url = None
@@ -110,6 +112,7 @@ def jobs() -> ResponseReturnValue:
         platforms=PLATFORMS,
         first_page=params.cursor(args) is not None,
         next_url=next_url,
+        subscription=SubscriptionRepository().get(subscription) if subscription else None,
     )
 
 
@@ -127,6 +130,9 @@ def job(job_id: str) -> ResponseReturnValue:
         if children.next_cursor:
             next_url = url_for("pages.job", job_id=found.id, cursor=children.next_cursor)
     parent = jobs.get_job(found.parent_id) if found.parent_id else None
+    subscription = None
+    if found.subscription_id:
+        subscription = SubscriptionRepository().find(found.subscription_id)
     return render_template(
         "job.html",
         job=found,
@@ -136,6 +142,7 @@ def job(job_id: str) -> ResponseReturnValue:
         children=children,
         children_next=next_url,
         parent=parent,
+        subscription=subscription,
     )
 
 

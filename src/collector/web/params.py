@@ -12,6 +12,11 @@ from collector.models.values import quoted
 from collector.repositories import JobRepository
 from collector.repositories.job_repository import search_words
 from collector.repositories.paging import decode_cursor
+from collector.repositories.subscriptions import (
+    Subscription,
+    SubscriptionNotFoundError,
+    SubscriptionRepository,
+)
 
 MAX_PAGE = 200
 # A search is a few words; a longer one is refused rather than cut.
@@ -40,6 +45,26 @@ def job_id(args: Mapping[str, str], name: str) -> str | None:
     if value == "":
         abort(400, f"empty {name}; give a job's id (or leave {name} out)")
     return job_or_404(value).id
+
+
+def subscription_or_404(subscription_id: str) -> Subscription:
+    """The subscription a URL names, or a 404 quoting (at most 100 characters of) the id."""
+    try:
+        if can_be_an_id(subscription_id):
+            return SubscriptionRepository().get(subscription_id)
+    except SubscriptionNotFoundError:
+        pass
+    abort(404, f"no subscription with id {quoted(subscription_id)}")
+
+
+def subscription_id(args: Mapping[str, str]) -> str | None:
+    """A subscription's id given as ``subscription`` (None if absent): it must exist."""
+    value = args.get("subscription")
+    if value is None:
+        return None
+    if value == "":
+        abort(400, "empty subscription; give a subscription's id (or leave it out)")
+    return subscription_or_404(value).id
 
 
 def filled(args: Mapping[str, str]) -> dict[str, str]:
