@@ -231,6 +231,7 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
     ),
     "JobQueue.cancel": (queue_sql.SQL_CANCEL, "SELECT * FROM jobs WHERE id = ?"),
     "SubscriptionRepository.claim_due": (subs_sql.SQL_CLAIM,),
+    "SubscriptionRepository.any_due": (subs_sql.SQL_ANY_DUE,),
     "SubscriptionRepository.list_all": (subs_sql.SQL_LIST,),
     "SubscriptionRepository.get": (subs_sql.SQL_GET,),
     "SubscriptionRepository.find_identity": (subs_sql.SQL_FIND_IDENTITY,),

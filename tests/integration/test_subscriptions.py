@@ -26,6 +26,7 @@ from collector.models.values import to_db_timestamp, utcnow
 from collector.repositories import FileRepository
 from collector.repositories.queue import JobQueue
 from collector.repositories.subscriptions import (
+    SQL_ANY_DUE,
     SQL_FAILED,
     SQL_FINISHED,
     SQL_HELD,
@@ -285,10 +286,24 @@ def test_paused_and_future_checks_are_never_claimed(
     subs.pause(paused.id)
     later = subs.create(PLAYLIST)
     set_column(db, later.id, "next_check_at", to_db_timestamp(utcnow() + timedelta(hours=1)))
+    assert subs.any_due() is False
     assert subs.claim_due("w1", 60) is None
     subs.resume(paused.id)
+    assert subs.any_due() is True
     claimed = subs.claim_due("w1", 60)
     assert claimed is not None and claimed.id == paused.id
+
+
+def test_a_look_with_nothing_due_takes_no_write_lock(
+    db: DatabaseConfig, subs: SubscriptionRepository, tmp_path: Path
+) -> None:
+    sub = subs.create(CHANNEL)
+    set_column(db, sub.id, "next_check_at", to_db_timestamp(utcnow() + timedelta(hours=1)))
+    checker = SubscriptionChecker(JobQueue(db), FakeLister())
+    with db.capture() as statements:
+        assert checker.check_once("w1", settings_for(tmp_path)) is False
+    assert [s.sql for s in statements] == [SQL_ANY_DUE]
+    assert checker.downloader.calls == []
 
 
 def test_success_schedules_the_next_check(subs: SubscriptionRepository) -> None:
@@ -515,8 +530,10 @@ def test_claim_and_finish_use_their_indexes(
     db: DatabaseConfig, many_subs: SubscriptionRepository
 ) -> None:
     with db.capture(execute=False) as statements:
+        many_subs.any_due()
         many_subs.claim_due("w1", 60)
-    (claim,) = statements
+    due, claim = statements
+    assert plan_indexes(db, due) == {"idx_subscriptions_due"}
     assert {"idx_subscriptions_due", "idx_subscriptions_check_expires"} <= plan_indexes(db, claim)
 
     sub = many_subs.claim_due("w1", 60)

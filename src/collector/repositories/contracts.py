@@ -444,6 +444,13 @@ CONTRACTS: tuple[QueryContract, ...] = (
         cost_based=FEW_SUBSCRIPTIONS,
     ),
     QueryContract(
+        "SubscriptionRepository.any_due",
+        lambda j, f, s: _subs(j).any_due(),
+        ("idx_subscriptions_due",),
+        note="a worker's look every few seconds: the partial index's first entry",
+        cost_based=FEW_SUBSCRIPTIONS,
+    ),
+    QueryContract(
         "SubscriptionRepository.list_all",
         lambda j, f, s: _subs(j).list_all(),
         ("idx_subscriptions_created_at",),

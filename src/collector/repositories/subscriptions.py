@@ -57,6 +57,13 @@ SQL_CLAIM = (
     "ORDER BY next_check_at, id LIMIT 1) "
     "AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE check_expires_at > ?) RETURNING *"
 )
+# Whether any check is due: a read (the due index's first entry), so that a worker's look
+# every few seconds takes no write lock while nothing is due, the usual case.
+# In the index's order, so that its first entry answers (no engine reads the table).
+SQL_ANY_DUE = (
+    f"SELECT 1 FROM subscriptions WHERE {UNPAUSED} AND next_check_at <= ? "
+    "ORDER BY next_check_at, id LIMIT 1"
+)
 SQL_HELD = "SELECT * FROM subscriptions WHERE id = ? AND checking_by = ?"
 SQL_RENEW_CHECK = (
     "UPDATE subscriptions SET check_expires_at = ? WHERE id = ? AND checking_by = ? RETURNING id"
@@ -245,6 +252,10 @@ class SubscriptionRepository(Repository[Subscription]):
         return removed
 
     # -- the worker's side ------------------------------------------------------------
+
+    def any_due(self) -> bool:
+        """Whether an unpaused subscription's check is due (one index probe, no lock)."""
+        return bool(self.db.execute_query(SQL_ANY_DUE, (_stamp(utcnow()),)))
 
     def claim_due(self, worker_id: str, lease_seconds: float) -> Subscription | None:
         """The most overdue unpaused subscription whose check is due, leased to

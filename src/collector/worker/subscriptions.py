@@ -90,6 +90,8 @@ class SubscriptionChecker:
 
     def check_once(self, worker_id: str, settings: RuntimeSettings) -> bool:
         """Claim the most overdue check and run it; False if none could be claimed."""
+        if not self.subscriptions.any_due():
+            return False  # the usual look: a read, no write transaction
         sub = self.subscriptions.claim_due(worker_id, self.lease_seconds)
         if sub is None:
             return False
