@@ -213,33 +213,31 @@ def normalised_predicate(conn: PgConnection, table: str, column: str, predicate:
     a real index, and rolled back. Both sides are then the server's own text, compared
     for equality.
     """
-    scratch = quote_identifier("collector_predicate_probe")
-    with conn.transaction(force_rollback=True):
-        conn.execute(
-            f"CREATE TEMPORARY TABLE {scratch} (LIKE {quote_identifier(table)}) ON COMMIT DROP"
-        )
-        conn.execute(
-            f"CREATE INDEX ON pg_temp.{scratch} ({quote_identifier(column)}) WHERE {predicate}"
-        )
-        row = conn.execute(
-            "SELECT pg_catalog.pg_get_expr(i.indpred, i.indrelid, true) "
-            "FROM pg_catalog.pg_index AS i WHERE i.indrelid = %s::regclass",
-            (f"pg_temp.{scratch}",),
-        ).fetchone()
-    return str(row[0])
+    body = f"({quote_identifier(column)}) WHERE {predicate}"
+    return _deparsed(conn, table, body, "indpred")
 
 
 def normalised_search_expression(conn: PgConnection, table: str, columns: Sequence[str]) -> str:
     """The full-text index's expression over ``columns`` as the server stores it: built
     on an empty temporary copy of ``table`` and read back, as normalised_predicate does."""
-    scratch = quote_identifier("collector_search_probe")
+    return _deparsed(conn, table, f"USING gin (({search_document(columns)}))", "indexprs")
+
+
+def _deparsed(conn: PgConnection, table: str, index_body: str, part: str) -> str:
+    """``part`` of pg_index (``indpred``: the WHERE; ``indexprs``: the expressions) of an
+    index ``CREATE INDEX ON <copy> <index_body>`` built on an empty temporary copy of
+    ``table``, as ``pg_get_expr`` deparses it; all rolled back. ``index_body`` is made of
+    declared names, quoted, and the declarations' own constants."""
+    if part not in ("indpred", "indexprs"):
+        raise ValueError(f"part must be indpred or indexprs, not {part!r}")
+    scratch = quote_identifier("collector_deparse_probe")
     with conn.transaction(force_rollback=True):
         conn.execute(
             f"CREATE TEMPORARY TABLE {scratch} (LIKE {quote_identifier(table)}) ON COMMIT DROP"
         )
-        conn.execute(f"CREATE INDEX ON pg_temp.{scratch} USING gin (({search_document(columns)}))")
+        conn.execute(f"CREATE INDEX ON pg_temp.{scratch} {index_body}")
         row = conn.execute(
-            "SELECT pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) "
+            f"SELECT pg_catalog.pg_get_expr(i.{part}, i.indrelid, true) "
             "FROM pg_catalog.pg_index AS i WHERE i.indrelid = %s::regclass",
             (f"pg_temp.{scratch}",),
         ).fetchone()
