@@ -75,6 +75,24 @@ def _keys(columns: Sequence[tuple[str | None, bool]]) -> str:
     return "(" + ", ".join(f"{c or '<expr>'}{' DESC' if d else ''}" for c, d in columns) + ")"
 
 
+def _row_triggers(
+    name: str, table: str, add: str, remove: str, columns: str, changed: str
+) -> tuple[Trigger, Trigger, Trigger]:
+    """The three triggers that keep the derived table ``name`` in step with ``table``:
+    ``add`` a new row, ``remove`` a deleted one, and on an update of ``columns`` that
+    ``changed``, remove the old row, then add the new one."""
+    t = q(table)
+    return (
+        Trigger(f"trg_{name}_insert", table, f"AFTER INSERT ON {t} BEGIN {add} END"),
+        Trigger(f"trg_{name}_delete", table, f"AFTER DELETE ON {t} BEGIN {remove} END"),
+        Trigger(
+            f"trg_{name}_update",
+            table,
+            f"AFTER UPDATE OF {columns} ON {t} WHEN {changed} BEGIN {remove} {add} END",
+        ),
+    )
+
+
 def counter(table: str, column: str) -> Derived:
     name = counts_table(table, column)
     t, c, k = q(table), q(column), q(name)
@@ -89,15 +107,7 @@ def counter(table: str, column: str) -> Derived:
         kind="counts",
         create_sql=f'CREATE TABLE {k} ({c} TEXT PRIMARY KEY, "count" INTEGER NOT NULL) '
         "WITHOUT ROWID",
-        triggers=(
-            Trigger(f"trg_{name}_insert", table, f"AFTER INSERT ON {t} BEGIN {bump} END"),
-            Trigger(f"trg_{name}_delete", table, f"AFTER DELETE ON {t} BEGIN {drop} END"),
-            Trigger(
-                f"trg_{name}_update",
-                table,
-                f"AFTER UPDATE OF {c} ON {t} WHEN OLD.{c} IS NOT NEW.{c} BEGIN {drop} {bump} END",
-            ),
-        ),
+        triggers=_row_triggers(name, table, bump, drop, c, f"OLD.{c} IS NOT NEW.{c}"),
         columns=f'{c}, "count"',
         truth_sql=f"SELECT {c}, COUNT(*) FROM {t} GROUP BY {c}",
         content_sql=f'SELECT {c}, SUM("count") FROM {k} GROUP BY {c} HAVING SUM("count") != 0',
@@ -197,15 +207,7 @@ def search(table: str, columns: Sequence[str]) -> Derived:
             f"CREATE VIRTUAL TABLE {s} USING fts5({cols}, content={quote_literal(table)}, "
             "content_rowid='rowid', tokenize='unicode61 remove_diacritics 0')"
         ),
-        triggers=(
-            Trigger(f"trg_{name}_insert", table, f"AFTER INSERT ON {t} BEGIN {insert} END"),
-            Trigger(f"trg_{name}_delete", table, f"AFTER DELETE ON {t} BEGIN {delete} END"),
-            Trigger(
-                f"trg_{name}_update",
-                table,
-                f"AFTER UPDATE OF {cols} ON {t} WHEN {changed} BEGIN {delete} {insert} END",
-            ),
-        ),
+        triggers=_row_triggers(name, table, insert, delete, cols, changed),
         columns=cols,
         # An external-content table reads its rows from the source: these compare
         # the rows it covers; FTS5's own 'integrity-check' compares the words.
