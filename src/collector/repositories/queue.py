@@ -106,20 +106,26 @@ SQL_PROGRESS = (
 )
 # What the extracted information tells of the media (worker/engine.py media_metadata).
 METADATA_COLUMNS = ("uploader", "duration", "upload_date", "extractor", "extractor_id")
-SQL_COMPLETE = (
-    "UPDATE jobs SET status = 'completed', progress = 100, bytes_downloaded = ?, "
-    "title = COALESCE(?, title), "
-    + "".join(
+
+
+def _complete_sql(first: str) -> str:
+    """Mark a running job completed: ``first`` (one ``?``), then its title and metadata
+    (each kept where the value bound is NULL)."""
+    keep = "".join(
         f"{quote_identifier(c)} = COALESCE(?, {quote_identifier(c)}), " for c in METADATA_COLUMNS
     )
-    + "error_message = NULL, current_operation = NULL, "
-    "lease_expires_at = NULL, next_attempt_at = NULL, completed_at = ?, updated_at = ? "
-    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
-)
-# A playlist's listing is done: its entry count, title and metadata (as SQL_COMPLETE).
-SQL_COMPLETE_LISTING = SQL_COMPLETE.replace(
-    "bytes_downloaded = ?", "bytes_downloaded = 0, entries = ?", 1
-)
+    return (
+        f"UPDATE jobs SET status = 'completed', progress = 100, {first}, "
+        f"title = COALESCE(?, title), {keep}"
+        "error_message = NULL, current_operation = NULL, "
+        "lease_expires_at = NULL, next_attempt_at = NULL, completed_at = ?, updated_at = ? "
+        f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+    )
+
+
+SQL_COMPLETE = _complete_sql("bytes_downloaded = ?")
+# A playlist's listing is done: its entry count (nothing was downloaded), title, metadata.
+SQL_COMPLETE_LISTING = _complete_sql("bytes_downloaded = 0, entries = ?")
 SQL_COMPLETE_MANY = (
     "UPDATE jobs SET status = 'completed', progress = 100, error_message = NULL, "
     "current_operation = NULL, lease_expires_at = NULL, next_attempt_at = NULL, "
