@@ -125,8 +125,23 @@ def expected_sql(db: DatabaseConfig, name: str) -> tuple[str, ...]:
     """The statements a contract's method runs on ``db``'s engine."""
     if name == "JobQueue.claim":
         return (queue_sql.SQL_CLAIM.format(lock=db.dialect.claim_lock),)
+    if name in SEARCH_STATEMENTS:
+        return search_sql(db, SEARCH_STATEMENTS[name])
     search = db.dialect.search_condition("jobs", Job.search)
     return tuple(sql.replace(SEARCH_TERM, search) for sql in EXPECTED_SQL[name])
+
+
+def search_sql(db: DatabaseConfig, statements: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The statements of a jobs search on ``db``'s engine: (kind, the list's WHERE)."""
+    dialect, found = db.dialect, []
+    for kind, where in statements:
+        if kind == "count":
+            found.append(dialect.search_count_sql("jobs", Job.search))
+        elif kind == "walk":
+            found.append(dialect.search_walk_sql("jobs", Job.search, where, NEWEST))
+        else:
+            found.append(dialect.search_gather_sql("jobs", Job.search, where, NEWEST))
+    return tuple(found)
 
 
 def allowed(db: DatabaseConfig, contract: QueryContract, expected: Any) -> Any:
@@ -144,6 +159,21 @@ OLDEST = " ORDER BY created_at, id"
 LATER = "(created_at, id) > (?, ?)"
 ACTIVE_IN = "\"status\" IN ('pending', 'running', 'cancelling')"
 SEARCH_TERM = "<the dialect's search condition>"
+
+# A jobs search's statements, as (kind, the list's WHERE): count the matches (up to a
+# bound), walk the list checking each row, or gather every match and sort.
+SEARCH_STATEMENTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "JobRepository.page(q)": (("count", ""), ("gather", "")),
+    "JobRepository.page(q, status, cursor)": (
+        ("count", ""),
+        ("gather", f"status = ? AND {AFTER}"),
+    ),
+    "JobRepository.page(q, walk)": (("walk", ""), ("gather", "")),
+    "JobRepository.page(q, status, cursor, walk)": (
+        ("walk", f"status = ? AND {AFTER}"),
+        ("gather", f"status = ? AND {AFTER}"),
+    ),
+}
 
 EXPECTED_SQL: dict[str, tuple[str, ...]] = {
     "JobRepository.get_active_jobs": (f"SELECT * FROM jobs WHERE {ACTIVE_IN}{NEWEST}",),
@@ -185,10 +215,8 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
     "JobRepository.page(active, cursor)": (
         f'SELECT * FROM "jobs" WHERE {ACTIVE_IN} AND {AFTER}{NEWEST} LIMIT ?',
     ),
-    "JobRepository.page(q)": (f'SELECT * FROM "jobs" WHERE {SEARCH_TERM}{NEWEST} LIMIT ?',),
-    "JobRepository.page(q, status, cursor)": (
-        f'SELECT * FROM "jobs" WHERE status = ? AND {SEARCH_TERM} AND {AFTER}{NEWEST} LIMIT ?',
-    ),
+    # Built by the dialect (SEARCH_STATEMENTS below): listed here by name.
+    **dict.fromkeys(SEARCH_STATEMENTS, ()),
     "FileRepository.page(cursor)": (f'SELECT * FROM "files" WHERE {AFTER}{NEWEST} LIMIT ?',),
     "FileRepository.page(file_type, cursor)": (
         f'SELECT * FROM "files" WHERE file_type = ? AND {AFTER}{NEWEST} LIMIT ?',

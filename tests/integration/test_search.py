@@ -7,8 +7,10 @@ tsvector. Both are declared on the model (``Job.search``) and built by reconcile
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -18,9 +20,12 @@ from collector.app import create_app
 from collector.cli import main
 from collector.config.database import DatabaseConfig
 from collector.models.job import Job
+from collector.models.values import to_db_timestamp
 from collector.repositories import JobRepository
+from collector.repositories import job_repository as job_sql
 from collector.repositories.contracts import SEARCH
-from collector.repositories.job_repository import search_term, search_words
+from collector.repositories.job_repository import SEARCH_PLANS, search_term, search_words
+from collector.repositories.paging import KEYSET_ORDER as NEWEST
 from collector.schema.plans import explain, plan_problems
 
 pytestmark = pytest.mark.both_engines
@@ -87,6 +92,122 @@ def test_search_pages_by_keyset_newest_first(db: DatabaseConfig) -> None:
             break
     assert seen == list(reversed(wanted))
     assert len(seen) == 65
+
+
+# -- how a search finds its rows (job_repository.SEARCH_FEW, SEARCH_WALK) -----------------
+
+FEW, WALK = 5, 30  # the bounds, made small so a small table shows every plan
+
+
+@pytest.fixture
+def bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job_sql, "SEARCH_FEW", FEW)
+    monkeypatch.setattr(job_sql, "SEARCH_WALK", WALK)
+
+
+def timeline(db: DatabaseConfig, titles_oldest_first: list[str]) -> list[str]:
+    """Jobs with these titles, a second apart (oldest first); their ids in that order."""
+    repo, ids = JobRepository(db), []
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for i, title in enumerate(titles_oldest_first):
+        job = repo.create_job(f"https://example.org/v/{i}", "other", title)
+        stamp = to_db_timestamp(start + timedelta(seconds=i))
+        db.execute_update("UPDATE jobs SET created_at = ? WHERE id = ?", (stamp, job.id))
+        ids.append(job.id)
+    return ids
+
+
+def every_page(repo: JobRepository, limit: int = 7, **filters: Any) -> list[list[str]]:
+    """The ids of every page of a search, following the cursors."""
+    pages, cursor = [], None
+    while True:
+        page = repo.page(limit=limit, cursor=cursor, **filters)
+        pages.append([job.id for job in page.items])
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
+
+
+def ran(db: DatabaseConfig, call: Callable[[], object]) -> list[str]:
+    """Which search statements ``call`` ran, by kind."""
+    dialect = db.dialect
+    kinds = {
+        dialect.search_count_sql("jobs", Job.search): "count",
+        dialect.search_walk_sql("jobs", Job.search, "", NEWEST): "walk",
+        dialect.search_gather_sql("jobs", Job.search, "", NEWEST): "gather",
+    }
+    with db.capture() as statements:
+        call()
+    return [kinds.get(s.sql, s.sql) for s in statements]
+
+
+@pytest.mark.usefixtures("bounds")
+def test_every_plan_gives_the_same_pages(db: DatabaseConfig) -> None:
+    # "common" in every third title (many matches), "rare" in three, "old" only in the
+    # oldest rows (beyond the walk's reach), "none" nowhere.
+    titles_ = []
+    for i in range(120):
+        words = ["clip", str(i)]
+        words += ["common"] if i % 3 == 0 else []
+        words += ["rare"] if i in (7, 50, 90) else []
+        words += ["old"] if i < 12 else []
+        titles_.append(" ".join(words))
+    ids = timeline(db, titles_)
+    repo = JobRepository(db)
+    for i, job_id in enumerate(ids):
+        if i % 4 == 0:
+            repo.update_job_status(job_id, "completed")
+    for q in ("common", "rare", "old", "none", "common old", "clip"):
+        for filters in ({}, {"status": "completed"}, {"status": "pending"}):
+            chosen = every_page(repo, q=q, **filters)
+            wanted = [
+                job_id
+                for i, job_id in reversed(list(enumerate(ids)))
+                if all(w in titles_[i].split() for w in q.split())
+                and (not filters or (i % 4 == 0) == (filters["status"] == "completed"))
+            ]
+            assert [i for page in chosen for i in page] == wanted, (q, filters)
+            for plan in SEARCH_PLANS:
+                assert every_page(repo, q=q, search_plan=plan, **filters) == chosen, (q, plan)
+
+
+@pytest.mark.usefixtures("bounds")
+def test_the_plan_follows_the_matches(db: DatabaseConfig) -> None:
+    titles_ = [
+        f"clip {i}" + (" common" if i % 2 else "") + (" old" if i < 8 else "") for i in range(100)
+    ]
+    timeline(db, titles_)
+    repo = JobRepository(db)
+    # A few matches: counted, then read and sorted.
+    assert ran(db, lambda: repo.page(q="clip 3")) == ["count", "gather"]
+    # Many, spread over the list: counted, then the walk fills the page.
+    assert ran(db, lambda: repo.page(q="common", limit=10)) == ["count", "walk"]
+    # Many, all older than the walk reaches: the walk stops short, then the gather.
+    assert ran(db, lambda: repo.page(q="old", limit=5)) == ["count", "walk", "gather"]
+    # More than the page but spread thinner than the walk can fill it: the same.
+    assert ran(db, lambda: repo.page(q="clip", limit=40)) == ["count", "walk", "gather"]
+
+
+def test_an_unknown_search_plan_is_a_value_error(db: DatabaseConfig) -> None:
+    with pytest.raises(ValueError, match="walk, gather"):
+        JobRepository(db).page(q="clip", search_plan="scan")
+
+
+@pytest.mark.sqlite_only
+def test_the_sqlite_walk_reads_the_list_as_it_comes(db: DatabaseConfig) -> None:
+    """The walk keeps the first rows its listing yields: that listing must be a
+    co-routine read in order (a sort there would read all of it, and a reordering
+    would pick rows other than the newest)."""
+    sql = db.dialect.search_walk_sql("jobs", Job.search, "", NEWEST)
+    steps = explain(db.connection(), sql, (WALK, '"clip"', 8))
+    details = [step.detail for step in steps]
+    assert "CO-ROUTINE listed" in details
+    listing = next(step for step in steps if step.detail == "CO-ROUTINE listed")
+    inside = [s for s in steps if s.parent == listing.id]
+    assert [s.index for s in inside] == ["idx_jobs_created_at"]
+    assert inside[0].covering  # rowids from the index alone
+    assert sum(step.temp_sort for step in steps) == 1  # the page's own rows, at the end
+    assert plan_problems(steps, "idx_jobs_created_at", temp_sort_ok=True) == []
 
 
 def test_the_index_follows_updates_and_deletes(jobs: JobRepository) -> None:

@@ -440,6 +440,26 @@ class Dialect(ABC):
         """The value bound to search_condition's placeholder for ``words`` (letters and
         digits only: no word carries the engine's query syntax)."""
 
+    # The statements of a search (repositories/job_repository.py chooses between them).
+    # ``where`` is the list's own condition ("" for none: its filters and the cursor's
+    # range) and ``order`` its ORDER BY clause; the search value binds where noted.
+
+    @abstractmethod
+    def search_count_sql(self, table: str, columns: Sequence[str]) -> str:
+        """SELECT of one number: the rows matching the search value (first placeholder),
+        counted no further than the second placeholder's number."""
+
+    @abstractmethod
+    def search_walk_sql(self, table: str, columns: Sequence[str], where: str, order: str) -> str:
+        """The matching rows among the first rows of the list, in its order. Binds the
+        list's values, how many of its rows to read, the search value, then the LIMIT."""
+
+    def search_gather_sql(self, table: str, columns: Sequence[str], where: str, order: str) -> str:
+        """Every matching row of the list, read through the full-text structure, then
+        sorted. Binds the search value, the list's values, then the LIMIT."""
+        terms = " AND ".join(t for t in (self.search_condition(table, columns), where) if t)
+        return f"SELECT * FROM {quote_identifier(table)} WHERE {terms}{order} LIMIT ?"
+
     def compact(self, conn: Connection, item: Derived) -> int:
         """Fold a derived table's rows into as few as it needs; rows removed (0 by default:
         an engine whose counters are updated in place has nothing to fold)."""

@@ -210,6 +210,11 @@ class PgConnection(psycopg.Connection[Any]):
         return cursor
 
 
+# A row holds every word of the search value: its stored document (a tsvector column
+# kept by a trigger, postgresql_ddl.SEARCH_COLUMN) against the words, no operator read.
+_SEARCH_MATCH = f"{quote_identifier(postgresql_ddl.SEARCH_COLUMN)} @@ plainto_tsquery('simple', ?)"
+
+
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
     display_name = "PostgreSQL"
@@ -679,6 +684,30 @@ class PostgreSQLDialect(Dialect):
 
     def search_value(self, words: Sequence[str]) -> str:
         return " ".join(words)
+
+    def search_count_sql(self, table: str, columns: Sequence[str]) -> str:
+        return (
+            f"SELECT count(*) FROM (SELECT 1 FROM {quote_identifier(table)} "
+            f"WHERE {_SEARCH_MATCH} LIMIT ?) AS matching"
+        )
+
+    def search_walk_sql(self, table: str, columns: Sequence[str], where: str, order: str) -> str:
+        # The list's own index walk, each row's stored words checked as it comes (the
+        # column makes that a lookup, not a parse: docs/indexes.md); the subquery's
+        # LIMIT bounds the walk, the outer one stops it at the page.
+        listing = f"SELECT * FROM {quote_identifier(table)}{' WHERE ' + where if where else ''}"
+        listing += f"{order} LIMIT ?"
+        return f"SELECT * FROM ({listing}) AS listed WHERE {_SEARCH_MATCH}{order} LIMIT ?"
+
+    def search_gather_sql(self, table: str, columns: Sequence[str], where: str, order: str) -> str:
+        # Materialized, so the planner cannot answer the ORDER BY by walking the list's
+        # index and checking every row (unbounded when it takes a rare word for a
+        # common one): the matches come from the GIN index, then are sorted.
+        terms = " AND ".join(t for t in (_SEARCH_MATCH, where) if t)
+        return (
+            f"WITH matching AS MATERIALIZED (SELECT * FROM {quote_identifier(table)} "
+            f"WHERE {terms}) SELECT * FROM matching{order} LIMIT ?"
+        )
 
     def counter(self, table: str, column: str) -> Derived:
         return postgresql_ddl.counter(table, column)

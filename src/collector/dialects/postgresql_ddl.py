@@ -421,6 +421,10 @@ def replace_trigger_sql(trigger: Trigger) -> list[str]:
 SEARCH_SEPARATORS = "/.:=&-_#%+~@!,;()[]{}<>|*^$'\"\\`"
 
 
+# The column of the searched table that stores search_document's value.
+SEARCH_COLUMN = "search_document"
+
+
 def search_document(columns: Sequence[str]) -> str:
     """The tsvector of a row's searched columns: the expression the GIN index holds and
     every search repeats word for word (an expression index serves only its expression)."""

@@ -56,6 +56,8 @@ _STEP = re.compile(
     r"|\s+USING\s+(?P<rowid>(?:INTEGER\s+)?PRIMARY\s+KEY)"
     r"|\s+VIRTUAL\s+TABLE\s+INDEX\s+(?P<virtual>\S+))?"
 )
+# A step that produces a subquery's rows for the steps that scan it by this name.
+_SUBQUERY = re.compile(r"^(?:CO-ROUTINE|MATERIALIZE)\s+(?P<name>\S+)")
 # An FTS5 table's plan index ("0:M2"): an M is a MATCH the FTS index answers.
 _FTS_MATCH = re.compile(r"^\d+:.*M")
 
@@ -228,7 +230,11 @@ class SQLiteDialect(Dialect):
         """
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         statement = f"EXPLAIN QUERY PLAN /* schema {int(version)} */ {sql}"
-        return [self.parse_plan_row(row) for row in conn.execute(statement, params)]
+        steps = [self.parse_plan_row(row) for row in conn.execute(statement, params)]
+        # A scan of a subquery's rows (its co-routine or its materialized copy) reads
+        # what that subquery's own steps read, not a table: it is no table scan.
+        results = {m["name"] for s in steps if (m := _SUBQUERY.match(s.detail))}
+        return [s._replace(table=None) if s.table in results else s for s in steps]
 
     def parse_plan_row(self, row: Sequence[Any]) -> PlanStep:
         """One EXPLAIN QUERY PLAN row (id, parent, notused, detail) as a PlanStep."""
@@ -280,6 +286,23 @@ class SQLiteDialect(Dialect):
     def search_condition(self, table: str, columns: Sequence[str]) -> str:
         fts = quote_identifier(search_table(table))
         return f"rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)"
+
+    def search_count_sql(self, table: str, columns: Sequence[str]) -> str:
+        fts = quote_identifier(search_table(table))
+        return f"SELECT count(*) FROM (SELECT rowid FROM {fts} WHERE {fts} MATCH ? LIMIT ?)"
+
+    def search_walk_sql(self, table: str, columns: Sequence[str], where: str, order: str) -> str:
+        # The list's rowids come from its own index alone (a covering walk), each probed
+        # against the matching rowids (read once from the FTS table); only the rows kept
+        # are read from the table. The middle query keeps the first rows the walk
+        # yields, in the walk's order: SQLite runs the listing as a co-routine (the
+        # plan contract holds it to that), and a sort there would read every row of it.
+        t, fts = quote_identifier(table), quote_identifier(search_table(table))
+        listing = f"SELECT rowid AS r FROM {t}{' WHERE ' + where if where else ''}{order} LIMIT ?"
+        return (
+            f"SELECT * FROM {t} WHERE rowid IN (SELECT listed.r FROM ({listing}) AS listed "
+            f"WHERE listed.r IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?) LIMIT ?){order}"
+        )
 
     def search_value(self, words: Sequence[str]) -> str:
         # Each word an FTS5 string: every word must appear, no operator is read.

@@ -172,6 +172,11 @@ class Repository(Generic[M]):
         table = "SELECT * FROM " + self.table()
         sql, values = keyset_query(table, terms, params, cursor, limit, oldest_first)
         names, rows = self.db.execute_rows(sql, values)
+        return self._page_of(names, rows, limit)
+
+    def _page_of(self, names: Sequence[str], rows: list[tuple], limit: int) -> Page[M]:
+        """The page a keyset statement returned: ``limit`` + 1 rows at most, the last
+        one there only to tell that another page follows."""
         more = len(rows) > limit
         rows = rows[:limit]
         # The cursor carries the stored text, not a re-rendered datetime: legacy rows

@@ -14,7 +14,7 @@ from collector.schema.derived import counts_table
 from collector.schema.sql import quote_identifier
 
 from .base import Repository, check_choice, check_limit
-from .paging import DEFAULT_PAGE, KEYSET_ORDER, Page
+from .paging import DEFAULT_PAGE, KEYSET_ORDER, Page, keyset_where
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,21 @@ def search_words(text: Any) -> list[str]:
             f"search {text[:100]!r} has no words to search for: give letters or digits"
         )
     return words[:MAX_SEARCH_WORDS]
+
+
+# How page(q=) finds a search's first rows (measured at 1M jobs: docs/indexes.md,
+# "Searching by words"). A search with at most SEARCH_FEW matches reads them all from
+# the full-text structure and sorts them: a few hundred reads at most. One with more
+# walks the list newest first through its own index, SEARCH_WALK rows at most, keeping
+# the matching rows as they come: a word in 1% of the rows fills a page of 50 after about
+# 5,000 rows, where reading its every match would cost 10,000 row reads and a sort. A
+# walk that stops short of a page (matches older than its reach, or a filter that leaves
+# few) gives way to reading them all: never worse than that plus the walk.
+SEARCH_FEW = 200
+SEARCH_WALK = 10_000
+# page(search_plan=...): choose (None), or take one plan (the plan contracts check each,
+# the benchmark times each); a walk that stops short still gives way to the gather.
+SEARCH_PLANS = ("walk", "gather")
 
 
 def search_term(dialect: Dialect, words: Sequence[str]) -> tuple[str, str]:
@@ -184,6 +199,7 @@ class JobRepository(Repository[Job]):
         q: str | None = None,
         parent: str | None = None,
         subscription: str | None = None,
+        search_plan: str | None = None,
     ) -> Page[Job]:
         """A page of jobs, newest first, optionally of one status or platform, or active,
         and with ``q``: only those whose title, uploader or URL holds every word of ``q``
@@ -193,7 +209,9 @@ class JobRepository(Repository[Job]):
         ``parent``: the jobs a playlist job queued, in the playlist's order (oldest
         first); ``subscription``: the jobs a subscription queued.
 
-        Pass the previous page's ``next_cursor`` to get the next one.
+        Pass the previous page's ``next_cursor`` to get the next one. ``search_plan``
+        (one of SEARCH_PLANS) takes one way of searching instead of choosing (see
+        SEARCH_FEW); every plan gives the same page.
         """
         terms: list[str] = []
         params: list[Any] = []
@@ -219,11 +237,43 @@ class JobRepository(Repository[Job]):
         if platform is not None:
             terms.append("platform = ?")
             params.append(check_choice("platform", platform, PLATFORMS))
+        oldest_first = parent is not None
         if q is not None:
-            term, value = search_term(self.db.dialect, search_words(q))
-            terms.append(term)
-            params.append(value)
-        return self._page(terms, params, cursor, limit, oldest_first=parent is not None)
+            words = search_words(q)
+            if search_plan is not None:
+                check_choice("search_plan", search_plan, SEARCH_PLANS)
+            return self._search(words, terms, params, cursor, limit, oldest_first, search_plan)
+        return self._page(terms, params, cursor, limit, oldest_first)
+
+    def _search(
+        self,
+        words: list[str],
+        terms: list[str],
+        params: list[Any],
+        cursor: str | None,
+        limit: int,
+        oldest_first: bool,
+        plan: str | None,
+    ) -> Page[Job]:
+        """A page of the list (``terms``) holding only the rows with every word."""
+        check_limit(limit, allow_none=False)
+        dialect, table = self.db.dialect, Job.get_table_name()
+        value = dialect.search_value(words)
+        where_terms, values, order = keyset_where(terms, params, cursor, oldest_first)
+        where = " AND ".join(where_terms)
+        if plan is None:
+            rows = self.db.execute_query(
+                dialect.search_count_sql(table, Job.search), (value, SEARCH_FEW + 1)
+            )
+            plan = "walk" if rows and int(rows[0][0]) > SEARCH_FEW else "gather"
+        if plan == "walk":
+            sql = dialect.search_walk_sql(table, Job.search, where, order)
+            names, found = self.db.execute_rows(sql, [*values, SEARCH_WALK, value, limit + 1])
+            if len(found) > limit:  # a full page: the walk reached the page's end
+                return self._page_of(names, found, limit)
+        sql = dialect.search_gather_sql(table, Job.search, where, order)
+        names, found = self.db.execute_rows(sql, [value, *values, limit + 1])
+        return self._page_of(names, found, limit)
 
     def children_counts(self, parent_id: str) -> dict[str, int]:
         """A playlist job's children per status (every status present, zero if none),

@@ -60,6 +60,18 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     return value[0], value[1]
 
 
+def keyset_where(
+    terms: list[str], params: list[Any], cursor: str | None, oldest_first: bool = False
+) -> tuple[list[str], list[Any], str]:
+    """(WHERE terms, their values, ORDER BY clause) of a keyset page: ``terms`` and, after
+    a cursor, the range that starts after it."""
+    terms, params = list(terms), list(params)
+    if cursor is not None:
+        terms.append(OLDEST_AFTER if oldest_first else KEYSET_AFTER)
+        params.extend(decode_cursor(cursor))
+    return terms, params, OLDEST_ORDER if oldest_first else KEYSET_ORDER
+
+
 def keyset_query(
     base: str,
     terms: list[str],
@@ -72,13 +84,10 @@ def keyset_query(
 
     One row more than the page is fetched to learn whether another page follows.
     """
-    terms, params = list(terms), list(params)
-    if cursor is not None:
-        terms.append(OLDEST_AFTER if oldest_first else KEYSET_AFTER)
-        params.extend(decode_cursor(cursor))
+    terms, params, order = keyset_where(terms, params, cursor, oldest_first)
     sql = base
     if terms:
         sql += " WHERE " + " AND ".join(terms)
-    sql += (OLDEST_ORDER if oldest_first else KEYSET_ORDER) + " LIMIT ?"
+    sql += order + " LIMIT ?"
     params.append(limit + 1)
     return sql, params
