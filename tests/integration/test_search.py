@@ -462,7 +462,7 @@ def test_jobs_page_hostile_search_is_never_a_500(client: FlaskClient, query: str
 
 
 def test_search_benchmark_runs_on_a_small_dataset(database: str) -> None:
-    from collector.bench.search import measure, prepare
+    from collector.bench.search import measure, prepare, search_lines
 
     config = DatabaseConfig(database)
     try:
@@ -471,5 +471,26 @@ def test_search_benchmark_runs_on_a_small_dataset(database: str) -> None:
     finally:
         config.dispose()
     assert marked == 19  # jobs 100, 200, ... 1900
-    assert figures.jobs == 2_000 and figures.matching == 19
-    assert figures.search_ms > 0 and figures.like_ms > 0
+    assert figures.jobs == 2_000
+    common, rare, every = figures.cases
+    assert (common.word, common.matching) == ("zebra", 19)
+    assert (rare.word, rare.matching) == ("1334", 1)
+    assert (every.word, every.matching) == ("video", 2_000)
+    # 19 and 1 matches are a few (SEARCH_FEW): read and sorted; every title: walked.
+    assert common.statements == rare.statements == ["count", "gather"]
+    assert every.statements == ["count", "walk"]
+    for case in figures.cases:
+        assert case.search_ms > 0 and case.like_ms > 0
+        assert set(case.plan_ms) == {"walk", "gather"}
+    assert every.second_page_ms > 0 and rare.second_page_ms == 0.0  # one page only
+    assert len(search_lines(figures)) == 1 + 3 * len(figures.cases)
+
+
+def test_cli_bench_search(tmp_path: Path) -> None:
+    out = tmp_path / "search.json"
+    result = CliRunner().invoke(
+        main, ["bench", "search", "--jobs", "1000", "--runs", "1", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "a word in 1% of the titles ('zebra'): 9 jobs" in result.output
+    assert [c["word"] for c in json.loads(out.read_text())["cases"]] == ["zebra", "667", "video"]

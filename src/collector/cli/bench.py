@@ -330,6 +330,44 @@ def bench_playlist(
     write_json(figures.as_dict(), json_path)
 
 
+@bench.command("search")
+@click.option(
+    "--jobs",
+    "num_jobs",
+    type=click.IntRange(1_000, MAX_JOBS),
+    default=100_000,
+    show_default=True,
+    help="Jobs in the database (1% of their titles hold the searched word).",
+)
+@click.option("--runs", type=click.IntRange(1, 1000), default=20, show_default=True)
+@json_option()
+@workdir_option("Keep the benchmark database here (default: a temporary folder).")
+@click.option(
+    "--database-url",
+    "bench_url",
+    help="Run on this PostgreSQL database (postgresql://...), in a schema of its own "
+    "dropped at the end, instead of a new SQLite file.",
+)
+def bench_search(
+    num_jobs: int, runs: int, json_path: Path | None, workdir: Path | None, bench_url: str | None
+) -> None:
+    """The first page of a search by words, against lower(title) LIKE '%word%'."""
+    import tempfile
+
+    from collector.bench.search import run_search, search_lines
+
+    with tempfile.TemporaryDirectory(prefix="collector-search-") as scratch:
+        folder = workdir or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            figures = run_search(folder, num_jobs, bench_url, runs)
+        except ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+    for line in search_lines(figures):
+        click.echo(line)
+    write_json(figures.as_dict(), json_path)
+
+
 def _register() -> None:
     from .bench_fleet import (
         bench_faults,

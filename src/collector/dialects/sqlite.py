@@ -293,15 +293,23 @@ class SQLiteDialect(Dialect):
 
     def search_walk_sql(self, table: str, columns: Sequence[str], where: str, order: str) -> str:
         # The list's rowids come from its own index alone (a covering walk), each probed
-        # against the matching rowids (read once from the FTS table); only the rows kept
-        # are read from the table. The middle query keeps the first rows the walk
-        # yields, in the walk's order: SQLite runs the listing as a co-routine (the
-        # plan contract holds it to that), and a sort there would read every row of it.
+        # against the matching rowids of the FTS table, read once; only the rows kept
+        # are read from the table. The FTS table gives only matches from the lowest
+        # rowid the walk can reach up: rowids follow insertion, so for a word in most
+        # rows that is about as many as the walk reads, not every one in the table
+        # (any lower bound of the walked rowids is right; this one is just tight).
+        # The middle query keeps the first rows the walk yields, in the walk's order:
+        # SQLite runs the listing as a co-routine (a test holds the plan to that), and
+        # a sort there would read all of it.
         t, fts = quote_identifier(table), quote_identifier(search_table(table))
         listing = f"SELECT rowid AS r FROM {t}{' WHERE ' + where if where else ''}{order} LIMIT ?"
+        matching = (
+            f"SELECT rowid FROM {fts} WHERE {fts} MATCH ? AND rowid >= (SELECT min(r) FROM listed)"
+        )
         return (
-            f"SELECT * FROM {t} WHERE rowid IN (SELECT listed.r FROM ({listing}) AS listed "
-            f"WHERE listed.r IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?) LIMIT ?){order}"
+            f"WITH listed AS NOT MATERIALIZED ({listing}) "
+            f"SELECT * FROM {t} WHERE rowid IN (SELECT listed.r FROM listed "
+            f"WHERE listed.r IN ({matching}) LIMIT ?){order}"
         )
 
     def search_value(self, words: Sequence[str]) -> str:
