@@ -201,8 +201,9 @@ def test_unmanaged(conn: Any) -> None:
     assert Job.get_table_name() == "jobs"
 
 
-def hot_updates_of_a_progress_write(conn: Any) -> int:
-    """HOT updates among 10 progress writes, counted in their own transaction (exact)."""
+def hot_updates_of_a_progress_write(conn: Any, keep_title: str = "") -> int:
+    """HOT updates among 10 progress writes, counted in their own transaction (exact);
+    ``keep_title``: also set the title to itself, as the worker's progress write does."""
     for i in range(10):
         conn.execute(
             "INSERT INTO jobs (id, created_at, updated_at, url, platform, status) "
@@ -213,6 +214,7 @@ def hot_updates_of_a_progress_write(conn: Any) -> int:
         conn.execute(
             "UPDATE jobs SET progress = 50, bytes_downloaded = 1000, "
             "current_operation = 'downloading', updated_at = now() + interval '1 second'"
+            + keep_title
         )
         row = conn.execute(
             "SELECT pg_catalog.pg_stat_get_xact_tuples_hot_updated('jobs'::regclass) AS n"
@@ -223,6 +225,18 @@ def hot_updates_of_a_progress_write(conn: Any) -> int:
 def test_progress_writes_are_hot_updates_with_the_rendered_indexes(conn: Any) -> None:
     create_all(conn)
     assert hot_updates_of_a_progress_write(conn) == 10
+
+
+def test_progress_writes_stay_hot_with_the_stored_search_document(conn: Any) -> None:
+    create_all(conn)
+    search = PG.search_column("jobs", Job.search, Job.primary_key)
+    conn.execute(search.add_sql)
+    for statement in search.install_sql:
+        conn.execute(statement)
+    conn.execute(PG.search_index_sql("jobs", Job.search, "idx_jobs_search"))
+    assert hot_updates_of_a_progress_write(conn, ", title = COALESCE(NULL, title)") == 10
+    documents = conn.execute("SELECT search_document::text AS d FROM jobs").fetchall()
+    assert [row["d"] for row in documents] == ["'u':1"] * 10  # the URL's word, by the trigger
 
 
 def test_the_sqlite_form_of_the_covering_index_would_break_hot_updates(conn: Any) -> None:

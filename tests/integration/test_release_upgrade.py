@@ -17,6 +17,7 @@ import pytest
 
 from collector.config.database import DatabaseConfig
 from collector.models import ALL_MODELS
+from collector.models.job import Job
 from collector.repositories import FileRepository, JobRepository
 from collector.repositories.queue import JobQueue
 from collector.schema.reconcile import inspect
@@ -72,7 +73,18 @@ def test_the_previous_release_upgrades_in_place(database: str, tmp_path: Path) -
     db = DatabaseConfig(location)
     try:
         report = db.initialize_schema()
-        assert report.names("add column") == list(NEW_JOB_COLUMNS)
+        added = list(NEW_JOB_COLUMNS)
+        if db.dialect.search_column("jobs", Job.search, Job.primary_key) is not None:
+            # PostgreSQL: the stored search document is added and filled, and the
+            # previous release's GIN index over an expression is rebuilt over it.
+            added.append("search_document")
+            fill = next(c for c in report.changes if c.action == "fill column")
+            assert fill.detail.endswith("; 3 row(s) rewritten in 1 batch(es)")
+            rebuild = next(c for c in report.changes if c.name == "idx_jobs_search")
+            assert rebuild.action == "rebuild index"
+            assert "expression to_tsvector(" in rebuild.detail
+            assert report.changes.index(fill) < report.changes.index(rebuild)
+        assert report.names("add column") == added
         assert set(report.names("create index")) >= {
             "idx_jobs_identity_queued",
             "idx_jobs_identity",

@@ -1,11 +1,13 @@
 """Searching jobs by the words of their title, uploader and URL, on both engines.
 
-SQLite keeps an FTS5 table over jobs by triggers; PostgreSQL a GIN index over a
-tsvector. Both are declared on the model (``Job.search``) and built by reconcile.
+SQLite keeps an FTS5 table over jobs by triggers; PostgreSQL a tsvector column of jobs
+(search_document) kept by a row trigger, under a GIN index. Both follow the model's
+declaration (``Job.search``) and are built by reconcile.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,9 @@ from flask.testing import FlaskClient
 from collector.app import create_app
 from collector.cli import main
 from collector.config.database import DatabaseConfig
+from collector.dialects import postgresql_ddl
+from collector.dialects.base import SearchColumn
+from collector.dialects.postgresql import PostgreSQLDialect
 from collector.models.job import Job
 from collector.models.values import to_db_timestamp
 from collector.repositories import JobRepository
@@ -26,7 +31,9 @@ from collector.repositories import job_repository as job_sql
 from collector.repositories.contracts import SEARCH
 from collector.repositories.job_repository import SEARCH_PLANS, search_term, search_words
 from collector.repositories.paging import KEYSET_ORDER as NEWEST
+from collector.repositories.queue import JobQueue
 from collector.schema.plans import explain, plan_problems
+from collector.schema.reconcile import build_name
 
 pytestmark = pytest.mark.both_engines
 
@@ -290,11 +297,14 @@ def test_a_word_of_the_uploader_finds_its_jobs(jobs: JobRepository) -> None:
 
 
 def search_structure(db: DatabaseConfig) -> str:
-    """The full-text structure as stored: SQLite's FTS5 CREATE, PostgreSQL's index."""
+    """What holds the searched columns as stored: SQLite's FTS5 CREATE, PostgreSQL's
+    trigger (its comment and function) computing the stored document."""
     conn = db.connection()
     if db.dialect.search_derived("jobs", Job.search) is not None:
         return str(db.dialect.stored_table_sql(conn, "jobs_search"))
-    return str(dict(db.dialect.index_definitions(conn, "jobs"))["idx_jobs_search"])
+    search = db.dialect.search_column("jobs", Job.search, Job.primary_key)
+    assert search is not None
+    return str(db.dialect.stored_trigger_sql(conn, search.trigger.name))
 
 
 def test_a_search_over_title_and_url_is_upgraded_to_the_uploader(
@@ -311,15 +321,13 @@ def test_a_search_over_title_and_url_is_upgraded_to_the_uploader(
     job = repo.create_job("https://example.org/v/1", "other", "Harbour timelapse")
     set_uploader(db, job.id, "Lighthouse Films")
     other = repo.create_job("https://example.org/v/2", "other", "Lighthouse tour")
-    if db.dialect.search_derived("jobs", Job.search) is not None:
-        # SQLite reads the FTS table, which has no uploader yet. (PostgreSQL computes
-        # the new expression row by row, without the index, until it is rebuilt.)
-        assert titles(repo.page(q="films").items) == []
+    # SQLite's FTS table and PostgreSQL's stored document have no uploader yet.
+    assert titles(repo.page(q="films").items) == []
 
     report = db.initialize_schema()
 
     changed = {(c.action, c.name) for c in report.changes}
-    assert changed & {("rebuild derived", "jobs_search"), ("rebuild index", "idx_jobs_search")}
+    assert changed & {("rebuild derived", "jobs_search"), ("fill column", "search_document")}
     assert "uploader" in search_structure(db)
     assert titles(repo.page(q="films").items) == ["Harbour timelapse"]  # re-indexed rows
     assert titles(repo.page(q="lighthouse").items) == ["Lighthouse tour", "Harbour timelapse"]
@@ -327,7 +335,7 @@ def test_a_search_over_title_and_url_is_upgraded_to_the_uploader(
     assert titles(repo.page(q="v").items) == ["Lighthouse tour", "Harbour timelapse"]
     assert {j.id for j in repo.page().items} == {job.id, other.id}  # nothing lost
     assert db.initialize_schema().changes == []  # idempotent
-    # Written after the upgrade: the triggers (or the index) carry the new column.
+    # Written after the upgrade: the triggers carry the new column.
     later = repo.create_job("https://example.org/v/3", "other", "Night sky")
     set_uploader(db, later.id, "Observatory")
     assert titles(repo.page(q="observatory").items) == ["Night sky"]
@@ -358,6 +366,200 @@ def test_the_legacy_database_is_searchable_after_upgrade(legacy_db_path: Path) -
         assert some.id in {j.id for j in repo.page(q=word, limit=200).items}
     finally:
         config.dispose()
+
+
+# -- PostgreSQL: the stored document, its trigger and its fill --------------------------------
+
+
+@pytest.fixture
+def pg_db(pg_schema_url: str) -> Iterator[DatabaseConfig]:
+    """A PostgreSQL database (a schema of this test's own) with the schema in place."""
+    config = DatabaseConfig(pg_schema_url)
+    config.initialize_schema()
+    yield config
+    config.dispose()
+
+
+def stored_search(db: DatabaseConfig) -> SearchColumn:
+    search = db.dialect.search_column("jobs", Job.search, Job.primary_key)
+    assert search is not None
+    return search
+
+
+def documents(db: DatabaseConfig) -> dict[str, str | None]:
+    """Each job's stored document as text (None: not filled)."""
+    rows = db.execute_query("SELECT id, search_document::text AS d FROM jobs")
+    return {row["id"]: row["d"] for row in rows}
+
+
+def computed(db: DatabaseConfig) -> dict[str, str]:
+    """Each job's document as computed from its columns now."""
+    expression = postgresql_ddl.search_document(Job.search)
+    rows = db.connection().execute(f"SELECT id, ({expression})::text AS d FROM jobs").fetchall()
+    return {row["id"]: row["d"] for row in rows}
+
+
+def test_the_trigger_stores_the_words_of_new_rows_and_changed_columns(
+    pg_db: DatabaseConfig,
+) -> None:
+    repo = JobRepository(pg_db)
+    job = repo.create_job("https://example.org/v/1", "other", "Harbour timelapse")
+    assert documents(pg_db) == computed(pg_db)
+    assert "'harbour'" in str(documents(pg_db)[job.id])
+    set_uploader(pg_db, job.id, "Lighthouse Films")
+    pg_db.execute_update("UPDATE jobs SET title = ? WHERE id = ?", ("Night sky", job.id))
+    pg_db.execute_update("UPDATE jobs SET url = ? WHERE id = ?", ("https://vimeo.com/7", job.id))
+    document = str(documents(pg_db)[job.id])
+    assert documents(pg_db) == computed(pg_db)
+    assert all(f"'{word}'" in document for word in ("lighthouse", "night", "vimeo"))
+    assert "'harbour'" not in document and "'example'" not in document
+    assert titles(repo.page(q="lighthouse night vimeo").items) == ["Night sky"]
+
+
+def test_a_progress_write_leaves_the_document_alone(pg_db: DatabaseConfig) -> None:
+    repo, queue = JobRepository(pg_db), JobQueue(pg_db)
+    job = repo.create_job("https://example.org/v/1", "other", "Harbour timelapse")
+    assert queue.claim("w1", 60) is not None
+    # A document no computation gives: a write that recomputed it would replace it.
+    sentinel = "UPDATE jobs SET search_document = to_tsvector('simple', 'sentinel')"
+    pg_db.execute_update(sentinel)  # names no searched column: the trigger is not fired
+    with pg_db.transaction() as conn:
+        status = queue.report_progress(
+            job.id, "w1", 60, progress=50, bytes_downloaded=1_000, operation="downloading"
+        )
+        conn.execute("UPDATE jobs SET progress = 60 WHERE id = ?", (job.id,))
+        hot = conn.execute(
+            "SELECT pg_catalog.pg_stat_get_xact_tuples_hot_updated('jobs'::regclass) AS n"
+        ).fetchone()["n"]
+    assert status == "running"
+    assert hot == 2  # no indexed value changed: neither write touched an index
+    assert documents(pg_db) == {job.id: "'sentinel':1"}
+    # A progress write that brings a title (the extractor's) changes the words.
+    queue.report_progress(
+        job.id, "w1", 60, progress=70, bytes_downloaded=2_000, operation=None, title="Night sky"
+    )
+    assert documents(pg_db) == computed(pg_db)
+    assert titles(repo.page(q="night").items) == ["Night sky"]
+
+
+def previous_release_search(db: DatabaseConfig) -> None:
+    """The jobs table as the previous release had it: no document column nor trigger,
+    the GIN index over the document's expression."""
+    search = stored_search(db)
+    conn = db.connection()
+    conn.execute(f'DROP TRIGGER "{search.trigger.name}" ON jobs')
+    conn.execute(f'DROP FUNCTION "{search.trigger.name}"()')
+    conn.execute('DROP INDEX "idx_jobs_search"')
+    conn.execute("ALTER TABLE jobs DROP COLUMN search_document")
+    expression = postgresql_ddl.search_document(Job.search)
+    conn.execute(f'CREATE INDEX "idx_jobs_search" ON jobs USING gin (({expression}))')
+
+
+def test_the_previous_expression_index_is_upgraded_to_the_column(pg_db: DatabaseConfig) -> None:
+    repo = JobRepository(pg_db)
+    for i in range(3):
+        repo.create_job(f"https://example.org/v/{i}", "other", f"Harbour timelapse {i}")
+    previous_release_search(pg_db)
+    old = repo.create_job("https://example.org/v/3", "other", "Lighthouse tour")
+    assert "search_document" not in {
+        c.name for c in PostgreSQLDialect().table_columns(pg_db.connection(), "jobs")
+    }
+
+    report = pg_db.initialize_schema()
+
+    changes = [(c.action, c.name) for c in report.changes]
+    assert changes == [
+        ("add column", "search_document"),
+        ("fill column", "search_document"),
+        ("rebuild index", "idx_jobs_search"),
+        ("analyze", "jobs"),
+    ]
+    fill, rebuild = report.changes[1], report.changes[2]
+    assert fill.detail == "column search_document missing; 4 row(s) rewritten in 1 batch(es)"
+    assert rebuild.detail.startswith("full text; expression to_tsvector(")
+    assert rebuild.detail.endswith("declared column search_document")
+    definition = dict(pg_db.dialect.index_definitions(pg_db.connection(), "jobs"))
+    assert definition["idx_jobs_search"].endswith("USING gin (search_document)")
+    assert documents(pg_db) == computed(pg_db)
+    assert len(repo.page(q="harbour").items) == 3
+    assert [j.id for j in repo.page(q="lighthouse").items] == [old.id]
+    assert pg_db.initialize_schema().changes == []
+
+
+def test_an_interrupted_fill_is_finished_by_the_next_start(
+    pg_db: DatabaseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = JobRepository(pg_db)
+    for i in range(5):
+        repo.create_job(f"https://example.org/v/{i}", "other", f"Harbour timelapse {i}")
+    search = stored_search(pg_db)
+    conn = pg_db.connection()
+    conn.execute(f'DROP TRIGGER "{search.trigger.name}" ON jobs')
+    conn.execute("UPDATE jobs SET search_document = NULL")
+    # The fill stops after its first batch of two rows, as a kill would.
+    stopping = dataclasses.replace(
+        search,
+        batch_size=2,
+        fill_next_sql="SELECT CAST(? AS text) || CAST(? AS text) || CAST(1 / 0 AS text)",
+    )
+    with monkeypatch.context() as patched:
+        patched.setattr(PostgreSQLDialect, "search_column", lambda *args: stopping)
+        with pytest.raises(Exception, match="division by zero"):
+            pg_db.initialize_schema()
+    stored = pg_db.dialect.stored_trigger_sql(conn, search.trigger.name)
+    assert stored is not None and stored.startswith("\n")  # installed, not marked
+    assert sorted(d is None for d in documents(pg_db).values()) == [False, False, True, True, True]
+    later = repo.create_job("https://example.org/v/5", "other", "Harbour at night")
+    assert documents(pg_db)[later.id] is not None  # the installed trigger works already
+
+    report = pg_db.initialize_schema()
+
+    fill = next(c for c in report.changes if c.action == "fill column")
+    assert fill.detail == (
+        "trigger trg_jobs_search_document not marked complete: an interrupted fill; "
+        "3 row(s) rewritten in 1 batch(es)"
+    )
+    assert documents(pg_db) == computed(pg_db)
+    assert len(repo.page(q="harbour").items) == 6
+    assert pg_db.initialize_schema().changes == []
+
+
+def test_a_trigger_over_other_columns_is_replaced_and_the_rows_filled_again(
+    pg_db: DatabaseConfig,
+) -> None:
+    repo = JobRepository(pg_db)
+    job = repo.create_job("https://example.org/v/1", "other", "Harbour timelapse")
+    set_uploader(pg_db, job.id, "Lighthouse Films")
+    # A trigger marked complete, but over other columns (as a changed declaration left it).
+    other = pg_db.dialect.search_column("jobs", ("url",), Job.primary_key)
+    assert other is not None
+    with pg_db.transaction() as conn:
+        pg_db.dialect.replace_trigger(conn, other.trigger)
+    url_only = postgresql_ddl.search_document(("url",))  # the documents it would store
+    pg_db.connection().execute(f"UPDATE jobs SET search_document = {url_only}")
+    assert repo.page(q="harbour").items == []
+
+    report = pg_db.initialize_schema()
+
+    fill = next(c for c in report.changes if c.action == "fill column")
+    assert fill.detail == (
+        "trigger trg_jobs_search_document differs; 1 row(s) rewritten in 1 batch(es)"
+    )
+    assert documents(pg_db) == computed(pg_db)
+    assert [j.id for j in repo.page(q="harbour lighthouse").items] == [job.id]
+    assert pg_db.initialize_schema().changes == []
+
+
+def test_a_leftover_of_an_interrupted_search_index_build_is_dropped(pg_db: DatabaseConfig) -> None:
+    JobRepository(pg_db).create_job("https://example.org/v/1", "other", "Harbour timelapse")
+    leftover = build_name("idx_jobs_search")
+    pg_db.execute_update(f'CREATE INDEX "{leftover}" ON jobs USING gin (search_document)')
+
+    report = pg_db.initialize_schema()
+
+    assert [(c.action, c.name) for c in report.changes] == [("drop index", leftover)]
+    assert leftover not in dict(pg_db.dialect.index_definitions(pg_db.connection(), "jobs"))
+    assert pg_db.initialize_schema().changes == []
 
 
 # -- the API ------------------------------------------------------------------------------

@@ -182,6 +182,32 @@ class Derived:
         )
 
 
+@dataclass(frozen=True)
+class SearchColumn:
+    """A column of a searched table holding each row's words, kept by a row trigger
+    (PostgreSQL's tsvector: see postgresql_ddl.search_column), in its engine's form.
+
+    Reconcile adds the column (``add_sql``), installs the trigger unmarked
+    (``install_sql``), fills the rows by keyset over the primary key, one batch a
+    transaction (``*_batch_sql`` give a batch's last key, ``fill_*_sql`` rewrite the
+    rows up to it), and only then marks the trigger (``mark_sql``): the trigger reads
+    back as :meth:`Dialect.trigger_sql` gives it once marked, so a fill that was
+    interrupted leaves it unmarked, and the next reconcile fills again.
+    """
+
+    table: str
+    column: str
+    add_sql: str  # ALTER TABLE ... ADD COLUMN
+    trigger: Trigger
+    install_sql: tuple[str, ...]  # (re)create the trigger and its function, unmarked
+    mark_sql: str  # mark the trigger complete
+    first_batch_sql: str  # the last key of the first batch (placeholder: batch size)
+    next_batch_sql: str  # the last key of the batch after a key (after, batch size)
+    fill_first_sql: str  # rewrite the rows up to a key (up to)
+    fill_next_sql: str  # rewrite the rows after a key up to another (after, up to)
+    batch_size: int
+
+
 def counts_table(table: str, column: str) -> str:
     return f"{table}_{column}_counts"
 
@@ -414,6 +440,12 @@ class Dialect(ABC):
     def search_derived(self, table: str, columns: Sequence[str]) -> Derived | None:
         """The derived table holding ``table``'s words (SQLite's FTS5 table kept by
         triggers), or None where the engine indexes them otherwise (search_index_sql)."""
+        return None
+
+    def search_column(self, table: str, columns: Sequence[str], key: str) -> SearchColumn | None:
+        """The column of ``table`` that stores its rows' words for search_index_sql's
+        index, kept by a trigger (PostgreSQL), or None where the engine keeps no such
+        column (SQLite: search_derived's table holds the words)."""
         return None
 
     def search_index_sql(

@@ -654,32 +654,51 @@ class PostgreSQLDialect(Dialect):
 
     # -- derived tables (trigger DDL) ---------------------------------------------------
 
+    def search_column(
+        self, table: str, columns: Sequence[str], key: str
+    ) -> postgresql_ddl.SearchColumn:
+        return postgresql_ddl.search_column(table, columns, key)
+
     def search_index_sql(
         self, table: str, columns: Sequence[str], name: str, online: bool = False
     ) -> str | None:
+        """A GIN index over the stored document column (search_column), not over an
+        expression: the search reads the column, whose value the trigger computed."""
         how = "CREATE INDEX CONCURRENTLY" if online else "CREATE INDEX"
-        document = postgresql_ddl.search_document(columns)
-        return (
-            f"{how} {quote_identifier(name)} ON {quote_identifier(table)} USING gin (({document}))"
-        )
+        column = quote_identifier(postgresql_ddl.SEARCH_COLUMN)
+        return f"{how} {quote_identifier(name)} ON {quote_identifier(table)} USING gin ({column})"
 
     def search_index_differences(
         self, conn: Connection, table: str, columns: Sequence[str], name: str
     ) -> list[str]:
-        expected = postgresql_ddl.normalised_search_expression(conn, table, columns)
-        actual = postgresql_ddl.index_expression(conn, name)
-        if actual == expected:
-            return []
-        return [f"expression {actual or 'none'}, declared {expected}"]
+        """An index over anything but the plain document column (the previous releases'
+        expression index over the searched columns, say) differs."""
+        info = self.index_info(conn, name)
+        if info is None:
+            return ["missing"]
+        found = []
+        if info.table != table:
+            found.append(f"on table {info.table}, declared on {table}")
+        keys = tuple(column for column, _ in info.columns)
+        if keys != (postgresql_ddl.SEARCH_COLUMN,):
+            expression = postgresql_ddl.index_expression(conn, name)
+            actual = f"expression {expression}" if expression else f"columns {keys}"
+            found.append(f"{actual}, declared column {postgresql_ddl.SEARCH_COLUMN}")
+        if info.predicate is not None:
+            found.append(f"predicate {info.predicate}, declared none")
+        if info.include:
+            found.append(f"included columns {info.include}, declared none")
+        return found
 
     def search_condition(self, table: str, columns: Sequence[str]) -> str:
         # plainto_tsquery reads no operator: every word must appear, whatever the text.
         # The matching ids are gathered first, through the GIN index (an InitPlan run
-        # once): a bare ``@@`` term lets the planner walk the created_at index computing
-        # every row's tsvector when it overestimates a rare word (6 s at 1M jobs for a
-        # word in one title, 0.3 ms this way: docs/indexes.md).
+        # once): a bare ``@@`` term lets the planner walk the created_at index checking
+        # every row's document when it overestimates a rare word (6 s at 1M jobs for a
+        # word in one title when each row's tsvector was computed, 0.3 ms this way:
+        # docs/indexes.md).
         t = quote_identifier(table)
-        match = f"{postgresql_ddl.search_document(columns)} @@ plainto_tsquery('simple', ?)"
+        match = f"{quote_identifier(postgresql_ddl.SEARCH_COLUMN)} @@ plainto_tsquery('simple', ?)"
         return f"id = ANY(ARRAY(SELECT id FROM {t} WHERE {match}))"
 
     def search_value(self, words: Sequence[str]) -> str:

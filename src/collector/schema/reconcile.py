@@ -34,6 +34,11 @@ wait for it, then find nothing left to do. A statement that waits longer than th
 timeout for a lock (a long transaction holding the table) fails with an error naming
 what it waited for and who held it, instead of queueing behind it.
 
+Where the engine stores each row's searched words in a column of the table
+(PostgreSQL: a tsvector kept by a row trigger), the column is added, the trigger
+installed and the rows already there filled in batches of their own transactions,
+before the full-text index over the column is checked (_reconcile_search_column).
+
 Declared table storage settings (``Model.storage``: PostgreSQL's fillfactor and
 autovacuum parameters; SQLite has none) are compared with the table's and set when
 they differ.
@@ -101,7 +106,8 @@ class SchemaError(Exception):
 class Change(NamedTuple):
     # "create table", "add column", "set storage", "create index", "rebuild index",
     # "drop index" (a leftover of an interrupted build), "build derived", "rebuild
-    # derived", "analyze"
+    # derived", "fill column" (the stored search document, recomputed with its trigger
+    # installed anew: _reconcile_search_column), "analyze"
     action: str
     table: str
     name: str
@@ -165,6 +171,10 @@ def inspect(conn: Connection, models: Sequence[type[BaseModel]]) -> list[IndexSt
         build_name(spec.name).lower(): spec.name for model in models for spec in model.index_specs()
     }
     for model in models:
+        if model.search:
+            name = search_index(model.get_table_name())
+            temporary[build_name(name).lower()] = name
+    for model in models:
         table = model.get_table_name()
         for spec in model.index_specs():
             info = introspect.index_info(conn, spec.name)
@@ -221,6 +231,8 @@ def reconcile(
 
     ``tables=False`` leaves tables and columns alone, ``indexes=False`` indexes and
     derived tables (a bulk load creates the tables, loads, then builds the rest once).
+    The stored search document (a column no model declares, with its trigger) goes
+    with the full-text index: it is added and filled when indexes are reconciled.
     ``online=False`` builds indexes in a transaction even where the engine could build
     them while the table takes writes: for a database nobody else writes yet (a bulk
     load's target), where a plain build is about twice as quick and does not wait for
@@ -283,7 +295,8 @@ def _reconcile(
         for model in models:
             if model in unsearchable:
                 continue
-            if _reconcile_search_index(db, model, report, online):
+            filled = _reconcile_search_column(db, model, report)
+            if _reconcile_search_index(db, model, report, online) or filled:
                 built_tables.add(model.get_table_name())
         skipped = {m.get_table_name() for m in unsearchable}
         for item in derived.declared(models, db.dialect):
@@ -487,6 +500,80 @@ def _unsearchable(
     return found
 
 
+def _reconcile_search_column(db: Database, model: type[BaseModel], report: ReconcileReport) -> bool:
+    """Where the engine stores each row's words in a column kept by a trigger
+    (PostgreSQL: Dialect.search_column), add the column if missing, (re)create the
+    trigger if missing or different, and fill the rows already there. True if it
+    rewrote rows (the table's statistics are then refreshed).
+
+    The fill goes by keyset over the primary key, ``batch_size`` rows a batch, each
+    batch its own short transaction: a large table is upgraded while it takes writes,
+    each row locked for one batch at most. The trigger is installed first (rows
+    written during the fill get their document from it) and marked complete (its
+    comment, which trigger_sql compares) only after the last batch. A fill that was
+    interrupted (a kill, a lost connection) therefore leaves the trigger unmarked:
+    the next start reads it as differing from its declaration and fills again, and
+    since the fill writes only rows whose document differs, it rewrites only the rows
+    it had not reached."""
+    if not model.search:
+        return False
+    table = model.get_table_name()
+    search = db.dialect.search_column(table, model.search, model.primary_key)
+    if search is None:
+        return False
+    trigger = search.trigger
+    doing = f"adding the search column {search.column} to {table}"
+    with _waiting(db, [table], doing), db.transaction() as conn:
+        present = {c.name for c in introspect.table_columns(conn, table)}
+        added = search.column not in present
+        if added:
+            conn.execute(search.add_sql)
+            logger.info("added column %s.%s (the search document)", table, search.column)
+            report.changes.append(
+                Change("add column", table, search.column, "search document, by trigger")
+            )
+        stored = db.dialect.stored_trigger_sql(conn, trigger.name)
+        declared = db.dialect.trigger_sql(trigger)
+        if stored == declared and not added:
+            return False
+        mark, _, function = (stored or "").partition("\n")
+        if added:
+            why = f"column {search.column} missing"
+        elif stored is None:
+            why = f"trigger {trigger.name} missing"
+        elif not mark and function == declared.partition("\n")[2]:
+            why = f"trigger {trigger.name} not marked complete: an interrupted fill"
+        else:
+            why = f"trigger {trigger.name} differs"
+        for statement in search.install_sql:
+            conn.execute(statement)
+    started = time.monotonic()
+    rows = batches = 0
+    last = None
+    while True:
+        with _waiting(db, [table], f"filling {table}.{search.column}"), db.transaction() as conn:
+            if last is None:
+                end = conn.execute(search.first_batch_sql, (search.batch_size,)).fetchone()[0]
+            else:
+                end = conn.execute(search.next_batch_sql, (last, search.batch_size)).fetchone()[0]
+            if end is None:
+                break
+            if last is None:
+                cursor = conn.execute(search.fill_first_sql, (end,))
+            else:
+                cursor = conn.execute(search.fill_next_sql, (last, end))
+            rows += max(cursor.rowcount, 0)
+            batches += 1
+            last = end
+    with _waiting(db, [table], f"marking the trigger {trigger.name}"), db.transaction() as conn:
+        conn.execute(search.mark_sql)
+    seconds = time.monotonic() - started
+    detail = f"{why}; {rows} row(s) rewritten in {batches} batch(es)"
+    logger.info("filled %s.%s (%.1f s): %s", table, search.column, seconds, detail)
+    report.changes.append(Change("fill column", table, search.column, detail))
+    return rows > 0
+
+
 def _reconcile_search_index(
     db: Database, model: type[BaseModel], report: ReconcileReport, online: bool
 ) -> bool:
@@ -510,9 +597,15 @@ def _reconcile_search_index(
         return False
     with _waiting(db, [table], f"building index {name} on table {table}"):
         if online and _builds_online(db, table):
+            # Built under the temporary name, then swapped in (as _build_online does):
+            # the searches keep the old index until the new one is there. An
+            # interrupted build is dropped by the next start (inspect finds it).
+            temporary = build_name(name)
+            _run(db, db.dialect.drop_index_sql(temporary, online=True))
+            _run(db, db.dialect.search_index_sql(table, model.search, temporary, online=True) or "")
             if info is not None:
                 _run(db, db.dialect.drop_index_sql(name, online=True))
-            _run(db, db.dialect.search_index_sql(table, model.search, name, online=True) or "")
+            _run(db, db.dialect.rename_index_sql(temporary, name))
         else:
             with _step(db) as conn:
                 conn.execute(db.dialect.drop_index_sql(name))
