@@ -135,9 +135,7 @@ def search_sql(db: DatabaseConfig, statements: tuple[tuple[str, str], ...]) -> t
     """The statements of a jobs search on ``db``'s engine: (kind, the list's WHERE)."""
     dialect, found = db.dialect, []
     for kind, where in statements:
-        if kind == "count":
-            found.append(dialect.search_count_sql("jobs", Job.search))
-        elif kind == "walk":
+        if kind == "walk":
             found.append(dialect.search_walk_sql("jobs", Job.search, where, NEWEST))
         else:
             found.append(dialect.search_gather_sql("jobs", Job.search, where, NEWEST))
@@ -160,16 +158,11 @@ LATER = "(created_at, id) > (?, ?)"
 ACTIVE_IN = "\"status\" IN ('pending', 'running', 'cancelling')"
 SEARCH_TERM = "<the dialect's search condition>"
 
-# A jobs search's statements, as (kind, the list's WHERE): count the matches (up to a
-# bound), walk the list checking each row, or gather every match and sort.
+# A jobs search's statements, as (kind, the list's WHERE): the walk of the list checking
+# each row, then (the sample word's matches are few) the gather of every match, sorted.
 SEARCH_STATEMENTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "JobRepository.page(q)": (("count", ""), ("gather", "")),
+    "JobRepository.page(q)": (("walk", ""), ("gather", "")),
     "JobRepository.page(q, status, cursor)": (
-        ("count", ""),
-        ("gather", f"status = ? AND {AFTER}"),
-    ),
-    "JobRepository.page(q, walk)": (("walk", ""), ("gather", "")),
-    "JobRepository.page(q, status, cursor, walk)": (
         ("walk", f"status = ? AND {AFTER}"),
         ("gather", f"status = ? AND {AFTER}"),
     ),
@@ -215,7 +208,7 @@ EXPECTED_SQL: dict[str, tuple[str, ...]] = {
     "JobRepository.page(active, cursor)": (
         f'SELECT * FROM "jobs" WHERE {ACTIVE_IN} AND {AFTER}{NEWEST} LIMIT ?',
     ),
-    # Built by the dialect (SEARCH_STATEMENTS below): listed here by name.
+    # Built by the dialect (SEARCH_STATEMENTS above): listed here by name.
     **dict.fromkeys(SEARCH_STATEMENTS, ()),
     "FileRepository.page(cursor)": (f'SELECT * FROM "files" WHERE {AFTER}{NEWEST} LIMIT ?',),
     "FileRepository.page(file_type, cursor)": (

@@ -29,7 +29,7 @@ from collector.models.values import to_db_timestamp
 from collector.repositories import JobRepository
 from collector.repositories import job_repository as job_sql
 from collector.repositories.contracts import SEARCH
-from collector.repositories.job_repository import SEARCH_PLANS, search_term, search_words
+from collector.repositories.job_repository import search_term, search_words
 from collector.repositories.paging import KEYSET_ORDER as NEWEST
 from collector.repositories.queue import JobQueue
 from collector.schema.plans import explain, plan_problems
@@ -101,14 +101,13 @@ def test_search_pages_by_keyset_newest_first(db: DatabaseConfig) -> None:
     assert len(seen) == 65
 
 
-# -- how a search finds its rows (job_repository.SEARCH_FEW, SEARCH_WALK) -----------------
+# -- how a search finds its rows (job_repository.SEARCH_WALK) ---------------------------
 
-FEW, WALK = 5, 30  # the bounds, made small so a small table shows every plan
+WALK = 30  # the walk's bound, made small so a small table shows both statements
 
 
 @pytest.fixture
 def bounds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(job_sql, "SEARCH_FEW", FEW)
     monkeypatch.setattr(job_sql, "SEARCH_WALK", WALK)
 
 
@@ -139,7 +138,6 @@ def ran(db: DatabaseConfig, call: Callable[[], object]) -> list[str]:
     """Which search statements ``call`` ran, by kind."""
     dialect = db.dialect
     kinds = {
-        dialect.search_count_sql("jobs", Job.search): "count",
         dialect.search_walk_sql("jobs", Job.search, "", NEWEST): "walk",
         dialect.search_gather_sql("jobs", Job.search, "", NEWEST): "gather",
     }
@@ -149,9 +147,9 @@ def ran(db: DatabaseConfig, call: Callable[[], object]) -> list[str]:
 
 
 @pytest.mark.usefixtures("bounds")
-def test_every_plan_gives_the_same_pages(db: DatabaseConfig) -> None:
-    # "common" in every third title (many matches), "rare" in three, "old" only in the
-    # oldest rows (beyond the walk's reach), "none" nowhere.
+def test_the_walk_and_the_gather_page_alike(db: DatabaseConfig) -> None:
+    # "common" in every third title, "rare" in three, "old" only in the oldest rows
+    # (beyond the walk's reach), "none" nowhere; a quarter of the jobs completed.
     titles_ = []
     for i in range(120):
         words = ["clip", str(i)]
@@ -166,38 +164,32 @@ def test_every_plan_gives_the_same_pages(db: DatabaseConfig) -> None:
             repo.update_job_status(job_id, "completed")
     for q in ("common", "rare", "old", "none", "common old", "clip"):
         for filters in ({}, {"status": "completed"}, {"status": "pending"}):
-            chosen = every_page(repo, q=q, **filters)
+            pages = every_page(repo, q=q, **filters)
             wanted = [
                 job_id
                 for i, job_id in reversed(list(enumerate(ids)))
                 if all(w in titles_[i].split() for w in q.split())
                 and (not filters or (i % 4 == 0) == (filters["status"] == "completed"))
             ]
-            assert [i for page in chosen for i in page] == wanted, (q, filters)
-            for plan in SEARCH_PLANS:
-                assert every_page(repo, q=q, search_plan=plan, **filters) == chosen, (q, plan)
+            assert [i for page in pages for i in page] == wanted, (q, filters)
+            assert all(len(page) == 7 for page in pages[:-1]), (q, filters)
 
 
 @pytest.mark.usefixtures("bounds")
-def test_the_plan_follows_the_matches(db: DatabaseConfig) -> None:
+def test_the_walk_gives_way_to_the_gather_when_it_stops_short(db: DatabaseConfig) -> None:
     titles_ = [
         f"clip {i}" + (" common" if i % 2 else "") + (" old" if i < 8 else "") for i in range(100)
     ]
     timeline(db, titles_)
     repo = JobRepository(db)
-    # A few matches: counted, then read and sorted.
-    assert ran(db, lambda: repo.page(q="clip 3")) == ["count", "gather"]
-    # Many, spread over the list: counted, then the walk fills the page.
-    assert ran(db, lambda: repo.page(q="common", limit=10)) == ["count", "walk"]
-    # Many, all older than the walk reaches: the walk stops short, then the gather.
-    assert ran(db, lambda: repo.page(q="old", limit=5)) == ["count", "walk", "gather"]
-    # More than the page but spread thinner than the walk can fill it: the same.
-    assert ran(db, lambda: repo.page(q="clip", limit=40)) == ["count", "walk", "gather"]
-
-
-def test_an_unknown_search_plan_is_a_value_error(db: DatabaseConfig) -> None:
-    with pytest.raises(ValueError, match="walk, gather"):
-        JobRepository(db).page(q="clip", search_plan="scan")
+    # Many matches spread over the list: the walk fills the page.
+    assert ran(db, lambda: repo.page(q="common", limit=10)) == ["walk"]
+    # A few: the walk finds one, not a page; then every match is read and sorted.
+    assert ran(db, lambda: repo.page(q="clip 3")) == ["walk", "gather"]
+    # Many, all older than the walk reaches.
+    assert ran(db, lambda: repo.page(q="old", limit=5)) == ["walk", "gather"]
+    # Spread thinner than the walk can fill a page of 40 from.
+    assert ran(db, lambda: repo.page(q="common", limit=40)) == ["walk", "gather"]
 
 
 @pytest.mark.sqlite_only
@@ -678,12 +670,12 @@ def test_search_benchmark_runs_on_a_small_dataset(database: str) -> None:
     assert (common.word, common.matching) == ("zebra", 19)
     assert (rare.word, rare.matching) == ("1334", 1)
     assert (every.word, every.matching) == ("video", 2_000)
-    # 19 and 1 matches are a few (SEARCH_FEW): read and sorted; every title: walked.
-    assert common.statements == rare.statements == ["count", "gather"]
-    assert every.statements == ["count", "walk"]
+    # 1% (one in 100 rows) and one match: the walk of 10,000 rows stops short of a
+    # page of 50 in 2,000 rows, then the gather; every title: the walk fills the page.
+    assert common.statements == rare.statements == ["walk", "gather"]
+    assert every.statements == ["walk"]
     for case in figures.cases:
-        assert case.search_ms > 0 and case.like_ms > 0
-        assert set(case.plan_ms) == {"walk", "gather"}
+        assert case.search_ms > 0 and case.like_ms > 0 and case.gather_ms > 0
     assert every.second_page_ms > 0 and rare.second_page_ms == 0.0  # one page only
     assert len(search_lines(figures)) == 1 + 3 * len(figures.cases)
 

@@ -472,14 +472,10 @@ class Dialect(ABC):
         """The value bound to search_condition's placeholder for ``words`` (letters and
         digits only: no word carries the engine's query syntax)."""
 
-    # The statements of a search (repositories/job_repository.py chooses between them).
+    # The two statements of a search (repositories/job_repository.py: the walk, then the
+    # gather if the walk stopped short of a page).
     # ``where`` is the list's own condition ("" for none: its filters and the cursor's
     # range) and ``order`` its ORDER BY clause; the search value binds where noted.
-
-    @abstractmethod
-    def search_count_sql(self, table: str, columns: Sequence[str]) -> str:
-        """SELECT of one number: the rows matching the search value (first placeholder),
-        counted no further than the second placeholder's number."""
 
     @abstractmethod
     def search_walk_sql(self, table: str, columns: Sequence[str], where: str, order: str) -> str:
@@ -581,6 +577,11 @@ class Dialect(ABC):
     @abstractmethod
     def analyzed_rows(self, conn: Connection, table: str) -> int | None:
         """The row count the planner's statistics know, None if never analyzed."""
+
+    def flush_statistics(self, conn: Connection) -> None:
+        """Make this session's writes count in the table statistics an ANALYZE in the
+        next transaction reads (nothing where the engine keeps no such counts)."""
+        return None
 
     @abstractmethod
     def analyze(self, conn: Connection, table: str) -> None:

@@ -704,12 +704,6 @@ class PostgreSQLDialect(Dialect):
     def search_value(self, words: Sequence[str]) -> str:
         return " ".join(words)
 
-    def search_count_sql(self, table: str, columns: Sequence[str]) -> str:
-        return (
-            f"SELECT count(*) FROM (SELECT 1 FROM {quote_identifier(table)} "
-            f"WHERE {_SEARCH_MATCH} LIMIT ?) AS matching"
-        )
-
     def search_walk_sql(self, table: str, columns: Sequence[str], where: str, order: str) -> str:
         # The list's own index walk, each row's stored words checked as it comes (the
         # column makes that a lookup, not a parse: docs/indexes.md); the subquery's
@@ -836,13 +830,18 @@ class PostgreSQLDialect(Dialect):
         )
         return None if row[0] < 0 else int(row[0])
 
-    def analyze(self, conn: Connection, table: str) -> None:
-        """ANALYZE; first this session's pending statistics are flushed (PostgreSQL 15+,
-        outside a transaction), else rows it wrote just before would be added to the
-        table's live-row estimate again after ANALYZE has counted them, and the next
-        start would find the statistics stale (twice the rows) and analyze once more."""
+    def flush_statistics(self, conn: Connection) -> None:
+        """Flush this session's pending statistics (PostgreSQL 15+; only outside a
+        transaction: call it before the one that analyzes), else rows it wrote just
+        before would be added to the table's live-row estimate again after ANALYZE has
+        counted them, and the next start would find the statistics stale (twice the
+        rows) and analyze once more."""
         if not self.in_transaction(conn) and conn.info.server_version >= 150000:  # type: ignore[attr-defined]  # psycopg's connection info
             conn.execute("SELECT pg_catalog.pg_stat_force_next_flush()")
+
+    def analyze(self, conn: Connection, table: str) -> None:
+        """ANALYZE, this session's pending statistics flushed first where it can be."""
+        self.flush_statistics(conn)
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
     def optimize(self, conn: Connection) -> None:

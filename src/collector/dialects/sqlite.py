@@ -287,10 +287,6 @@ class SQLiteDialect(Dialect):
         fts = quote_identifier(search_table(table))
         return f"rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)"
 
-    def search_count_sql(self, table: str, columns: Sequence[str]) -> str:
-        fts = quote_identifier(search_table(table))
-        return f"SELECT count(*) FROM (SELECT rowid FROM {fts} WHERE {fts} MATCH ? LIMIT ?)"
-
     def search_walk_sql(self, table: str, columns: Sequence[str], where: str, order: str) -> str:
         # The list's rowids come from its own index alone (a covering walk), each probed
         # against the matching rowids of the FTS table, read once; only the rows kept

@@ -277,41 +277,28 @@ CONTRACTS: tuple[QueryContract, ...] = (
     QueryContract(
         "JobRepository.page(q)",
         lambda j, f, s: j.page(q=SEARCH_SAMPLE),
-        (SEARCH, SEARCH),
+        ("idx_jobs_created_at", SEARCH),
         temp_sort_ok=True,
-        note="the matches counted (no further than SEARCH_FEW + 1) in the full-text "
-        "structure; a few: read from it and sorted newest first (more: the walk below)",
+        note="the walk: the list's index newest first, at most SEARCH_WALK rows, each "
+        "checked (SQLite: its rowid against the FTS table's matches; PostgreSQL: its "
+        "stored words), the page's rows sorted. The sample word's few matches leave the "
+        "page short: then the gather, every match from the full-text structure, sorted",
     ),
     QueryContract(
         "JobRepository.page(q, status, cursor)",
         lambda j, f, s: j.page(q=SEARCH_SAMPLE, status="completed", cursor=s.cursor),
-        (SEARCH, SEARCH),
-        temp_sort_ok=True,
-        note="counted as page(q); SQLite walks the status index and probes the matching "
-        "rowids; PostgreSQL filters the matching rows by status and sorts them",
-    ),
-    QueryContract(
-        "JobRepository.page(q, walk)",
-        lambda j, f, s: j.page(q=SEARCH_SAMPLE, search_plan="walk"),
-        ("idx_jobs_created_at", SEARCH),
-        temp_sort_ok=True,
-        note="a search with many matches: the list's index walked newest first, at most "
-        "SEARCH_WALK rows, each checked (SQLite: its rowid against the FTS table's "
-        "matches; PostgreSQL: its stored words); the page's rows sorted. The sample "
-        "word's few matches leave the page short: then the second statement reads them all",
-    ),
-    QueryContract(
-        "JobRepository.page(q, status, cursor, walk)",
-        lambda j, f, s: j.page(
-            q=SEARCH_SAMPLE, status="completed", cursor=s.cursor, search_plan="walk"
-        ),
         ("idx_jobs_status_created", SEARCH),
         temp_sort_ok=True,
-        note="the walk over the status index from the cursor, then as page(q, walk)",
+        note="the walk over the status index from the cursor, then the gather as page(q) "
+        "(SQLite probes the matching rowids along the status index; PostgreSQL filters "
+        "the matching rows by status and sorts them)",
         cost_based=CostBased(
-            "a fifth of the jobs are completed: the created_at index, filtered by status "
-            "from the cursor, gives the walk's rows in order as cheaply",
+            "most jobs are completed: the created_at index, filtered by status from the "
+            "cursor, gives the walk's rows in order as cheaply; and where the walk's bound "
+            "(SEARCH_WALK rows) is much of the table, reading the list whole and sorting it",
             indexes=("idx_jobs_created_at",),
+            scans=frozenset({"jobs"}),
+            sort=True,
         ),
     ),
     QueryContract(

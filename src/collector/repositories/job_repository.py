@@ -72,19 +72,15 @@ def search_words(text: Any) -> list[str]:
     return words[:MAX_SEARCH_WORDS]
 
 
-# How page(q=) finds a search's first rows (measured at 1M jobs: docs/indexes.md,
-# "Searching by words"). A search with at most SEARCH_FEW matches reads them all from
-# the full-text structure and sorts them: a few hundred reads at most. One with more
-# walks the list newest first through its own index, SEARCH_WALK rows at most, keeping
-# the matching rows as they come: a word in 1% of the rows fills a page of 50 after about
-# 5,000 rows, where reading its every match would cost 10,000 row reads and a sort. A
-# walk that stops short of a page (matches older than its reach, or a filter that leaves
-# few) gives way to reading them all: never worse than that plus the walk.
-SEARCH_FEW = 200
+# How page(q=) finds a search's rows (measured at 1M jobs: docs/indexes.md, "Searching
+# by words"). It walks the list in its order through its own index, SEARCH_WALK rows at
+# most, keeping the matching rows as they come: a word in 1% of the rows fills a page of
+# 50 after about 5,000 rows, where reading its every match would cost 10,000 row reads
+# and a sort (and a word in most rows, a million). A walk that stops short of a page (a
+# rare word, matches older than its reach, a filter that leaves few) gives way to
+# reading every match from the full-text structure and sorting them: a rare word's few
+# reads. So a search costs at most the walk plus what it cost before.
 SEARCH_WALK = 10_000
-# page(search_plan=...): choose (None), or take one plan (the plan contracts check each,
-# the benchmark times each); a walk that stops short still gives way to the gather.
-SEARCH_PLANS = ("walk", "gather")
 
 
 def search_term(dialect: Dialect, words: Sequence[str]) -> tuple[str, str]:
@@ -199,7 +195,6 @@ class JobRepository(Repository[Job]):
         q: str | None = None,
         parent: str | None = None,
         subscription: str | None = None,
-        search_plan: str | None = None,
     ) -> Page[Job]:
         """A page of jobs, newest first, optionally of one status or platform, or active,
         and with ``q``: only those whose title, uploader or URL holds every word of ``q``
@@ -209,9 +204,7 @@ class JobRepository(Repository[Job]):
         ``parent``: the jobs a playlist job queued, in the playlist's order (oldest
         first); ``subscription``: the jobs a subscription queued.
 
-        Pass the previous page's ``next_cursor`` to get the next one. ``search_plan``
-        (one of SEARCH_PLANS) takes one way of searching instead of choosing (see
-        SEARCH_FEW); every plan gives the same page.
+        Pass the previous page's ``next_cursor`` to get the next one.
         """
         terms: list[str] = []
         params: list[Any] = []
@@ -240,9 +233,7 @@ class JobRepository(Repository[Job]):
         oldest_first = parent is not None
         if q is not None:
             words = search_words(q)
-            if search_plan is not None:
-                check_choice("search_plan", search_plan, SEARCH_PLANS)
-            return self._search(words, terms, params, cursor, limit, oldest_first, search_plan)
+            return self._search(words, terms, params, cursor, limit, oldest_first)
         return self._page(terms, params, cursor, limit, oldest_first)
 
     def _search(
@@ -253,26 +244,19 @@ class JobRepository(Repository[Job]):
         cursor: str | None,
         limit: int,
         oldest_first: bool,
-        plan: str | None,
     ) -> Page[Job]:
-        """A page of the list (``terms``) holding only the rows with every word."""
+        """A page of the list (``terms``) holding only the rows with every word: the
+        walk, then, if it stopped short of a page, the gather (see SEARCH_WALK)."""
         check_limit(limit, allow_none=False)
         dialect, table = self.db.dialect, Job.get_table_name()
         value = dialect.search_value(words)
         where_terms, values, order = keyset_where(terms, params, cursor, oldest_first)
         where = " AND ".join(where_terms)
-        if plan is None:
-            rows = self.db.execute_query(
-                dialect.search_count_sql(table, Job.search), (value, SEARCH_FEW + 1)
-            )
-            plan = "walk" if rows and int(rows[0][0]) > SEARCH_FEW else "gather"
-        if plan == "walk":
-            sql = dialect.search_walk_sql(table, Job.search, where, order)
-            names, found = self.db.execute_rows(sql, [*values, SEARCH_WALK, value, limit + 1])
-            if len(found) > limit:  # a full page: the walk reached the page's end
-                return self._page_of(names, found, limit)
-        sql = dialect.search_gather_sql(table, Job.search, where, order)
-        names, found = self.db.execute_rows(sql, [value, *values, limit + 1])
+        sql = dialect.search_walk_sql(table, Job.search, where, order)
+        names, found = self.db.execute_rows(sql, [*values, SEARCH_WALK, value, limit + 1])
+        if len(found) <= limit:  # short of a page: not known to be the list's end
+            sql = dialect.search_gather_sql(table, Job.search, where, order)
+            names, found = self.db.execute_rows(sql, [value, *values, limit + 1])
         return self._page_of(names, found, limit)
 
     def children_counts(self, parent_id: str) -> dict[str, int]:

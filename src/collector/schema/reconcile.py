@@ -306,6 +306,7 @@ def _reconcile(
             with _waiting(db, [item.source, item.table], doing), _step(db) as conn:
                 _reconcile_derived(conn, item, report)
     for table in sorted(built_tables):
+        db.dialect.flush_statistics(db.connection())  # the rows this reconcile rewrote
         with _waiting(db, [table], f"analyzing table {table}"), _step(db) as conn:
             db.dialect.analyze(conn, table)
         logger.info("analyzed %s", table)
@@ -314,6 +315,7 @@ def _reconcile(
         stale = statistics.stale_tables(conn, models)
     for stats in stale:
         if stats.table not in built_tables:
+            db.dialect.flush_statistics(db.connection())
             with _waiting(db, [stats.table], f"analyzing table {stats.table}"), _step(db) as conn:
                 statistics.analyze(conn, stats)
             report.changes.append(Change("analyze", stats.table, stats.table, "stale"))
