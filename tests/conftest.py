@@ -79,6 +79,15 @@ def db(database: str) -> Iterator[DatabaseConfig]:
 
 
 @pytest.fixture
+def pg_db(pg_schema_url: str) -> Iterator[DatabaseConfig]:
+    """A PostgreSQL database (a schema of this test's own) with the schema in place."""
+    config = DatabaseConfig(pg_schema_url)
+    config.initialize_schema()
+    yield config
+    config.dispose()
+
+
+@pytest.fixture
 def jobs(db: DatabaseConfig) -> JobRepository:
     return JobRepository(db)
 

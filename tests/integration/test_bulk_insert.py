@@ -42,8 +42,9 @@ def stored(db: DatabaseConfig, table: str) -> Rows:
     """The table's rows by id, timestamps as datetimes (text on SQLite, timestamptz on
     PostgreSQL)."""
     model = MODELS[table]
+    columns = ", ".join(f'"{name}"' for name in model.field_names())  # not PG's stored words
     with beside(db) as conn:
-        rows = conn.execute(f'SELECT * FROM "{table}" ORDER BY id').fetchall()
+        rows = conn.execute(f'SELECT {columns} FROM "{table}" ORDER BY id').fetchall()
     return [as_stored(model, model.field_names(), row) for row in rows]
 
 

@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -907,15 +906,6 @@ def test_second_run_on_a_database_in_use_changes_nothing(db: DatabaseConfig) -> 
 
 
 # -- PostgreSQL: invalid indexes, leftovers, lock waits, fleets, storage, HOT ----------------
-
-
-@pytest.fixture
-def pg_db(pg_schema_url: str) -> Iterator[DatabaseConfig]:
-    """A PostgreSQL database (a schema of this test's own) with the schema in place."""
-    config = DatabaseConfig(pg_schema_url)
-    config.initialize_schema()
-    yield config
-    config.dispose()
 
 
 def pg_valid(db: DatabaseConfig, name: str) -> bool | None:

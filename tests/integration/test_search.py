@@ -363,15 +363,6 @@ def test_the_legacy_database_is_searchable_after_upgrade(legacy_db_path: Path) -
 # -- PostgreSQL: the stored document, its trigger and its fill --------------------------------
 
 
-@pytest.fixture
-def pg_db(pg_schema_url: str) -> Iterator[DatabaseConfig]:
-    """A PostgreSQL database (a schema of this test's own) with the schema in place."""
-    config = DatabaseConfig(pg_schema_url)
-    config.initialize_schema()
-    yield config
-    config.dispose()
-
-
 def stored_search(db: DatabaseConfig) -> SearchColumn:
     search = db.dialect.search_column("jobs", Job.search, Job.primary_key)
     assert search is not None

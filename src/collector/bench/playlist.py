@@ -25,7 +25,7 @@ from collector.repositories.queue import JobQueue
 from collector.schema.reconcile import reconcile
 
 from .dataset import write_dataset
-from .queue import BenchSchema
+from .queue import bench_database
 
 WORKER = "bench-playlist"
 
@@ -112,12 +112,6 @@ def run_playlist(
 ) -> PlaylistFigures:
     """One run on a new SQLite file in ``folder``, or in a schema of its own of the
     PostgreSQL database ``database_url`` (dropped at the end)."""
-    schema = BenchSchema(database_url) if database_url else None
-    db = DatabaseConfig(schema.url if schema else folder / "playlist.db")
-    try:
+    with bench_database(folder, "playlist.db", database_url) as db:
         prepare(db, num_jobs)
         return measure(db, num_entries)
-    finally:
-        db.dispose()
-        if schema is not None:
-            schema.drop()

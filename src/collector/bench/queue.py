@@ -32,7 +32,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,22 @@ class BenchSchema:
             self.admin.execute_update(f"DROP SCHEMA IF EXISTS {name} CASCADE")
         finally:
             self.admin.dispose()
+
+
+@contextmanager
+def bench_database(
+    folder: Path, filename: str, database_url: str | None
+) -> Iterator[DatabaseConfig]:
+    """A new SQLite file ``filename`` in ``folder``, or a schema of its own in the
+    PostgreSQL database ``database_url`` (dropped at the end)."""
+    schema = BenchSchema(database_url) if database_url else None
+    db = DatabaseConfig(schema.url if schema else folder / filename)
+    try:
+        yield db
+    finally:
+        db.dispose()
+        if schema is not None:
+            schema.drop()
 
 
 def run_queue(

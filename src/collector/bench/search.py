@@ -24,7 +24,7 @@ from collector.repositories import JobRepository
 from collector.repositories.paging import KEYSET_ORDER
 
 from .dataset import write_dataset
-from .queue import BenchSchema
+from .queue import bench_database
 
 WORD = "zebra"
 PAGE = 50
@@ -166,12 +166,6 @@ def run_search(
 ) -> SearchFigures:
     """One run on a new SQLite file in ``folder``, or in a schema of its own of the
     PostgreSQL database ``database_url`` (dropped at the end)."""
-    schema = BenchSchema(database_url) if database_url else None
-    db = DatabaseConfig(schema.url if schema else folder / "search.db")
-    try:
+    with bench_database(folder, "search.db", database_url) as db:
         prepare(db, num_jobs)
         return measure(db, runs)
-    finally:
-        db.dispose()
-        if schema is not None:
-            schema.drop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from . import ERRORS
 
 MAX_JOBS = 100_000_000
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class JobSizes(click.ParamType):
@@ -248,8 +250,6 @@ def bench_sse(
     bench_url: str | None,
 ) -> None:
     """N browsers watching live progress: queries/s, and GET /api/jobs and / meanwhile."""
-    import tempfile
-
     from collector.app import create_app
     from collector.bench.sse import report_lines as sse_lines
     from collector.bench.sse import run_sse_bench
@@ -288,6 +288,18 @@ def bench_sse(
     write_json(result, json_path)
 
 
+def in_folder(prefix: str, workdir: Path | None, run: Callable[[Path], T]) -> T:
+    """``run`` in ``workdir`` (created if need be), or in a temporary folder removed
+    afterwards; a database or benchmark error is a clean CLI error."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        folder = workdir or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            return run(folder)
+        except ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
 @bench.command("playlist")
 @click.option(
     "--jobs",
@@ -314,17 +326,11 @@ def bench_playlist(
     bench_url: str | None,
 ) -> None:
     """A playlist of ENTRIES entries queued as jobs: the listing recorded in one go."""
-    import tempfile
-
     from collector.bench.playlist import playlist_lines, run_playlist
 
-    with tempfile.TemporaryDirectory(prefix="collector-playlist-") as scratch:
-        folder = workdir or Path(scratch)
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            figures = run_playlist(folder, num_jobs, entries, bench_url)
-        except ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+    figures = in_folder(
+        "collector-playlist-", workdir, lambda f: run_playlist(f, num_jobs, entries, bench_url)
+    )
     for line in playlist_lines(figures):
         click.echo(line)
     write_json(figures.as_dict(), json_path)
@@ -352,17 +358,11 @@ def bench_search(
     num_jobs: int, runs: int, json_path: Path | None, workdir: Path | None, bench_url: str | None
 ) -> None:
     """The first page of a search by words, against lower(title) LIKE '%word%'."""
-    import tempfile
-
     from collector.bench.search import run_search, search_lines
 
-    with tempfile.TemporaryDirectory(prefix="collector-search-") as scratch:
-        folder = workdir or Path(scratch)
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            figures = run_search(folder, num_jobs, bench_url, runs)
-        except ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+    figures = in_folder(
+        "collector-search-", workdir, lambda f: run_search(f, num_jobs, bench_url, runs)
+    )
     for line in search_lines(figures):
         click.echo(line)
     write_json(figures.as_dict(), json_path)
