@@ -69,22 +69,24 @@ def database(engine: str, db_path: Path, request: pytest.FixtureRequest) -> str:
     return str(db_path)
 
 
-@pytest.fixture
-def db(database: str) -> Iterator[DatabaseConfig]:
-    """A fresh database with the schema in place, on each engine the test runs on."""
-    config = DatabaseConfig(database)
+def with_schema(location: str | Path) -> Iterator[DatabaseConfig]:
+    """The database at ``location`` with the schema in place, disposed of afterwards."""
+    config = DatabaseConfig(location)
     config.initialize_schema()
     yield config
     config.dispose()
+
+
+@pytest.fixture
+def db(database: str) -> Iterator[DatabaseConfig]:
+    """A fresh database with the schema in place, on each engine the test runs on."""
+    yield from with_schema(database)
 
 
 @pytest.fixture
 def pg_db(pg_schema_url: str) -> Iterator[DatabaseConfig]:
     """A PostgreSQL database (a schema of this test's own) with the schema in place."""
-    config = DatabaseConfig(pg_schema_url)
-    config.initialize_schema()
-    yield config
-    config.dispose()
+    yield from with_schema(pg_schema_url)
 
 
 @pytest.fixture

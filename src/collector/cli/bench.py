@@ -82,6 +82,14 @@ def workdir_option(help: str) -> Callable[[F], F]:
     return click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), help=help)
 
 
+def database_url_option(
+    help: str = "Run on this PostgreSQL database (postgresql://...), in a schema of its own "
+    "dropped at the end, instead of a new SQLite file.",
+) -> Callable[[F], F]:
+    """--database-url URL: the PostgreSQL database a bench command runs on."""
+    return click.option("--database-url", "bench_url", help=help)
+
+
 def write_json(result: dict[str, Any], json_path: Path | None) -> None:
     """The figures as JSON at ``json_path`` (when one was given), and say so."""
     if json_path is not None:
@@ -312,12 +320,7 @@ def in_folder(prefix: str, workdir: Path | None, run: Callable[[Path], T]) -> T:
 @click.option("--entries", type=click.IntRange(1, 1_000_000), default=5_000, show_default=True)
 @json_option()
 @workdir_option("Keep the benchmark database here (default: a temporary folder).")
-@click.option(
-    "--database-url",
-    "bench_url",
-    help="Run on this PostgreSQL database (postgresql://...), in a schema of its own "
-    "dropped at the end, instead of a new SQLite file.",
-)
+@database_url_option()
 def bench_playlist(
     num_jobs: int,
     entries: int,
@@ -348,12 +351,7 @@ def bench_playlist(
 @click.option("--runs", type=click.IntRange(1, 1000), default=20, show_default=True)
 @json_option()
 @workdir_option("Keep the benchmark database here (default: a temporary folder).")
-@click.option(
-    "--database-url",
-    "bench_url",
-    help="Run on this PostgreSQL database (postgresql://...), in a schema of its own "
-    "dropped at the end, instead of a new SQLite file.",
-)
+@database_url_option()
 def bench_search(
     num_jobs: int, runs: int, json_path: Path | None, workdir: Path | None, bench_url: str | None
 ) -> None:
