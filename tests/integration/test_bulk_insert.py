@@ -17,7 +17,7 @@ from collector.models import ALL_MODELS
 from collector.models.file import File
 from collector.models.job import Job
 from collector.repositories import FileRepository, JobRepository
-from collector.repositories.base import ROWS_PER_INSERT
+from collector.repositories.base import ROWS_PER_ARRAY_INSERT, ROWS_PER_INSERT
 from collector.schema import derived
 from tests.conftest import as_stored, beside, raw
 
@@ -75,11 +75,18 @@ class Recording:
         # A stand-in names its engine (collector.dialects.dialect_for).
         self.dialect = dialect_for(conn)
         self.rows_per_statement: list[int] = []
+        self.statements: list[str] = []
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         if sql.startswith("INSERT"):
-            assert sql.count("(?") * self.width == len(params)
-            self.rows_per_statement.append(sql.count("(?"))
+            self.statements.append(sql)
+            if "unnest(" in sql:  # one array per column, each as long as the rows
+                assert len(params) == self.width
+                assert len({len(column) for column in params}) == 1
+                self.rows_per_statement.append(len(params[0]))
+            else:
+                assert sql.count("(?") * self.width == len(params)
+                self.rows_per_statement.append(sql.count("(?"))
         return self.conn.execute(sql, params)
 
     def __getattr__(self, name: str) -> Any:
@@ -105,13 +112,34 @@ def test_rows_stored_as_given_with_counts_exact(db: DatabaseConfig, count: int) 
 
 
 def test_several_rows_to_a_statement(db: DatabaseConfig) -> None:
-    job_rows, _ = dataset(2 * ROWS_PER_INSERT + 5)
+    arrays = JobRepository.array_insert_sql(db.dialect) is not None
+    assert arrays == (db.dialect.name == "postgresql")
+    per = ROWS_PER_ARRAY_INSERT if arrays else ROWS_PER_INSERT
+    job_rows, _ = dataset(2 * per + 5)
     conn = Recording(db.connection(), len(Job.field_names()))
 
     with db.transaction():
         JobRepository.insert_rows(conn, job_rows)  # type: ignore[arg-type]  # a recording stand-in
 
-    assert conn.rows_per_statement == [ROWS_PER_INSERT, ROWS_PER_INSERT, 5]
+    assert conn.rows_per_statement == [per, per, 5]
+    assert stored(db, "jobs") == given("jobs", job_rows)
+
+
+def test_one_statement_text_for_any_number_of_rows(pg_db: DatabaseConfig) -> None:
+    """PostgreSQL binds one array per column: a batch of 3 and one of 7 send the same
+    text with a parameter per column (28 for a job), few enough for psycopg to keep
+    the parsed statement (a VALUES list of 10 jobs was 280, parsed again each time)."""
+    db = pg_db
+    job_rows, _ = dataset(10)
+    conn = Recording(db.connection(), len(Job.field_names()))
+
+    with db.transaction():
+        JobRepository.insert_rows(conn, job_rows[:3])  # type: ignore[arg-type]  # a recording stand-in
+        JobRepository.insert_rows(conn, job_rows[3:])  # type: ignore[arg-type]  # a recording stand-in
+
+    assert conn.rows_per_statement == [3, 7]
+    assert conn.statements[0] == conn.statements[1]
+    assert conn.statements[0].count("?") == len(Job.field_names()) <= 50
     assert stored(db, "jobs") == given("jobs", job_rows)
 
 

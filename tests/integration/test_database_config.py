@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -566,3 +567,56 @@ def test_a_new_connection_keeps_the_locks_of_open_ones(db: DatabaseConfig, db_pa
         "collector.db-wal",
     ]
     assert SettingsRepository(db).get("other") == "process"
+
+
+@contextmanager
+def protocol_trace(conn: Any, path: Path) -> Iterator[None]:
+    """libpq's trace of the messages ``conn`` sends and receives, written to ``path``."""
+    from psycopg.pq import Trace
+
+    with path.open("w") as out:
+        conn.pgconn.trace(out.fileno())
+        conn.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield
+        finally:
+            conn.pgconn.untrace()
+
+
+def test_a_lone_write_on_postgresql_is_sent_alone(pg_db: DatabaseConfig, tmp_path: Path) -> None:
+    """Outside a transaction one write goes without BEGIN and COMMIT (two round trips
+    fewer: PostgreSQL commits a lone statement by itself); inside one it joins it."""
+    job = JobRepository(pg_db).create_job("https://example.com/v/1", "other")
+    update = "UPDATE jobs SET title = ? WHERE id = ?"
+    conn = pg_db.connection()
+    with protocol_trace(conn, tmp_path / "alone.trace"):
+        assert pg_db.execute_update(update, ("alone", job.id)) == 1
+        assert pg_db.execute_returning(update + " RETURNING title", ("again", job.id))
+    with protocol_trace(conn, tmp_path / "inside.trace"), pg_db.transaction():
+        assert pg_db.execute_update(update, ("inside", job.id)) == 1
+    alone = (tmp_path / "alone.trace").read_text()
+    inside = (tmp_path / "inside.trace").read_text()
+    assert alone.count("UPDATE jobs SET title") == 2
+    assert "BEGIN" not in alone and "COMMIT" not in alone
+    assert "BEGIN" in inside and "COMMIT" in inside
+    assert not pg_db.dialect.in_transaction(conn)
+    assert JobRepository(pg_db).get_job(job.id).title == "inside"
+
+
+def test_a_failed_lone_write_on_postgresql_leaves_the_connection_usable(
+    pg_db: DatabaseConfig,
+) -> None:
+    job = JobRepository(pg_db).create_job("https://example.com/v/1", "other")
+    with pytest.raises(pg_db.dialect.DatabaseError, match="jobs_pkey"):
+        pg_db.execute_update("UPDATE jobs SET id = ? WHERE id = ?", ("same", job.id))
+        pg_db.execute_update("INSERT INTO jobs SELECT * FROM jobs WHERE id = ?", ("same",))
+    assert not pg_db.dialect.in_transaction(pg_db.connection())
+    assert pg_db.execute_update("UPDATE jobs SET title = ? WHERE id = ?", ("ok", "same")) == 1
+
+
+def test_a_lone_write_on_sqlite_takes_the_write_lock_first(db: DatabaseConfig) -> None:
+    """SQLite's writes begin with BEGIN IMMEDIATE (wait for the lock, never fail to
+    upgrade a read lock), alone or not."""
+    with db.lone_write() as conn:
+        assert db.dialect.in_transaction(conn)
+    assert not db.dialect.in_transaction(db.connection())

@@ -11,7 +11,8 @@ With ``--batch N`` (N > 1) it runs the queue's batch path instead of Worker.run:
 claims up to N jobs in one statement (``JobQueue.claim_many``), runs the no-op for
 each, and completes them with its next claim (``JobQueue.complete_and_claim``: one
 statement on PostgreSQL); idle, it waits on the same change watcher (LISTEN/NOTIFY on
-PostgreSQL) with the same back-off. After a claim that found less than a full batch,
+PostgreSQL) with the same back-off, and keeps up the statistics and the counts as
+Worker does (worker/upkeep.py). After a claim that found less than a full batch,
 the next one waits until FILL_PAUSE after it.
 This skips what Worker.run does around each job (the settings read, the download
 folder check, the lease heartbeat thread, files and per-job outcome).
@@ -34,6 +35,7 @@ from collector.repositories.queue import JobQueue
 from collector.worker import Downloader, DownloadResult, ProgressUpdate, Worker
 from collector.worker.connections import StopSignal
 from collector.worker.loop import DEFAULT_LEASE_SECONDS, IDLE_FIRST, IDLE_MAX
+from collector.worker.upkeep import Upkeep
 from collector.worker.wake import Wakeup, watcher_for
 
 
@@ -83,12 +85,14 @@ def run_batches(db: DatabaseConfig, record: IO[str], name: str, batch: int, watc
     if watcher is not None:
         watcher.start(wakeup)
     worker_id, processed, idle = f"{name}/0", 0, IDLE_FIRST
+    upkeep = Upkeep(db, name)
     finished: list[str] = []  # run, to be completed with the next claim (one commit)
     last_claim, partial = 0.0, False
     try:
         while not stopping.is_set():
             if partial:  # the queue was nearly empty: let a batch gather first
                 stopping.wait(max(0.0, last_claim + FILL_PAUSE - time.monotonic()))
+            upkeep.run_due()
             seen = wakeup.seen()
             last_claim = time.monotonic()
             jobs = queue.complete_and_claim(worker_id, finished, DEFAULT_LEASE_SECONDS, batch)

@@ -345,18 +345,37 @@ class DatabaseConfig:
             raise self.translate(exc) from exc
         return [d[0] for d in cursor.description or ()], rows
 
+    @contextmanager
+    def lone_write(self) -> Iterator[Connection]:
+        """The connection for one write statement, committed on its own: run alone where
+        the engine commits a lone statement by itself and this thread holds no
+        transaction (``features.lone_write_commits``), else in ``transaction()``.
+        Errors are translated as ``transaction()`` translates them."""
+        if not self.dialect.features.lone_write_commits or getattr(self._local, "depth", 0):
+            with self.transaction() as conn:
+                yield conn
+            return
+        try:
+            yield self.connection()
+        except BaseException as exc:
+            translated = self.translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        conditions.write_succeeded(self.key)
+
     def execute_update(self, sql: str, params: Params = ()) -> int:
         """Run one write in a transaction; return the number of rows changed."""
         if not self._record(sql, params):
             return 0
-        with self.transaction() as conn:
+        with self.lone_write() as conn:
             return conn.execute(sql, params).rowcount
 
     def execute_returning(self, sql: str, params: Params = ()) -> list[Any]:
         """Run one write with a RETURNING clause in a transaction; return its rows."""
         if not self._record(sql, params):
             return []
-        with self.transaction() as conn:
+        with self.lone_write() as conn:
             return conn.execute(sql, params).fetchall()
 
     def execute_updates(self, statements: Sequence[tuple[str, Params]]) -> list[int]:

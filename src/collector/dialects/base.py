@@ -77,6 +77,11 @@ class Features:
     notifications: bool = False
     # WITH may hold INSERT/UPDATE/DELETE (several writes in one statement).
     writable_cte: bool = False
+    # A statement run outside a transaction is one by itself and commits (PostgreSQL's
+    # autocommit sessions), so a lone write needs no BEGIN and COMMIT: two round trips
+    # fewer. SQLite's writes open BEGIN IMMEDIATE instead, to wait for the write lock
+    # up front rather than fail to upgrade a read lock.
+    lone_write_commits: bool = False
     # An index can be built while the table takes writes (CREATE INDEX CONCURRENTLY,
     # outside any transaction), then swapped in under its name (see
     # Dialect.create_index_sql's ``online``).
@@ -539,6 +544,13 @@ class Dialect(ABC):
         way, inside the caller's transaction; a row whose ``key`` the table already holds
         is skipped, not compared (``db copy`` compares checksums afterwards). Returns the
         rows inserted."""
+
+    def array_insert_sql(self, table: str, columns: Sequence[tuple[str, str]]) -> str | None:
+        """An INSERT of any number of rows into ``table`` that binds one array per column
+        (``columns``: name and declared type, in order), so a batch of any size is one
+        short statement the driver and the server keep prepared; None where the engine
+        has no arrays (the repositories then send multi-row VALUES)."""
+        return None
 
     def bulk_load(
         self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

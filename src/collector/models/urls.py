@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from .outbound import NO_HOSTS, AllowedHosts, refusal
@@ -9,6 +10,8 @@ from .values import quoted
 
 ALLOWED_SCHEMES = ("http", "https")
 MAX_URL_LENGTH = 4096
+# Any whitespace, as str.isspace() has it (the same characters: checked for all of Unicode).
+_SPACE = re.compile(r"\s")
 
 # Host suffixes per platform; a host matches a suffix exactly or as a subdomain of it.
 PLATFORM_HOSTS: dict[str, tuple[str, ...]] = {
@@ -37,7 +40,7 @@ def validate_url(url: object, allowed: AllowedHosts = NO_HOSTS) -> str:
     url = url.strip()
     # Not printable: control characters (NUL, BEL...), lone surrogates (which no
     # database or HTTP client can encode), invisible format and bidi characters.
-    if len(url) > MAX_URL_LENGTH or any(ch.isspace() or not ch.isprintable() for ch in url):
+    if len(url) > MAX_URL_LENGTH or not url.isprintable() or _SPACE.search(url):
         raise InvalidURLError(f"not a valid URL: {quoted(url, 200)}")
     try:
         parts = urlsplit(url)

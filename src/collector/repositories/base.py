@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from collector.config.database import DatabaseConfig, get_db_config
-from collector.dialects import Connection, dialect_for
+from collector.dialects import Connection, Dialect, dialect_for
 from collector.models.base import BaseModel
 from collector.schema.derived import counts_table
 from collector.schema.sql import column_list, placeholders, quote_identifier
@@ -18,6 +19,8 @@ M = TypeVar("M", bound=BaseModel)
 MAX_LIMIT = 10_000
 # Rows per bulk INSERT statement: past ~50 the per-statement cost is gone (measured).
 ROWS_PER_INSERT = 100
+# Rows per INSERT where the engine binds one array per column (PostgreSQL).
+ROWS_PER_ARRAY_INSERT = 1000
 
 
 def check_limit(limit: Any, allow_none: bool = True) -> int | None:
@@ -49,6 +52,7 @@ class Repository(Generic[M]):
         return quote_identifier(cls.model.get_table_name())
 
     @classmethod
+    @cache
     def insert_sql(cls, rows: int = 1) -> str:
         """INSERT of ``rows`` rows, each a tuple in ``field_names()`` order."""
         if rows < 1:
@@ -81,7 +85,9 @@ class Repository(Generic[M]):
         them: every statement opens a cursor on the table and each of its indexes,
         and on a table with triggers a statement journal, which with the schema's
         indexes and triggers cost more than the inserts themselves (docs/indexes.md,
-        "Bulk insert"). The statements run inside a savepoint, so a failing row
+        "Bulk insert"). On PostgreSQL a statement binds one array per column
+        (``array_insert_sql``), so its text is the same for any number of rows and
+        stays prepared. The statements run inside a savepoint, so a failing row
         leaves none of the rows behind, whether or not the caller holds a
         transaction. Returns the number of rows inserted.
 
@@ -96,24 +102,22 @@ class Repository(Generic[M]):
                     f"row {number} of {cls.model.__name__} has {len(row)} values; "
                     f"{width} expected ({', '.join(cls.model.field_names())})"
                 )
-        per = cls.rows_per_insert(conn)
-        full = cls.insert_sql(per)
         dialect = dialect_for(conn)
         if not dialect.in_transaction(conn):  # a SAVEPOINT outside one: SQLite only
             dialect.begin_write(conn)
             try:
-                cls._insert_chunks(conn, rows, per, full)
+                cls._insert_chunks(conn, rows)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
             return len(rows)
         if not savepoint:
-            cls._insert_chunks(conn, rows, per, full)
+            cls._insert_chunks(conn, rows)
             return len(rows)
         conn.execute("SAVEPOINT insert_rows")
         try:
-            cls._insert_chunks(conn, rows, per, full)
+            cls._insert_chunks(conn, rows)
         except BaseException:
             conn.execute("ROLLBACK TO insert_rows")
             conn.execute("RELEASE insert_rows")
@@ -122,13 +126,25 @@ class Repository(Generic[M]):
         return len(rows)
 
     @classmethod
-    def _insert_chunks(
-        cls, conn: Connection, rows: Sequence[Sequence[Any]], per: int, full: str
-    ) -> None:
+    @cache
+    def array_insert_sql(cls, dialect: Dialect) -> str | None:
+        """The dialect's INSERT that binds one array per column, or None."""
+        model = cls.model
+        columns = [(name, model.field(name).type) for name in model.field_names()]
+        return dialect.array_insert_sql(model.get_table_name(), columns)
+
+    @classmethod
+    def _insert_chunks(cls, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        arrays = cls.array_insert_sql(dialect_for(conn))
+        if arrays is not None:  # one array per column, any number of rows
+            for start in range(0, len(rows), ROWS_PER_ARRAY_INSERT):
+                chunk = rows[start : start + ROWS_PER_ARRAY_INSERT]
+                conn.execute(arrays, [list(column) for column in zip(*chunk, strict=True)])
+            return
+        per = cls.rows_per_insert(conn)
         for start in range(0, len(rows), per):
             chunk = rows[start : start + per]
-            sql = full if len(chunk) == per else cls.insert_sql(len(chunk))
-            conn.execute(sql, [value for row in chunk for value in row])
+            conn.execute(cls.insert_sql(len(chunk)), [value for row in chunk for value in row])
 
     def _rows_to_models(self, rows: Sequence[Any]) -> list[M]:
         if not rows:

@@ -28,10 +28,8 @@ from collector.config.database import (
 )
 from collector.config.runtime import default_min_free_space
 from collector.config.settings import Config
-from collector.models import ALL_MODELS
 from collector.repositories.queue import JobQueue
 from collector.repositories.settings_repository import load_settings
-from collector.schema.reconcile import compact_counts, refresh_statistics
 
 from .control import SHUTDOWN, JobControl
 from .engine import Downloader
@@ -40,6 +38,7 @@ from .job_run import JobRun, job_folder
 from .metrics import WorkerMetrics
 from .storage import FolderGate
 from .subscriptions import SubscriptionChecker
+from .upkeep import Upkeep
 from .wake import ChangeWatcher, DirectNotices, Wakeup, watcher_for
 
 logger = logging.getLogger(__name__)
@@ -51,7 +50,6 @@ MIN_LEASE_SECONDS = 0.5
 MAX_LEASE_SECONDS = 86_400.0
 IDLE_FIRST, IDLE_MAX = 0.2, 5.0
 MAX_CONCURRENCY = 64
-STATISTICS_EVERY_SECONDS = 60.0
 
 
 class Worker:
@@ -95,7 +93,7 @@ class Worker:
         self._controls: set[JobControl] = set()
         self._processed = 0
         self._next_recovery = 0.0
-        self._next_statistics = 0.0
+        self.upkeep = Upkeep(self.db, self.name)
         self._damaged: DatabaseDamagedError | None = None
         self._folder = FolderGate()  # closed while the download folder is full or unwritable
         self.checker = SubscriptionChecker(self.queue, self.downloader)
@@ -212,7 +210,7 @@ class Worker:
             return False
         settings = load_settings(self.db)
         self._recover(settings.max_retries)
-        self._refresh_statistics()
+        self.upkeep.run_due()  # fresh planner statistics, folded counts (worker/upkeep.py)
         self.checker.maybe_check(worker_id, settings)  # a due subscription's check, if any
         if not self._folder.open(settings.download_dir, settings.min_free_space):
             return False
@@ -243,27 +241,6 @@ class Worker:
                 self._controls.discard(control)
                 self._processed += 1
         return True
-
-    def _refresh_statistics(self) -> None:
-        """Re-ANALYZE tables whose size doubled or halved, and fold the counts tables'
-        delta rows (PostgreSQL), at most once a minute.
-
-        A worker outlives many starts' worth of growth; without this, a database
-        created empty keeps no planner statistics (schema/statistics.py), and on
-        PostgreSQL the counts tables would grow by two rows a status change
-        (schema/reconcile.compact_counts).
-        """
-        now = time.monotonic()
-        with self._lock:
-            if now < self._next_statistics:
-                return
-            self._next_statistics = now + STATISTICS_EVERY_SECONDS
-        refreshed = refresh_statistics(self.db, ALL_MODELS)
-        if refreshed:
-            logger.info("worker %s refreshed statistics of %s", self.name, ", ".join(refreshed))
-        folded = compact_counts(self.db, ALL_MODELS)
-        if folded:
-            logger.debug("worker %s folded %d counts rows", self.name, folded)
 
     def _recover(self, max_retries: int) -> None:
         """Return jobs of dead workers to the queue, at most every few seconds per worker."""
