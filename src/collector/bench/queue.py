@@ -43,6 +43,7 @@ from collector.config.database import DatabaseConfig
 from collector.models.quoting import quote_identifier
 from collector.models.values import from_db_timestamp
 from collector.repositories import JobRepository, SettingsRepository
+from collector.repositories.identity import url_identity
 from collector.repositories.queue import JobQueue
 
 from .timing import percentile
@@ -172,6 +173,9 @@ def _idle_latencies(
     queue: JobQueue, folder: Path, samples: int, rng: random.Random
 ) -> tuple[list[float], list[str]]:
     """Queue one job at a time into the idle fleet; ms from queueing to its download."""
+    # The first identity read loads yt-dlp's URL patterns (about a second, once per
+    # process): done before the clock starts, or the first sample would time the load.
+    url_identity(URL.format("warm-up"))
     started: dict[str, float] = {}
     for number in range(samples):
         time.sleep(rng.uniform(*IDLE_GAP))

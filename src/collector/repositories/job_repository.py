@@ -11,7 +11,7 @@ from collector.dialects import Dialect
 from collector.models.job import FINISHED_STATUSES, PLATFORMS, STATUSES, Job
 from collector.models.values import to_db_timestamp, utcnow
 from collector.schema.derived import counts_table
-from collector.schema.sql import quote_identifier
+from collector.schema.sql import column_list, quote_identifier
 
 from .base import Repository, check_choice, check_limit
 from .paging import DEFAULT_PAGE, KEYSET_ORDER, Page, keyset_where
@@ -27,6 +27,9 @@ ACTIVE_FILTER = "active"
 STATUS_FILTERS = (*STATUSES, ACTIVE_FILTER)
 
 SQL_ACTIVE = f"SELECT * FROM jobs WHERE {ACTIVE_CONDITION}{KEYSET_ORDER}"
+# A write's RETURNING names the model's columns, not *: on PostgreSQL a job row also
+# holds its search document (a tsvector kept by a trigger), which no caller reads.
+JOB_COLUMNS = column_list(Job.field_names())
 SQL_RECENT = f"SELECT * FROM jobs{KEYSET_ORDER} LIMIT ?"
 # Kept exact by triggers (schema/derived.py): no scan of jobs, whatever its size. A
 # status may have several rows (PostgreSQL's delta rows), so they are summed.
@@ -38,15 +41,16 @@ SQL_CHILDREN_COUNTS = (
     'SELECT status, COUNT(*) AS "count" FROM jobs WHERE parent_id = ? GROUP BY status'
 )
 SQL_SET_STATUS = (
-    "UPDATE jobs SET status = ?, completed_at = ?, updated_at = ? WHERE id = ? RETURNING *"
+    "UPDATE jobs SET status = ?, completed_at = ?, updated_at = ? "
+    f"WHERE id = ? RETURNING {JOB_COLUMNS}"
 )
 SQL_COMPLETE = (
     "UPDATE jobs SET status = 'completed', progress = 100, error_message = NULL, "
-    "completed_at = ?, updated_at = ? WHERE id = ? RETURNING *"
+    f"completed_at = ?, updated_at = ? WHERE id = ? RETURNING {JOB_COLUMNS}"
 )
 SQL_FAIL = (
     "UPDATE jobs SET status = 'failed', error_message = ?, completed_at = ?, updated_at = ? "
-    "WHERE id = ? RETURNING *"
+    f"WHERE id = ? RETURNING {JOB_COLUMNS}"
 )
 SQL_DELETE_FILES = "DELETE FROM files WHERE job_id = ? AND EXISTS (SELECT 1 FROM jobs WHERE id = ?)"
 SQL_DELETE = "DELETE FROM jobs WHERE id = ?"

@@ -35,6 +35,7 @@ from collector.models.values import from_db_timestamp, quoted, to_db_timestamp, 
 from .base import Repository
 from .file_repository import FileRepository
 from .identity import url_identity
+from .job_repository import JOB_COLUMNS
 from .settings_repository import load_allowed_hosts
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ SQL_CLAIM = (
     "current_operation = 'starting', updated_at = ? "
     "WHERE id = (SELECT id FROM jobs WHERE status = 'pending' "
     "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-    "ORDER BY created_at, id LIMIT 1{lock}) AND status = 'pending' RETURNING *"
+    f"ORDER BY created_at, id LIMIT 1{{lock}}) AND status = 'pending' RETURNING {JOB_COLUMNS}"
 )
 # Several claimed by one statement (claim_many): the oldest ``n`` claimable, each skipped
 # if another claimer holds it. The pick is a MATERIALIZED CTE, run once: as an
@@ -78,7 +79,7 @@ SQL_CLAIM_MANY = (
     "ORDER BY created_at, id LIMIT ?{lock}) "
     "UPDATE jobs SET status = 'running', worker_id = ?, lease_expires_at = ?, "
     "current_operation = 'starting', updated_at = ? "
-    "WHERE id IN (SELECT id FROM picked) AND status = 'pending' RETURNING *"
+    f"WHERE id IN (SELECT id FROM picked) AND status = 'pending' RETURNING {JOB_COLUMNS}"
 )
 # The channel on which queueing a claimable job is announced to other processes (on an
 # engine with notifications: PostgreSQL's NOTIFY; worker/wake.py listens).
@@ -119,7 +120,7 @@ def _complete_sql(first: str) -> str:
         f"title = COALESCE(?, title), {keep}"
         "error_message = NULL, current_operation = NULL, "
         "lease_expires_at = NULL, next_attempt_at = NULL, completed_at = ?, updated_at = ? "
-        f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+        f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING {JOB_COLUMNS}"
     )
 
 
@@ -135,53 +136,54 @@ SQL_COMPLETE_MANY = (
 SQL_FAIL = (
     "UPDATE jobs SET status = 'failed', error_message = ?, current_operation = NULL, "
     "lease_expires_at = NULL, completed_at = ?, updated_at = ? "
-    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING {JOB_COLUMNS}"
 )
 SQL_RESCHEDULE = (
     "UPDATE jobs SET status = 'pending', retry_count = retry_count + 1, error_message = ?, "
     "next_attempt_at = ?, progress = 0, bytes_downloaded = 0, current_operation = ?, "
     "worker_id = NULL, lease_expires_at = NULL, updated_at = ? "
-    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING {JOB_COLUMNS}"
 )
 SQL_RELEASE = (
     "UPDATE jobs SET status = 'pending', progress = 0, bytes_downloaded = 0, "
     "current_operation = ?, worker_id = NULL, "
     "lease_expires_at = NULL, updated_at = ? "
-    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING *"
+    f"WHERE {WORKER_HOLDS} AND status = 'running' RETURNING {JOB_COLUMNS}"
 )
 SQL_FINISH_CANCEL = (
     "UPDATE jobs SET status = 'cancelled', current_operation = NULL, lease_expires_at = NULL, "
     "completed_at = ?, updated_at = ? "
-    f"WHERE {WORKER_HOLDS} AND status IN ('running', 'cancelling') RETURNING *"
+    f"WHERE {WORKER_HOLDS} AND status IN ('running', 'cancelling') RETURNING {JOB_COLUMNS}"
 )
 SQL_CANCEL = (
     "UPDATE jobs SET status = CASE status WHEN 'pending' THEN 'cancelled' ELSE 'cancelling' END, "
     "completed_at = CASE status WHEN 'pending' THEN ? ELSE completed_at END, "
     "current_operation = CASE status WHEN 'pending' THEN NULL ELSE 'cancelling' END, "
-    "updated_at = ? WHERE id = ? AND status IN ('pending', 'running') RETURNING *"
+    f"updated_at = ? WHERE id = ? AND status IN ('pending', 'running') RETURNING {JOB_COLUMNS}"
 )
 SQL_RETRY = (
     "UPDATE jobs SET status = 'pending', retry_count = 0, error_message = NULL, progress = 0, "
     "bytes_downloaded = 0, current_operation = NULL, worker_id = NULL, "
     "lease_expires_at = NULL, next_attempt_at = NULL, completed_at = NULL, updated_at = ? "
-    "WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *"
+    f"WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING {JOB_COLUMNS}"
 )
 # Lease recovery: three statements, one transaction, each a search of the status index.
 SQL_RECOVER_CANCELLING = (
     "UPDATE jobs SET status = 'cancelled', current_operation = NULL, worker_id = NULL, "
     "lease_expires_at = NULL, completed_at = ?, updated_at = ? "
-    "WHERE status = 'cancelling' AND lease_expires_at < ? RETURNING *"
+    f"WHERE status = 'cancelling' AND lease_expires_at < ? RETURNING {JOB_COLUMNS}"
 )
 SQL_RECOVER_EXHAUSTED = (
     "UPDATE jobs SET status = 'failed', error_message = ?, current_operation = NULL, "
     "worker_id = NULL, lease_expires_at = NULL, completed_at = ?, updated_at = ? "
-    "WHERE status = 'running' AND lease_expires_at < ? AND retry_count >= ? RETURNING *"
+    "WHERE status = 'running' AND lease_expires_at < ? AND retry_count >= ? "
+    f"RETURNING {JOB_COLUMNS}"
 )
 SQL_RECOVER_RUNNING = (
     "UPDATE jobs SET status = 'pending', retry_count = retry_count + 1, progress = 0, "
     "bytes_downloaded = 0, current_operation = NULL, worker_id = NULL, "
     "lease_expires_at = NULL, updated_at = ? "
-    "WHERE status = 'running' AND lease_expires_at < ? RETURNING *"
+    f"WHERE status = 'running' AND lease_expires_at < ? RETURNING {JOB_COLUMNS}"
 )
 LOST_WORKER_MESSAGE = "the worker running this job stopped responding (lease expired)"
 
