@@ -77,3 +77,43 @@ def test_batches_racing_on_the_same_urls_make_one_job_each(
     assert created.count(True) == len(URLS)
     ids = {tuple(r.job.id for r in batch) for batch in results}
     assert len(ids) == 1  # every batch names the same three jobs
+
+
+def test_a_url_queued_before_identities_is_found_by_its_url(queue: JobQueue) -> None:
+    """A job queued before identities were has none: the batch finds it by its URL."""
+    old = queue.enqueue(URLS[0]).job
+    queue.db.execute_update("UPDATE jobs SET identity = NULL WHERE id = ?", (old.id,))
+
+    results = queue.enqueue_many([URLS[0], URLS[1]])
+
+    assert [r.created for r in results] == [False, True]
+    assert results[0].job.id == old.id
+    assert queue.count() == 2
+
+
+def test_a_url_whose_queued_job_ended_meanwhile_is_queued_again(
+    queue: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queued job that made the batch skip a URL ends before the batch reads it
+    (PostgreSQL's one-trip enqueue reads the queued jobs after its INSERT): the URL is
+    queued again, in its place in the results."""
+    old = queue.enqueue(URLS[1]).job
+    by_key = JobQueue._by_key
+    calls: list[int] = []
+
+    def ended_meanwhile(jobs):  # the first look-up: the old job has just completed
+        calls.append(1)
+        if len(calls) == 1:
+            queue.db.execute_update("UPDATE jobs SET status = 'completed' WHERE id = ?", (old.id,))
+            return by_key([job for job in jobs if job.id != old.id])
+        return by_key(jobs)
+
+    monkeypatch.setattr(JobQueue, "_by_key", staticmethod(ended_meanwhile))
+
+    results = queue.enqueue_many(URLS)
+
+    assert [r.job.url for r in results] == URLS
+    assert all(r.job.status == "pending" for r in results)
+    assert results[1].job.id != old.id
+    assert [r.created for r in results] == [True, True, True]
+    assert queue.count() == 4

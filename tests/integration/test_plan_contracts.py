@@ -847,3 +847,28 @@ def test_primary_key_index_is_read_from_the_catalogue(contract_db: DatabaseConfi
         assert names == {"jobs": "jobs_pkey", "files": "files_pkey", "no_such_table": None}
     assert resolve_index(conn, PK_JOBS) == names["jobs"]
     assert resolve_index(conn, (PK_JOBS, "idx_jobs_status")) == (names["jobs"], "idx_jobs_status")
+
+
+def test_the_one_trip_enqueue_probes_the_queued_indexes(pg_large_db: DatabaseConfig) -> None:
+    """PostgreSQL's enqueue_many inserts only the new rows whose video is not queued:
+    per row one probe of each queued partial index, never a read of the jobs; and the
+    statement is an INSERT that changes nothing under EXPLAIN (read-only database)."""
+    dialect = pg_large_db.dialect
+    queued = pg_large_db.execute_query(
+        "SELECT url, identity FROM jobs WHERE status = 'pending' AND identity IS NOT NULL LIMIT 1"
+    )[0]
+    rows = [
+        Job(url=url, platform="other", identity=identity).to_row()
+        for url, identity in [(queued["url"], queued["identity"])]
+        + [(f"https://example.com/new/{n}", f"url:https://example.com/new/{n}") for n in range(9)]
+    ]
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    with peek(pg_large_db) as conn:
+        steps = explain(conn, queue_sql._insert_new_sql(dialect), columns)
+
+    reads = [step for step in steps if step.table == "jobs" and step.op is not None]
+    assert {step.index for step in reads} == {
+        "idx_jobs_identity_queued",
+        "idx_jobs_url_queued",
+    }, [step.detail for step in steps]
+    assert all(step.op == "SEARCH" for step in reads)

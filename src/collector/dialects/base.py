@@ -82,6 +82,10 @@ class Features:
     # fewer. SQLite's writes open BEGIN IMMEDIATE instead, to wait for the write lock
     # up front rather than fail to upgrade a read lock.
     lone_write_commits: bool = False
+    # Statements can be sent together and their results read afterwards (psycopg's
+    # pipeline mode, ``Dialect.pipeline``): a transaction of several statements whose
+    # parameters do not depend on each other's results costs one round trip.
+    pipelined: bool = False
     # An index can be built while the table takes writes (CREATE INDEX CONCURRENTLY,
     # outside any transaction), then swapped in under its name (see
     # Dialect.create_index_sql's ``online``).
@@ -545,11 +549,14 @@ class Dialect(ABC):
         is skipped, not compared (``db copy`` compares checksums afterwards). Returns the
         rows inserted."""
 
-    def array_insert_sql(self, table: str, columns: Sequence[tuple[str, str]]) -> str | None:
+    def array_insert_sql(
+        self, table: str, columns: Sequence[tuple[str, str]], where: str | None = None
+    ) -> str | None:
         """An INSERT of any number of rows into ``table`` that binds one array per column
         (``columns``: name and declared type, in order), so a batch of any size is one
         short statement the driver and the server keep prepared; None where the engine
-        has no arrays (the repositories then send multi-row VALUES)."""
+        has no arrays (the repositories then send multi-row VALUES). ``where`` keeps
+        only the rows it holds for, naming a row's values ``new.<column>``."""
         return None
 
     def bulk_load(

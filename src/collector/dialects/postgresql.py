@@ -229,6 +229,7 @@ class PostgreSQLDialect(Dialect):
         notifications=True,
         writable_cte=True,
         lone_write_commits=True,
+        pipelined=True,
         online_index_builds=True,
         cost_based_planner=True,
         foreign_keys_always=True,
@@ -941,13 +942,18 @@ class PostgreSQLDialect(Dialect):
             cursor.executemany(insert, rows)  # rowcount: the rows of every execution
             return int(cursor.rowcount)
 
-    def array_insert_sql(self, table: str, columns: Sequence[tuple[str, str]]) -> str | None:
+    def array_insert_sql(
+        self, table: str, columns: Sequence[tuple[str, str]], where: str | None = None
+    ) -> str | None:
         """``INSERT ... SELECT * FROM unnest(?::text[], ?::timestamptz[], ...)``: a
         VALUES list of 10 rows of 28 columns is 280 parameters, past what psycopg caches
         (50), so every batch was parsed again on both sides; this is 28 at any size."""
         names = ", ".join(quote_identifier(name) for name, _ in columns)
         arrays = ", ".join(f"?::{postgresql_ddl.PG_TYPES[kind]}[]" for _, kind in columns)
-        return f"INSERT INTO {quote_identifier(table)} ({names}) SELECT * FROM unnest({arrays})"
+        source = f"unnest({arrays})"
+        if where is not None:
+            source += f" AS new ({names}) WHERE {where}"
+        return f"INSERT INTO {quote_identifier(table)} ({names}) SELECT * FROM {source}"
 
     def bulk_load(
         self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

@@ -15,6 +15,7 @@ Statuses move:  pending -> running -> completed | failed | pending (transient, l
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 
 from collector.config.database import DatabaseConfig
 from collector.config.settings import Config
+from collector.dialects import Dialect
 from collector.models.entries import Entry, Listing
 from collector.models.formats import check_format
 from collector.models.job import Job
@@ -56,6 +58,12 @@ SQL_FIND_QUEUED = (
 )
 SQL_FIND_QUEUED_MANY = (
     f"SELECT * FROM jobs WHERE (identity IN ({{keys}}) OR url IN ({{keys}})) AND {QUEUED_CONDITION}"
+)
+# enqueue_many's INSERT where the engine pipelines: it skips a video already queued, by
+# either queued index (the look-up's two probes, per new row), under ENQUEUE_LOCK.
+QUEUED_ELSEWHERE = (
+    f"NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.identity = new.identity AND {QUEUED_CONDITION}) "
+    f"AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.url = new.url AND {QUEUED_CONDITION})"
 )
 # Which of these identities the library has a job for, in any status: read from
 # idx_jobs_identity alone.
@@ -295,10 +303,13 @@ class JobQueue(Repository[Job]):
         if format is not None:
             check_format(format)
         identities = {url: url_identity(url) for url in checked}
+        if not checked:
+            return []
+        if self.db.dialect.features.pipelined and len(identities) <= self._keys_per_look_up():
+            return self._enqueue_in_one_trip(checked, identities, format)
         results: list[Enqueued] = []
         new: dict[str, Job] = {}  # by identity
-        # Pipelined where the engine is a server: BEGIN, the lock and the look-up go in
-        # one round trip, the insert, the notice and COMMIT in another.
+        # BEGIN, the lock and the look-up, then the insert, the notice and COMMIT.
         with self.db.dialect.pipeline(self.db.connection()), self.db.transaction() as conn:
             self.db.dialect.serialize(conn, ENQUEUE_LOCK)
             queued = self.find_queued_many(identities)
@@ -323,6 +334,74 @@ class JobQueue(Repository[Job]):
             announce(self.db)
         return results
 
+    def _enqueue_in_one_trip(
+        self, checked: list[str], identities: dict[str, str], format: str | None
+    ) -> list[Enqueued]:
+        """enqueue_many where the engine pipelines (PostgreSQL): BEGIN, the lock, an INSERT
+        that skips the videos already queued, the look-up of the queued jobs (those it
+        skipped and those it made), the notice and COMMIT go in one round trip, where a
+        look-up before the insert takes two. The notice is sent even when every URL was
+        queued already: a wake-up that finds nothing costs an idle worker one claim."""
+        made: dict[str, Job] = {}  # by identity: this call's new jobs, if inserted
+        for url in checked:
+            identity = identities[url]
+            if identity not in made:
+                made[identity] = self._new_job(url, identity, format)
+        rows = [job.to_row() for job in made.values()]
+        pairs = list(identities.items())
+        look_up = SQL_FIND_QUEUED_MANY.format(keys=", ".join("?" * len(pairs)))
+        keys = [identity for _, identity in pairs] + [url for url, _ in pairs]
+        dialect = self.db.dialect
+        with dialect.pipeline(self.db.connection()), self.db.transaction() as conn:
+            dialect.serialize(conn, ENQUEUE_LOCK)
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            added = conn.execute(_insert_new_sql(dialect), columns)
+            queued = conn.execute(look_up, keys)
+            dialect.notify(conn, QUEUE_CHANNEL)
+        inserted = {row["id"] for row in added.fetchall()}
+        held = self._by_key(
+            job for job in self._rows_to_models(queued.fetchall()) if job.id not in inserted
+        )
+        results: list[Enqueued | None] = []
+        again: list[str] = []  # skipped, yet no longer queued when looked up: a race
+        returned: set[str] = set()  # identities whose new job is in results already
+        for url in checked:
+            identity = identities[url]
+            job = made[identity]
+            if job.id in inserted:  # a URL given twice: only its first is "created"
+                results.append(Enqueued(job, identity not in returned))
+                returned.add(identity)
+                continue
+            existing = held.get(identity) or held.get(url)
+            if existing is None:
+                again.append(url)
+            results.append(None if existing is None else Enqueued(existing, False))
+        if again:  # the job that made the INSERT skip a URL ended before the look-up
+            queued_again = iter(self.enqueue_many(again, format))
+            results = [r if r is not None else next(queued_again) for r in results]
+        created = [r.job for r in results if r is not None and r.created]
+        if created:
+            logger.info("queued %d job(s) in one transaction", len(created))
+            announce(self.db)
+        return [r for r in results if r is not None]
+
+    def _keys_per_look_up(self) -> int:
+        """URLs one look-up statement takes (two parameters each)."""
+        return max(1, self.db.dialect.max_variables(self.db.connection()) // 2)
+
+    @staticmethod
+    def _by_key(jobs: Iterable[Job]) -> dict[str, Job]:
+        """Jobs by identity and by URL, the oldest where several share one."""
+        found: dict[str, Job] = {}
+        for job in jobs:
+            for key in (job.identity, job.url):
+                if key is None:
+                    continue
+                held = found.get(key)
+                if held is None or (job.created_at, job.id) < (held.created_at, held.id):
+                    found[key] = job
+        return found
+
     def _new_job(self, url: str, identity: str, format: str | None, **columns: Any) -> Job:
         return Job(
             url=url, platform=detect_platform(url), format=format, identity=identity, **columns
@@ -338,21 +417,15 @@ class JobQueue(Repository[Job]):
         """The pending or running jobs of these videos (``{url: identity}``), keyed by
         identity and, for a job queued before identities were, by URL (the oldest, if
         one had several); one statement per chunk of URLs."""
-        found: dict[str, Job] = {}
+        jobs: list[Job] = []
         pairs = list(dict.fromkeys(identities.items()))
-        limit = max(1, self.db.dialect.max_variables(self.db.connection()) // 2)
+        limit = self._keys_per_look_up()
         for start in range(0, len(pairs), limit):
             chunk = pairs[start : start + limit]
             sql = SQL_FIND_QUEUED_MANY.format(keys=", ".join("?" * len(chunk)))
             params = [identity for _, identity in chunk] + [url for url, _ in chunk]
-            for job in self._rows_to_models(self.db.execute_query(sql, params)):
-                for key in (job.identity, job.url):
-                    if key is None:
-                        continue
-                    held = found.get(key)
-                    if held is None or (job.created_at, job.id) < (held.created_at, held.id):
-                        found[key] = job
-        return found
+            jobs.extend(self._rows_to_models(self.db.execute_query(sql, params)))
+        return self._by_key(jobs)
 
     def known_identities(self, identities: Iterable[str]) -> set[str]:
         """Which of these identities any job has, in any status (one statement per chunk)."""
@@ -692,3 +765,14 @@ class JobQueue(Repository[Job]):
         for job in result.failed + result.cancelled:
             logger.warning("job %s: lease expired, now %s", job.id, job.status)
         return result
+
+
+@functools.cache
+def _insert_new_sql(dialect: Dialect) -> str:
+    """enqueue_many's one-trip INSERT (an engine with arrays): the new jobs whose video
+    is not queued yet, returning their ids."""
+    columns = [(name, Job.field(name).type) for name in Job.field_names()]
+    sql = dialect.array_insert_sql("jobs", columns, where=QUEUED_ELSEWHERE)
+    if sql is None:
+        raise ValueError(f"{dialect.display_name} binds no arrays: no one-trip enqueue")
+    return sql + " RETURNING id"
