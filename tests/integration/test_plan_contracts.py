@@ -864,7 +864,8 @@ def test_the_one_trip_enqueue_probes_the_queued_indexes(pg_large_db: DatabaseCon
     ]
     columns = [list(column) for column in zip(*rows, strict=True)]
     with peek(pg_large_db) as conn:
-        steps = explain(conn, queue_sql._insert_new_sql(dialect), columns)
+        insert = queue_sql.JobQueue.array_insert_sql(dialect, queue_sql.QUEUED_ELSEWHERE)
+        steps = explain(conn, f"{insert} RETURNING id", columns)
 
     reads = [step for step in steps if step.table == "jobs" and step.op is not None]
     assert {step.index for step in reads} == {

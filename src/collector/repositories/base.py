@@ -127,11 +127,12 @@ class Repository(Generic[M]):
 
     @classmethod
     @cache
-    def array_insert_sql(cls, dialect: Dialect) -> str | None:
-        """The dialect's INSERT that binds one array per column, or None."""
+    def array_insert_sql(cls, dialect: Dialect, where: str | None = None) -> str | None:
+        """The dialect's INSERT of this model's rows that binds one array per column
+        (keeping only the rows ``where`` holds for), or None."""
         model = cls.model
         columns = [(name, model.field(name).type) for name in model.field_names()]
-        return dialect.array_insert_sql(model.get_table_name(), columns)
+        return dialect.array_insert_sql(model.get_table_name(), columns, where)
 
     @classmethod
     def _insert_chunks(cls, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:

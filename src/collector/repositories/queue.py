@@ -15,7 +15,6 @@ Statuses move:  pending -> running -> completed | failed | pending (transient, l
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -24,7 +23,6 @@ from typing import Any, NamedTuple
 
 from collector.config.database import DatabaseConfig
 from collector.config.settings import Config
-from collector.dialects import Dialect
 from collector.models.entries import Entry, Listing
 from collector.models.formats import check_format
 from collector.models.job import Job
@@ -355,7 +353,8 @@ class JobQueue(Repository[Job]):
         with dialect.pipeline(self.db.connection()), self.db.transaction() as conn:
             dialect.serialize(conn, ENQUEUE_LOCK)
             columns = [list(column) for column in zip(*rows, strict=True)]
-            added = conn.execute(_insert_new_sql(dialect), columns)
+            insert = self.array_insert_sql(dialect, QUEUED_ELSEWHERE)
+            added = conn.execute(f"{insert} RETURNING id", columns)
             queued = conn.execute(look_up, keys)
             dialect.notify(conn, QUEUE_CHANNEL)
         inserted = {row["id"] for row in added.fetchall()}
@@ -765,14 +764,3 @@ class JobQueue(Repository[Job]):
         for job in result.failed + result.cancelled:
             logger.warning("job %s: lease expired, now %s", job.id, job.status)
         return result
-
-
-@functools.cache
-def _insert_new_sql(dialect: Dialect) -> str:
-    """enqueue_many's one-trip INSERT (an engine with arrays): the new jobs whose video
-    is not queued yet, returning their ids."""
-    columns = [(name, Job.field(name).type) for name in Job.field_names()]
-    sql = dialect.array_insert_sql("jobs", columns, where=QUEUED_ELSEWHERE)
-    if sql is None:
-        raise ValueError(f"{dialect.display_name} binds no arrays: no one-trip enqueue")
-    return sql + " RETURNING id"

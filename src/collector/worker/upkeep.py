@@ -5,7 +5,7 @@ say they hold nothing. Until they are refreshed, PostgreSQL plans the queue's
 look-up of the URLs already queued as a scan of every active job instead of one
 probe per URL (measured: 5 to 10 ms a batch of 10 instead of 0.1, while a fresh
 jobs table grows). ``schema/reconcile.refresh_statistics`` analyzes a table once its
-size has doubled or halved; checking is two B-tree edges a table, so it is checked
+size has doubled or halved; checking reads two numbers a table (no scan), so it is checked
 every STATISTICS_CHECK_SECONDS, and a new database has statistics within seconds of
 its first jobs (autovacuum's first visit comes up to a minute later). The counts
 tables' delta rows (PostgreSQL) are folded every COUNTS_FOLD_SECONDS.
